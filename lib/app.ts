@@ -1,0 +1,77 @@
+/** The relay as a function: Request → Response, with its route table and the one error boundary. */
+import { readJsonObject } from "./body.ts";
+import { clientAddress } from "./client-address.ts";
+import type { Config } from "./config.ts";
+import type { Relay, RequestContext } from "./context.ts";
+import { PublicKeyCache } from "./crypto/public-keys.ts";
+import { errorResponse, errors, RelayError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import { ReplayGuard } from "./replay-guard.ts";
+import { findRoute, type Route } from "./router.ts";
+import { deposit } from "./routes/deposit.ts";
+import { ack, collect, retrieve } from "./routes/mailbox.ts";
+import { healthz, metrics, pubkey } from "./routes/status.ts";
+import type { MessageStore } from "./store/message-store.ts";
+
+const routes: Route<RequestContext>[] = [
+  { method: "GET", path: "/pubkey", handler: pubkey },
+  { method: "POST", path: "/deposit", handler: deposit },
+  { method: "POST", path: "/retrieve", handler: retrieve },
+  { method: "POST", path: "/collect", handler: collect },
+  { method: "POST", path: "/ack", handler: ack },
+  { method: "GET", path: "/healthz", handler: healthz },
+  { method: "GET", path: "/metrics", handler: metrics },
+];
+
+/** What the app is built from. */
+export interface AppDependencies {
+  config: Config;
+  store: MessageStore;
+  relayPubkey: string;
+  log: Logger;
+  /** Unix seconds, fractional; tests freeze it. */
+  clock?: () => number;
+}
+
+/** The relay's request handler; `peerAddress` is the TCP peer. */
+export type App = (request: Request, peerAddress: string) => Promise<Response>;
+
+/** Builds the relay's services once and returns its handler. */
+export function createApp(dependencies: AppDependencies): App {
+  const { config, log } = dependencies;
+  const clock = dependencies.clock ?? (() => Date.now() / 1000);
+  const relay: Relay = {
+    ...dependencies,
+    clock,
+    keys: new PublicKeyCache(),
+    replays: new ReplayGuard(),
+    depositLimiter: new RateLimiter(config.depositRateLimit, config.depositRateWindow),
+    readLimiter: new RateLimiter(config.readRateLimit, config.readRateWindow),
+    metrics: new Metrics(),
+    startedAt: clock(),
+  };
+  const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
+
+  return async (request, peerAddress) => {
+    const path = new URL(request.url).pathname;
+    const route = findRoute(routes, request.method, path);
+    const endpoint = route instanceof RelayError ? "other" : route.path;
+    const client = clientAddress(peerAddress, request.headers.get("x-forwarded-for"), config.trustProxy);
+    let response: Response;
+    let reason = "ok";
+    try {
+      if (route instanceof RelayError) throw route;
+      response = await route.handler({ request, client, relay, body: () => readJsonObject(request, limits) });
+    } catch (error) {
+      const relayError = error instanceof RelayError ? error : errors.internalError();
+      if (relayError !== error) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });
+      if (relayError.status === 429) log("rate_limited", { endpoint, ...(config.logClientAddresses ? { client } : {}) });
+      reason = relayError.reason;
+      response = errorResponse(relayError);
+    }
+    relay.metrics.countRequest(endpoint, response.status, reason);
+    return response;
+  };
+}

@@ -1,0 +1,58 @@
+/** Reading a request body as a JSON object, within a byte limit and a deadline. */
+import { errors } from "./errors.ts";
+
+/** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
+export async function readJsonObject(
+  request: Request,
+  limits: { maxBytes: number; timeoutMs: number },
+): Promise<Record<string, unknown>> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limits.maxBytes) throw errors.payloadTooLarge();
+  const bytes = await readLimited(request, limits);
+  if (bytes.length === 0) throw errors.emptyBody();
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw errors.invalidJson();
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw errors.invalidJson();
+  // Signed and hashed strings are used exactly as received, so each must have a UTF-8 form.
+  for (const field of Object.values(value)) {
+    if (typeof field === "string" && !field.isWellFormed()) throw errors.invalidJson();
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Streams the body, stopping (without buffering the rest) once it passes `maxBytes` or the deadline. */
+async function readLimited(request: Request, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(errors.requestTimeout()), limits.timeoutMs);
+  });
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      total += value.length;
+      if (total > limits.maxBytes) throw errors.payloadTooLarge();
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
+}

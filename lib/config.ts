@@ -1,0 +1,127 @@
+/** Configuration: flag > RENDEZVOUS_* environment variable > default, parsed once and frozen. */
+import { parseArgs } from "node:util";
+
+type Kind = "string" | "boolean" | "integer" | "list";
+
+interface OptionSpec {
+  kind: Kind;
+  default: string | number | boolean | string[];
+  help: string;
+  /** Smallest and largest accepted value of an integer option. */
+  range?: [number, number];
+}
+
+const GiB = 1024 ** 3;
+
+/** Every option, its default and what it does; `--help` prints this table. */
+export const OPTIONS = {
+  host: { kind: "string", default: "0.0.0.0", help: "address to listen on" },
+  port: { kind: "integer", default: 6789, range: [0, 65535], help: "TCP port (0 picks a free one)" },
+  "data-dir": { kind: "string", default: "", help: "where messages and the relay key live [$XDG_DATA_HOME/hivemind/rendezvous]" },
+  "node-key": { kind: "string", default: "", help: "PEM private key (PKCS#1 or PKCS#8) that is the relay's identity [generated in the data dir]" },
+  keyless: { kind: "boolean", default: false, help: "run without a key: GET /pubkey serves \"\" like the original relay" },
+  "deposit-rate-limit": { kind: "integer", default: 60, range: [0, 1e9], help: "deposits per client per window (0 = unlimited)" },
+  "deposit-rate-window": { kind: "integer", default: 60, range: [1, 86400], help: "deposit rate-limit window, seconds" },
+  "read-rate-limit": { kind: "integer", default: 120, range: [0, 1e9], help: "retrieve/collect/ack requests per client per window (0 = unlimited)" },
+  "read-rate-window": { kind: "integer", default: 60, range: [1, 86400], help: "read rate-limit window, seconds" },
+  "require-depositor-proof": { kind: "boolean", default: false, help: "refuse deposits without a depositor ownership proof" },
+  "max-payload-bytes": { kind: "integer", default: 65536, range: [1024, 64 << 20], help: "largest request body accepted" },
+  "mailbox-max-messages": { kind: "integer", default: 256, range: [1, 1e6], help: "messages one mailbox may hold" },
+  "max-store-bytes": { kind: "integer", default: GiB, range: [1 << 20, 2 ** 50], help: "bytes of messages the store may hold" },
+  "trust-proxy": { kind: "list", default: [], help: "comma-separated proxy addresses whose X-Forwarded-For is believed" },
+  "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
+  "compaction-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between compactions of the store (0 = only by size)" },
+  "log-client-addresses": { kind: "boolean", default: false, help: "include client addresses in log lines" },
+  "unsafe-no-fsync": { kind: "boolean", default: false, help: "UNSAFE: answer deposits before fsync; a power cut loses them" },
+} satisfies Record<string, OptionSpec>;
+
+type OptionName = keyof typeof OPTIONS;
+type ValueOf<S> = S extends { kind: "boolean" } ? boolean : S extends { kind: "integer" } ? number
+  : S extends { kind: "list" } ? string[] : string;
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
+
+/** The relay's settings, one field per option (camelCased). */
+export type Config = { readonly [K in OptionName as CamelCase<K>]: ValueOf<(typeof OPTIONS)[K]> };
+
+/** What the command line asks for: run with a config, or print help or the version. */
+export type Invocation = { action: "serve"; config: Config } | { action: "help" } | { action: "version" };
+
+/** A bad flag or variable; the message is one line for the operator. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses argv (without the program) and the environment into a frozen Config. */
+export function parseConfig(args: string[], env: Record<string, string | undefined>): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+        ...Object.fromEntries(Object.entries(OPTIONS).map(([name, spec]) => [name, { type: spec.kind === "boolean" ? "boolean" : "string" }])),
+      } as Record<string, { type: "string" | "boolean"; short?: string }>,
+    });
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (parsed.values.help) return { action: "help" };
+  if (parsed.values.version) return { action: "version" };
+  const config: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
+    const envName = `RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`;
+    const flag = parsed.values[name];
+    const raw = flag !== undefined ? flag : env[envName];
+    const source = flag !== undefined ? `--${name}` : envName;
+    config[name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] = raw === undefined || raw === "" && spec.kind !== "string"
+      ? spec.default
+      : convert(raw, spec, source);
+  }
+  config.dataDir ||= defaultDataDir(env);
+  return { action: "serve", config: Object.freeze(config) as Config };
+}
+
+/** `--help` text, generated from {@link OPTIONS}. */
+export function helpText(version: string): string {
+  const rows = Object.entries(OPTIONS).map(([name, spec]) => {
+    const flag = spec.kind === "boolean" ? `--${name}` : `--${name} <${spec.kind === "integer" ? "n" : "value"}>`;
+    const fallback = spec.kind === "boolean" || spec.default === "" || (Array.isArray(spec.default) && !spec.default.length)
+      ? ""
+      : ` (default ${spec.default})`;
+    return `  ${flag.padEnd(32)}${spec.help}${fallback}\n  ${"".padEnd(32)}env RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`;
+  });
+  return [
+    `hivemind-rendezvous ${version}: store-and-forward relay for HiveMind nodes`,
+    "",
+    "Usage: hivemind-rendezvous [options]",
+    "",
+    "Options (flag > environment variable > default):",
+    ...rows,
+    "  -h, --help                      this text",
+    "  -v, --version                   print the version",
+  ].join("\n");
+}
+
+function convert(raw: string | boolean, spec: OptionSpec, source: string): unknown {
+  if (spec.kind === "boolean") {
+    if (typeof raw === "boolean") return raw;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${source}: expected true or false, got ${JSON.stringify(raw)}`);
+  }
+  const text = String(raw);
+  if (spec.kind === "list") return text.split(",").map((item) => item.trim()).filter(Boolean);
+  if (spec.kind === "string") return text;
+  const [min, max] = spec.range!;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) throw new ConfigError(`${source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function defaultDataDir(env: Record<string, string | undefined>): string {
+  const base = env.XDG_DATA_HOME || `${env.HOME || "."}/.local/share`;
+  return `${base}/hivemind/rendezvous`;
+}

@@ -1,0 +1,35 @@
+/** What every handler is given: the relay's shared services and the request at hand. */
+import type { Config } from "./config.ts";
+import type { PublicKeyCache } from "./crypto/public-keys.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import type { RateLimiter } from "./rate-limiter.ts";
+import type { ReplayGuard } from "./replay-guard.ts";
+import type { MessageStore } from "./store/message-store.ts";
+
+/** Services built once by `createApp`. */
+export interface Relay {
+  config: Config;
+  store: MessageStore;
+  /** The PEM text `GET /pubkey` serves and every proof binds; "" for a keyless relay. */
+  relayPubkey: string;
+  /** Unix seconds, fractional. */
+  clock(): number;
+  log: Logger;
+  keys: PublicKeyCache;
+  replays: ReplayGuard;
+  depositLimiter: RateLimiter;
+  readLimiter: RateLimiter;
+  metrics: Metrics;
+  startedAt: number;
+}
+
+/** One request as a handler sees it. */
+export interface RequestContext {
+  request: Request;
+  /** The client's address (see `clientAddress`). */
+  client: string;
+  relay: Relay;
+  /** The body as a JSON object, read within the size limit and deadline. */
+  body(): Promise<Record<string, unknown>>;
+}

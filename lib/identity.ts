@@ -1,0 +1,50 @@
+/** The relay's identity: the public key text it serves and binds into every proof. */
+import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { parsePrivateKeyPem, toPem } from "./crypto/pem.ts";
+import { syncDirectory } from "./fsync.ts";
+
+/** The key file generated in the data dir when no `--node-key` is given. */
+export const GENERATED_KEY_FILE = "relay_key.pem";
+
+/**
+ * The relay's public key PEM: "" when keyless, else the public half of `nodeKeyPath`, or of a
+ * key generated once in `dataDir` (mode 0600) so that the key survives restarts.
+ */
+export async function loadRelayPubkey(options: { keyless: boolean; nodeKey: string; dataDir: string }): Promise<string> {
+  if (options.keyless) return "";
+  const path = options.nodeKey || join(options.dataDir, GENERATED_KEY_FILE);
+  const text = await readFile(path, "utf8").catch((error) => {
+    if (error.code === "ENOENT" && !options.nodeKey) return null;
+    throw new Error(`cannot read the node key ${path}: ${error.message}`);
+  });
+  const pem = text ?? await generateKeyFile(path);
+  try {
+    return toPem("PUBLIC KEY", parsePrivateKeyPem(pem).publicKey.spki);
+  } catch (error) {
+    throw new Error(`${path} is not an unencrypted RSA private key: ${(error as Error).message}`);
+  }
+}
+
+async function generateKeyFile(path: string): Promise<string> {
+  const keys = await crypto.subtle.generateKey(
+    { name: "RSA-PSS", modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: "SHA-256" },
+    true,
+    ["sign", "verify"],
+  );
+  const pem = toPem("PRIVATE KEY", new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey)));
+  const directory = join(path, "..");
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const temporary = `${path}.tmp`;
+  const file = await open(temporary, "w", 0o600);
+  try {
+    await file.writeFile(pem);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await chmod(temporary, 0o600); // the mode passed to open is masked by the umask
+  await rename(temporary, path);
+  await syncDirectory(directory);
+  return pem;
+}

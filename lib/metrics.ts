@@ -1,0 +1,39 @@
+/** Request counters and their Prometheus text rendering. */
+import type { StoreStats } from "./store/message-store.ts";
+
+/** Counts what the relay did since it started. */
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  deposits = 0;
+  delivered = 0;
+  rateLimited = 0;
+
+  /** Counts one answered request. */
+  countRequest(endpoint: string, status: number, reason: string): void {
+    const key = `endpoint="${endpoint}",status="${status}",reason="${reason}"`;
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+  }
+
+  /** The Prometheus text exposition of every counter and of the store's gauges. */
+  render(store: StoreStats, uptimeSeconds: number): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels ? `{${labels}}` : ""} ${value}`);
+    };
+    metric("rendezvous_requests_total", "counter", "Requests answered, by endpoint, status and reason.", [...this.#requests]);
+    metric("rendezvous_deposits_total", "counter", "Messages stored.", [["", this.deposits]]);
+    metric("rendezvous_delivered_total", "counter", "Messages handed to their recipients.", [["", this.delivered]]);
+    metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);
+    metric("rendezvous_stored_messages", "gauge", "Messages waiting in mailboxes.", [["", store.messages]]);
+    metric("rendezvous_stored_bytes", "gauge", "Bytes of the records of waiting messages.", [["", store.bytes]]);
+    metric("rendezvous_log_bytes", "gauge", "Size of the store's log file.", [["", store.logBytes]]);
+    metric("rendezvous_damaged_records", "gauge", "Unreadable log lines found at start-up.", [["", store.damagedRecords]]);
+    metric("rendezvous_commits_total", "counter", "Group commits (write + fsync) of the log.", [["", store.commits]]);
+    metric("rendezvous_commit_seconds_total", "counter", "Time spent in log writes and fsyncs.", [["", store.commitMilliseconds / 1000]]);
+    metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
+    metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
+    metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", uptimeSeconds]]);
+    return lines.join("\n") + "\n";
+  }
+}

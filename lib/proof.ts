@@ -1,0 +1,42 @@
+/** Ownership proofs: the canonical signed bytes and their RSA-PSS verification. No HTTP here. */
+import { Buffer } from "node:buffer";
+import { decodeBase64 } from "./crypto/pem.ts";
+import type { PublicKeyCache } from "./crypto/public-keys.ts";
+
+const DOMAIN = "hivemind-rendezvous-v1";
+const PSS = { name: "RSA-PSS", saltLength: 32 } as const;
+
+/** What a client claims: "I own `pubkey`", signed at `timestamp` (Unix seconds). */
+export interface OwnershipClaim {
+  pubkey: string;
+  timestamp: number;
+  signature: string;
+}
+
+/** The outcome of checking a claim; `mailbox` names the claimer's mailbox when it holds. */
+export type ProofVerdict =
+  | { valid: true; mailbox: string; proofId: string }
+  | { valid: false; problem: "stale" | "bad_signature" };
+
+/** `domain 0x00 claimer 0x00 relay 0x00 timestamp` as UTF-8, exactly as the Python clients sign it. */
+export function proofMessage(claimerPem: string, relayPem: string, timestamp: number): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(`${DOMAIN}\0${claimerPem}\0${relayPem}\0${timestamp}`);
+}
+
+/** Checks freshness first, then the signature, as the original relay did. */
+export async function verifyOwnership(
+  claim: OwnershipClaim,
+  context: { relayPubkey: string; now: number; toleranceSeconds: number; keys: PublicKeyCache },
+): Promise<ProofVerdict> {
+  if (Math.abs(context.now - claim.timestamp) > context.toleranceSeconds) return { valid: false, problem: "stale" };
+  const key = context.keys.lookup(claim.pubkey);
+  const signature = decodeBase64(claim.signature);
+  if (!key || !signature) return { valid: false, problem: "bad_signature" };
+  const message = proofMessage(claim.pubkey, context.relayPubkey, claim.timestamp);
+  const valid = await key.verifyKey().then(
+    (verifyKey) => crypto.subtle.verify(PSS, verifyKey, signature, message),
+    () => false, // parses as RSA but the runtime refuses it (e.g. an exotic exponent)
+  );
+  // The canonical base64 of the signature names the proof: other spellings of the same bytes are the same proof.
+  return valid ? { valid: true, mailbox: key.mailbox, proofId: Buffer.from(signature).toString("base64") } : { valid: false, problem: "bad_signature" };
+}

@@ -1,0 +1,57 @@
+/** POST /deposit: check a message for a mailbox and store it durably. */
+import type { RequestContext } from "../context.ts";
+import { errors, jsonResponse } from "../errors.ts";
+import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
+import { StoreError } from "../store/message-store.ts";
+import { anyMissing, checkClaim } from "./ownership.ts";
+import { limitRate } from "./rate-limit.ts";
+
+/** Default and largest TTL: 7 days. */
+export const MAX_TTL_SECONDS = 604_800;
+
+const envelopeErrors: Record<EnvelopeProblem, () => Error> = {
+  not_a_hive_message: errors.invalidPayload,
+  not_intercom: errors.payloadMustBeIntercom,
+  fingerprint_not_base64: errors.invalidRecipientFingerprint,
+  fingerprint_mismatch: errors.recipientFingerprintMismatch,
+};
+
+/** Seconds to keep a message: a positive number (truncated) or digit string, capped at 7 days. */
+export function parseTtl(value: unknown): number {
+  if (value === undefined) return MAX_TTL_SECONDS;
+  const number = typeof value === "string" && /^\d{1,20}$/.test(value) ? Number(value) : value;
+  if (typeof number !== "number" || !(Math.trunc(number) >= 1)) throw errors.invalidTtl();
+  return Math.min(Math.trunc(number), MAX_TTL_SECONDS);
+}
+
+/** Checks run in the order of the wire contract; the first failing one answers. */
+export async function deposit(context: RequestContext): Promise<Response> {
+  const { relay } = context;
+  limitRate(context, relay.depositLimiter);
+  const body = await context.body();
+  const ttl = parseTtl(body.ttl);
+  const { payload, target_pubkey: target } = body;
+  if (anyMissing([payload, target])) throw errors.missingFields();
+  const depositor = { pubkey: body.depositor_pubkey, timestamp: body.depositor_timestamp, signature: body.depositor_signature };
+  const depositorMissing = anyMissing(Object.values(depositor));
+  if (relay.config.requireDepositorProof && depositorMissing) throw errors.depositorProofRequired();
+  if (!depositorMissing) {
+    const verdict = await checkClaim(context, depositor);
+    if (!verdict.valid) throw verdict.problem === "replayed" ? errors.replayDetected() : errors.invalidDepositorSignature();
+  }
+  if (typeof payload !== "string") throw errors.invalidPayload();
+  if (typeof target !== "string") throw errors.invalidTargetPubkey();
+  const problem = checkIntercom(payload, target);
+  if (problem) throw envelopeErrors[problem]();
+  const key = relay.keys.lookup(target);
+  if (!key) throw errors.invalidTargetPubkey();
+  try {
+    const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
+    relay.metrics.deposits++;
+    return jsonResponse({ status: "ok", deposit_id: depositId });
+  } catch (error) {
+    if (!(error instanceof StoreError)) throw error;
+    if (error.kind === "mailbox_full") throw errors.mailboxFull();
+    throw error.kind === "store_full" ? errors.storeFull() : errors.storageError();
+  }
+}

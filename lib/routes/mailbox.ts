@@ -1,0 +1,65 @@
+/** A recipient's endpoints: POST /retrieve (delete on read), /collect and /ack (at-least-once). */
+import type { RequestContext } from "../context.ts";
+import { errors, jsonResponse } from "../errors.ts";
+import { StoreError } from "../store/message-store.ts";
+import { provenMailbox } from "./ownership.ts";
+import { limitRate } from "./rate-limit.ts";
+
+const COLLECT_DEFAULT_LIMIT = 100;
+/** Payload bytes one /collect answer carries at most (one message always fits). */
+const COLLECT_MAX_BYTES = 4 << 20;
+const MAX_ACK_IDS = 1000;
+
+/** Proves ownership and returns the mailbox, after the read rate limit. */
+async function openMailbox(context: RequestContext) {
+  limitRate(context, context.relay.readLimiter);
+  const body = await context.body();
+  return { body, mailbox: await provenMailbox(context, body) };
+}
+
+/** Maps the store's failures to the catalog. */
+async function storeCall<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof StoreError) throw error.kind === "store_full" ? errors.storeFull() : errors.storageError();
+    throw error;
+  }
+}
+
+/** Every pending message, oldest first; they are deleted once the answer is ready. */
+export async function retrieve(context: RequestContext): Promise<Response> {
+  const { relay } = context;
+  const { mailbox } = await openMailbox(context);
+  const { messages } = await storeCall(relay.store.collect(mailbox));
+  await storeCall(relay.store.remove(mailbox, messages.map((message) => message.depositId)));
+  relay.metrics.delivered += messages.length;
+  return jsonResponse({ status: "ok", messages: messages.map((message) => message.payload) });
+}
+
+/** Pending messages with their ids, oldest first, deleting nothing. */
+export async function collect(context: RequestContext): Promise<Response> {
+  const { relay } = context;
+  const { body, mailbox } = await openMailbox(context);
+  const limit = body.limit ?? COLLECT_DEFAULT_LIMIT;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) throw errors.invalidLimit();
+  const { messages, more } = await storeCall(relay.store.collect(mailbox, limit, COLLECT_MAX_BYTES));
+  relay.metrics.delivered += messages.length;
+  return jsonResponse({
+    status: "ok",
+    messages: messages.map((message) => ({ deposit_id: message.depositId, payload: message.payload, expires_at: message.expiresAt })),
+    more,
+  });
+}
+
+/** Removes the acknowledged messages; unknown ids are ignored. */
+export async function ack(context: RequestContext): Promise<Response> {
+  const { relay } = context;
+  const { body, mailbox } = await openMailbox(context);
+  const ids = body.deposit_ids;
+  if (!Array.isArray(ids) || ids.length > MAX_ACK_IDS || !ids.every((id) => typeof id === "string")) {
+    throw errors.invalidDepositIds();
+  }
+  const removed = await storeCall(relay.store.remove(mailbox, ids));
+  return jsonResponse({ status: "ok", removed });
+}

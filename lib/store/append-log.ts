@@ -1,0 +1,152 @@
+/** The log file: appends through one queue with group commit, positional reads, and an atomic swap. */
+import { type FileHandle, open } from "node:fs/promises";
+
+/** A failed write. `full` when the disk (or its quota) has no room. */
+export class LogWriteError extends Error {
+  constructor(readonly full: boolean, options: ErrorOptions) {
+    super(full ? "no space left for the log" : "log write failed", options);
+    this.name = "LogWriteError";
+  }
+}
+
+interface PendingAppend {
+  bytes: Uint8Array;
+  committed(offset: number): void;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** A file handle that is closed once replaced and no read uses it any more. */
+interface SharedHandle {
+  file: FileHandle;
+  readers: number;
+  retired: boolean;
+}
+
+/** Options for {@link AppendLog}. */
+export interface AppendLogOptions {
+  /** fsync before answering. Off only for benchmarks and throwaway relays: a power cut loses answered deposits. */
+  durable: boolean;
+  /** Called after each committed batch with its size and how long the write and fsync took. */
+  onCommit?(records: number, bytes: number, milliseconds: number): void;
+  /** Test hook awaited at each step of a write ("append:written", "append:synced"); it may never return. */
+  onStep?(step: string): Promise<void> | void;
+}
+
+/** One append-only file. Every append and every exclusive section runs through one queue. */
+export class AppendLog {
+  #handle: SharedHandle;
+  #size: number;
+  #pending: PendingAppend[] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+  #flushScheduled = false;
+  #dirtyTail = false;
+
+  private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
+    this.#handle = { file, readers: 0, retired: false };
+    this.#size = size;
+  }
+
+  /** Opens (creating if need be) the file at `path`; `size` is where its valid records end. */
+  static async open(path: string, size: number, options: AppendLogOptions): Promise<AppendLog> {
+    await (await open(path, "a")).close();
+    const file = await open(path, "r+");
+    await file.truncate(size);
+    return new AppendLog(file, size, options);
+  }
+
+  /** Bytes of committed records. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Appends record lines; once they are on disk, calls `committed` with their offset, in the same
+   * synchronous step that grows `size` (so a compaction snapshot never sees one without the other).
+   */
+  append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ bytes, committed, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        this.exclusive(() => this.#flush());
+      }
+    });
+  }
+
+  /** Runs `task` with no append in progress; appends queue behind it. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(task);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Reads `length` bytes at `offset` of the current file. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const handle = this.#handle;
+    handle.readers++;
+    try {
+      const buffer = new Uint8Array(length);
+      const { bytesRead } = await handle.file.read(buffer, 0, length, offset);
+      if (bytesRead !== length) throw new Error(`short read at ${offset}: ${bytesRead} of ${length}`);
+      return buffer;
+    } finally {
+      handle.readers--;
+      if (handle.retired && handle.readers === 0) await handle.file.close();
+    }
+  }
+
+  /** Within `exclusive`: switch to an already renamed-in file of `size` bytes. */
+  async replaceWith(file: FileHandle, size: number): Promise<void> {
+    const old = this.#handle;
+    this.#handle = { file, readers: 0, retired: false };
+    this.#size = size;
+    old.retired = true;
+    if (old.readers === 0) await old.file.close();
+  }
+
+  /** Waits for every queued append, then closes the file. */
+  async close(): Promise<void> {
+    await this.exclusive(async () => {
+      this.#handle.retired = true;
+      if (this.#handle.readers === 0) await this.#handle.file.close();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    const total = batch.reduce((sum, item) => sum + item.bytes.length, 0);
+    const buffer = new Uint8Array(total);
+    const start = this.#size;
+    let at = 0;
+    const offsets = batch.map((item) => {
+      buffer.set(item.bytes, at);
+      at += item.bytes.length;
+      return start + at - item.bytes.length;
+    });
+    const began = performance.now();
+    try {
+      const file = this.#handle.file;
+      if (this.#dirtyTail) await file.truncate(start); // cut what a failed write left behind
+      this.#dirtyTail = true;
+      let written = 0;
+      while (written < total) written += (await file.write(buffer, written, total - written, start + written)).bytesWritten;
+      await this.options.onStep?.("append:written");
+      if (this.options.durable) await file.datasync();
+      this.#dirtyTail = false;
+      await this.options.onStep?.("append:synced");
+    } catch (cause) {
+      const code = (cause as { code?: string }).code;
+      const error = new LogWriteError(code === "ENOSPC" || code === "EDQUOT", { cause });
+      await this.#handle.file.truncate(start).then(() => (this.#dirtyTail = false), () => {});
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    this.#size = start + total;
+    this.options.onCommit?.(batch.length, total, performance.now() - began);
+    batch.forEach((item, i) => item.committed(offsets[i]));
+    for (const item of batch) item.resolve();
+  }
+}

@@ -1,0 +1,214 @@
+/** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { AppendLog, LogWriteError } from "./append-log.ts";
+import { compactionPath, compactLog, type CompactionReport } from "./compaction.ts";
+import { MailboxIndex } from "./mailbox-index.ts";
+import { encodeRecord, type LogRecord } from "./records.ts";
+import { replayLog } from "./recovery.ts";
+
+/** Why the store refused or failed an operation. */
+export class StoreError extends Error {
+  constructor(readonly kind: "mailbox_full" | "store_full" | "io", options?: ErrorOptions) {
+    super(`store: ${kind}`, options);
+    this.name = "StoreError";
+  }
+}
+
+/** A message as handed back to its recipient. */
+export interface StoredMessage {
+  depositId: string;
+  payload: string;
+  expiresAt: number;
+}
+
+/** Options for {@link openMessageStore}. */
+export interface StoreOptions {
+  /** Live message bytes (log lines) the store may hold. */
+  maxStoreBytes: number;
+  mailboxMaxMessages: number;
+  /** fsync before a deposit is answered; off loses answered deposits on a power cut. */
+  durable: boolean;
+  /** Unix seconds. */
+  clock(): number;
+  /** Seconds between compactions that drop expired and delivered messages; 0 = only on the dead-bytes threshold. */
+  compactionIntervalSeconds: number;
+  /** One line per notable event. */
+  log(event: string, fields: Record<string, unknown>): void;
+  /** Test hook awaited at each step of a write and of a compaction; it may never return (a simulated crash). */
+  onStep?(step: string): Promise<void> | void;
+}
+
+/** Counters for health and metrics. */
+export interface StoreStats {
+  messages: number;
+  bytes: number;
+  logBytes: number;
+  damagedRecords: number;
+  commits: number;
+  commitMilliseconds: number;
+  compactions: number;
+  lastCompaction: CompactionReport | null;
+}
+
+export const LOG_FILE = "messages.jsonl";
+/** Dead bytes that trigger a compaction without waiting for the timer, when also more than the live bytes. */
+const COMPACT_DEAD_BYTES = 16 << 20;
+
+/** Opens (or creates) the store in `directory`, recovering whatever a crash left. */
+export async function openMessageStore(directory: string, options: StoreOptions): Promise<MessageStore> {
+  await mkdir(directory, { recursive: true });
+  const path = join(directory, LOG_FILE);
+  await rm(compactionPath(path), { force: true });
+  const index = new MailboxIndex();
+  const report = await replayLog(path, index, options.clock());
+  if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
+  if (report.damaged.length) {
+    const aside = `${path}.damaged-${Date.now()}`;
+    await copyFile(path, aside);
+    options.log("store_damaged_records", { count: report.damaged.length, kept_as: aside, offsets: report.damaged.slice(0, 10).map((d) => d.offset) });
+  }
+  const store = new MessageStore(path, index, options);
+  await store.attach(report.validEnd, report.damaged.length);
+  if (report.damaged.length) await store.compact();
+  return store;
+}
+
+/** Mailboxes backed by one append-only log. Create with {@link openMessageStore}. */
+export class MessageStore {
+  #counters = { damagedRecords: 0, commits: 0, commitMilliseconds: 0, compactions: 0, lastCompaction: null as CompactionReport | null };
+  #log!: AppendLog;
+  #reserved = new Map<string, number>();
+  #reservedBytes = 0;
+  #compacting: Promise<void> | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly path: string, readonly index: MailboxIndex, readonly options: StoreOptions) {}
+
+  /** @internal Opens the log at its valid end and starts the compaction timer. */
+  async attach(validEnd: number, damagedRecords: number): Promise<void> {
+    this.#counters.damagedRecords = damagedRecords;
+    this.#log = await AppendLog.open(this.path, validEnd, {
+      durable: this.options.durable,
+      onStep: this.options.onStep,
+      onCommit: (_records, _bytes, milliseconds) => {
+        this.#counters.commits++;
+        this.#counters.commitMilliseconds += milliseconds;
+      },
+    });
+    if (this.options.compactionIntervalSeconds > 0) {
+      this.#timer = setInterval(() => {
+        this.index.sweepExpired(this.options.clock());
+        this.#compactInBackground(0);
+      }, this.options.compactionIntervalSeconds * 1000);
+      (this.#timer as { unref?(): void }).unref?.();
+    }
+  }
+
+  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
+  async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+    const reserved = this.#reserved.get(mailbox) ?? 0;
+    if (this.index.live(mailbox, this.options.clock()).length + reserved >= this.options.mailboxMaxMessages) {
+      throw new StoreError("mailbox_full");
+    }
+    const id = crypto.randomUUID();
+    const line = encodeRecord({ k: "put", id, mb: mailbox, exp: expiresAt, p: payload });
+    if (this.index.bytes + this.#reservedBytes + line.length > this.options.maxStoreBytes) throw new StoreError("store_full");
+    this.#reserved.set(mailbox, reserved + 1);
+    this.#reservedBytes += line.length;
+    try {
+      await this.#append(line, (offset) => this.index.add(mailbox, { id, expiresAt, offset, length: line.length }));
+    } finally {
+      const left = this.#reserved.get(mailbox)! - 1;
+      if (left) this.#reserved.set(mailbox, left);
+      else this.#reserved.delete(mailbox);
+      this.#reservedBytes -= line.length;
+    }
+    return id;
+  }
+
+  /** Unexpired messages of `mailbox`, oldest first: at most `limit` of them and about `maxBytes` of payload. */
+  async collect(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const live = this.index.live(mailbox, this.options.clock());
+    const chosen = [];
+    let bytes = 0;
+    for (const entry of live) {
+      if (chosen.length >= limit || (chosen.length > 0 && bytes + entry.length > maxBytes)) break;
+      chosen.push(entry);
+      bytes += entry.length;
+    }
+    const messages = await Promise.all(chosen.map(async (entry) => {
+      const record = JSON.parse(new TextDecoder().decode(await this.#log.read(entry.offset, entry.length))) as LogRecord & { k: "put" };
+      return { depositId: entry.id, payload: record.p, expiresAt: entry.expiresAt };
+    }));
+    return { messages, more: chosen.length < live.length };
+  }
+
+  /** Removes the named messages of `mailbox` durably; unknown ids are ignored. Resolves with how many went. */
+  async remove(mailbox: string, ids: readonly string[]): Promise<number> {
+    const present = new Set(this.index.live(mailbox, this.options.clock()).map((entry) => entry.id));
+    const targets = [...new Set(ids)].filter((id) => present.has(id));
+    if (targets.length === 0) return 0;
+    const lines = targets.map((id) => encodeRecord({ k: "del", id, mb: mailbox }));
+    let removed = 0;
+    await this.#append(concat(lines), () => {
+      for (const id of targets) if (this.index.remove(mailbox, id)) removed++;
+    });
+    this.#compactInBackground(Math.max(COMPACT_DEAD_BYTES, this.index.bytes));
+    return removed;
+  }
+
+  /** Drops expired and removed records from the log now. */
+  compact(): Promise<void> {
+    this.#compacting ??= (async () => {
+      try {
+        this.index.sweepExpired(this.options.clock());
+        const report = await compactLog(this.#log, this.index, this.path, this.options.onStep);
+        this.#counters.compactions++;
+        this.#counters.lastCompaction = report;
+        this.options.log("store_compacted", { ...report });
+      } finally {
+        this.#compacting = null;
+      }
+    })();
+    return this.#compacting;
+  }
+
+  /** Current counts; `logBytes` includes records not yet compacted away. */
+  stats(): StoreStats {
+    return { ...this.#counters, messages: this.index.count, bytes: this.index.bytes, logBytes: this.#log.size };
+  }
+
+  /** Finishes pending writes and closes the log. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#compacting?.catch(() => {});
+    await this.#log.close();
+  }
+
+  async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
+    try {
+      await this.#log.append(bytes, committed);
+    } catch (error) {
+      const full = error instanceof LogWriteError && error.full;
+      this.options.log("store_write_failed", { error: String((error as Error).cause ?? error) });
+      throw new StoreError(full ? "store_full" : "io", { cause: error });
+    }
+  }
+
+  /** Compacts when the log holds more than `deadBytesAtLeast` bytes of dead records. */
+  #compactInBackground(deadBytesAtLeast: number): void {
+    if (this.#compacting || this.#log.size - this.index.bytes <= deadBytesAtLeast) return;
+    this.compact().catch((error) => this.options.log("store_compaction_failed", { error: String(error) }));
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
