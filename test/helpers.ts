@@ -1,0 +1,131 @@
+/** Shared test helpers: the vectors, a temp data dir, a relay with a frozen clock, proof signing. */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "bun:test";
+import { type App, createApp } from "../lib/app.ts";
+import { type Config, parseConfig } from "../lib/config.ts";
+import { parsePrivateKeyPem } from "../lib/crypto/pem.ts";
+import { proofMessage } from "../lib/proof.ts";
+import { type MessageStore, openMessageStore, type StoreOptions } from "../lib/store/message-store.ts";
+
+export const VECTORS_DIR = join(import.meta.dir, "..", "..", "shared", "vectors");
+
+/** A parsed vector file. */
+export async function loadVector<T = any>(name: string): Promise<T> {
+  return await Bun.file(join(VECTORS_DIR, name)).json();
+}
+
+interface KeyPair {
+  public_spki_pem: string;
+  public_pkcs1_pem?: string;
+  private_pkcs1_pem: string;
+}
+export const keys: Record<"alice" | "bob" | "relay", KeyPair> = (await loadVector("keys.json")).keys;
+
+const cleanups: string[] = [];
+afterAll(async () => {
+  await Promise.all(cleanups.map((path) => rm(path, { recursive: true, force: true })));
+});
+
+/** A fresh directory, removed after the test file. */
+export async function tempDataDir(): Promise<string> {
+  const path = await mkdtemp(join(tmpdir(), "rendezvous-test-"));
+  cleanups.push(path);
+  return path;
+}
+
+/** The default config with overrides. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const invocation = parseConfig([], {});
+  if (invocation.action !== "serve") throw new Error("unreachable");
+  return { ...invocation.config, ...overrides };
+}
+
+/** Opens a store in `dataDir` with test defaults. */
+export function testStore(dataDir: string, options: Partial<StoreOptions> = {}): Promise<MessageStore> {
+  return openMessageStore(dataDir, {
+    maxStoreBytes: 1 << 30,
+    mailboxMaxMessages: 256,
+    durable: true,
+    compactionIntervalSeconds: 0,
+    clock: () => Math.floor(Date.now() / 1000),
+    log: () => {},
+    ...options,
+  });
+}
+
+/** A relay app on a temp store; `now` freezes its clock (Unix seconds). */
+export interface TestRelay {
+  app: App;
+  store: MessageStore;
+  dataDir: string;
+  /** POSTs `body` (JSON-encoded unless a string) or GETs when body is undefined. */
+  request(path: string, body?: unknown, init?: RequestInit & { peer?: string }): Promise<Response>;
+  /** Sets the frozen clock. */
+  setNow(now: number): void;
+}
+
+export async function testRelay(options: {
+  now?: number;
+  relayPubkey?: string;
+  config?: Partial<Config>;
+  dataDir?: string;
+} = {}): Promise<TestRelay> {
+  const dataDir = options.dataDir ?? await tempDataDir();
+  let now = options.now ?? Date.now() / 1000;
+  const clock = () => now;
+  const store = await testStore(dataDir, { clock: () => Math.floor(clock()) });
+  const app = createApp({
+    config: testConfig(options.config),
+    store,
+    relayPubkey: options.relayPubkey ?? keys.relay.public_spki_pem,
+    log: () => {},
+    clock,
+  });
+  return {
+    app,
+    store,
+    dataDir,
+    setNow: (value) => (now = value),
+    request(path, body, init = {}) {
+      const method = init.method ?? (body === undefined ? "GET" : "POST");
+      const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+      return app(new Request(`http://relay.test${path}`, { ...init, method, body: payload }), init.peer ?? "127.0.0.1");
+    },
+  };
+}
+
+const privateKeys = new Map<string, Promise<CryptoKey>>();
+
+/** Signs an ownership proof as a Python client does (RSA-PSS SHA-256, salt 32). */
+export async function signProof(privatePem: string, claimerPem: string, relayPem: string, timestamp: number): Promise<string> {
+  let key = privateKeys.get(privatePem);
+  if (!key) {
+    key = crypto.subtle.importKey("pkcs8", parsePrivateKeyPem(privatePem).pkcs8, { name: "RSA-PSS", hash: "SHA-256" }, false, ["sign"]);
+    privateKeys.set(privatePem, key);
+  }
+  const signature = await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 32 }, await key, proofMessage(claimerPem, relayPem, timestamp));
+  return Buffer.from(signature).toString("base64");
+}
+
+/** A `/retrieve`-style body proving ownership of `who`'s key (SPKI text unless `pem` is given). */
+export async function proofBody(
+  who: "alice" | "bob",
+  timestamp: number,
+  options: { pem?: string; relayPem?: string } = {},
+): Promise<{ pubkey: string; timestamp: number; signature: string }> {
+  const pubkey = options.pem ?? keys[who].public_spki_pem;
+  const signature = await signProof(keys[who].private_pkcs1_pem, pubkey, options.relayPem ?? keys.relay.public_spki_pem, timestamp);
+  return { pubkey, timestamp, signature };
+}
+
+/** A minimal valid INTERCOM payload string. */
+export function intercom(data: unknown = { data: "hello" }): string {
+  return JSON.stringify({ msg_type: "intercom", payload: data, metadata: {}, route: [], node: null, source_peer: null });
+}
+
+/** The response's JSON body. */
+export async function json(response: Response): Promise<any> {
+  return await response.json();
+}
