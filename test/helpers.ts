@@ -24,7 +24,11 @@ interface KeyPair {
 export const keys: Record<"alice" | "bob" | "relay", KeyPair> = (await loadVector("keys.json")).keys;
 
 const cleanups: string[] = [];
+/** Every store a test opened: closed after the file (a store left "crashed" never closes, so bound the wait). */
+const openedStores: MessageStore[] = [];
 afterAll(async () => {
+  const settle = (promise: Promise<unknown>) => Promise.race([promise.catch(() => {}), Bun.sleep(200)]);
+  await Promise.all(openedStores.map((store) => settle(store.close())));
   await Promise.all(cleanups.map((path) => rm(path, { recursive: true, force: true })));
 });
 
@@ -43,8 +47,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 }
 
 /** Opens a store in `dataDir` with test defaults. */
-export function testStore(dataDir: string, options: Partial<StoreOptions> = {}): Promise<MessageStore> {
-  return openMessageStore(dataDir, {
+export async function testStore(dataDir: string, options: Partial<StoreOptions> = {}): Promise<MessageStore> {
+  const store = await openMessageStore(dataDir, {
     maxStoreBytes: 1 << 30,
     mailboxMaxMessages: 256,
     durable: true,
@@ -53,6 +57,8 @@ export function testStore(dataDir: string, options: Partial<StoreOptions> = {}):
     log: () => {},
     ...options,
   });
+  openedStores.push(store);
+  return store;
 }
 
 /** A relay app on a temp store; `now` freezes its clock (Unix seconds). */
@@ -60,7 +66,7 @@ export interface TestRelay {
   app: App;
   store: MessageStore;
   dataDir: string;
-  /** POSTs `body` (JSON-encoded unless a string) or GETs when body is undefined. */
+  /** POSTs `body` (JSON-encoded unless a string or bytes) or GETs when body is undefined. */
   request(path: string, body?: unknown, init?: RequestInit & { peer?: string }): Promise<Response>;
   /** Sets the frozen clock. */
   setNow(now: number): void;
@@ -90,7 +96,8 @@ export async function testRelay(options: {
     setNow: (value) => (now = value),
     request(path, body, init = {}) {
       const method = init.method ?? (body === undefined ? "GET" : "POST");
-      const payload = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+      const raw = body === undefined || typeof body === "string" || body instanceof Uint8Array;
+      const payload = raw ? body as BodyInit | undefined : JSON.stringify(body);
       return app(new Request(`http://relay.test${path}`, { ...init, method, body: payload }), init.peer ?? "127.0.0.1");
     },
   };

@@ -1,5 +1,7 @@
 /** Every case of the shared vectors, replayed through the HTTP handler with the relay clock frozen at the case's `now`. */
 import { describe, expect, test } from "bun:test";
+import { proofMessage } from "../lib/proof.ts";
+import { parseTimestamp } from "../lib/routes/ownership.ts";
 import { json, keys, loadVector, proofBody, testRelay } from "./helpers.ts";
 
 interface Expected {
@@ -74,9 +76,7 @@ describe("deposits.json through POST /deposit", () => {
 });
 
 describe("proofMessage against the vectors' relay_message_hex", () => {
-  test("rebuilds the exact bytes the relay must verify, for every case with a usable timestamp", async () => {
-    const { proofMessage } = await import("../lib/proof.ts");
-    const { parseTimestamp } = await import("../lib/routes/ownership.ts");
+  test("rebuilds the exact bytes the relay must verify, for every case with a usable timestamp", () => {
     const cases = proofs.cases.filter((c) => (c as Case & { relay_message_hex: string | null }).relay_message_hex);
     expect(cases.length).toBeGreaterThan(15);
     for (const c of cases) {
