@@ -81,9 +81,14 @@ export async function testRelay(options: {
   const dataDir = options.dataDir ?? await tempDataDir();
   let now = options.now ?? Date.now() / 1000;
   const clock = () => now;
-  const store = await testStore(dataDir, { clock: () => Math.floor(clock()) });
+  const config = testConfig(options.config);
+  const store = await testStore(dataDir, {
+    clock: () => Math.floor(clock()),
+    maxStoreBytes: config.maxStoreBytes,
+    mailboxMaxMessages: config.mailboxMaxMessages,
+  });
   const app = createApp({
-    config: testConfig(options.config),
+    config,
     store,
     relayPubkey: options.relayPubkey ?? keys.relay.public_spki_pem,
     log: () => {},

@@ -1,0 +1,101 @@
+/** Abuse limits through HTTP: rate limits with Retry-After, trusted proxies, mailbox and store caps. */
+import { describe, expect, test } from "bun:test";
+import { RateLimiter } from "../lib/rate-limiter.ts";
+import { ReplayGuard } from "../lib/replay-guard.ts";
+import { intercom, json, keys, proofBody, testRelay } from "./helpers.ts";
+
+const NOW = 1_767_225_600;
+const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
+
+describe("deposit rate limit", () => {
+  test("the 61st deposit in 60 s → 429 rate_limit_exceeded with Retry-After; other clients unaffected", async () => {
+    const relay = await testRelay({ now: NOW });
+    for (let i = 0; i < 60; i++) expect((await relay.request("/deposit", deposit, { peer: "10.0.0.1" })).status).toBe(200);
+    const refused = await relay.request("/deposit", deposit, { peer: "10.0.0.1" });
+    expect([refused.status, (await json(refused)).reason]).toEqual([429, "rate_limit_exceeded"]);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect((await relay.request("/deposit", deposit, { peer: "10.0.0.2" })).status).toBe(200);
+  });
+
+  test("a limited client may deposit again once the window has passed", async () => {
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 2 } });
+    await relay.request("/deposit", deposit);
+    await relay.request("/deposit", deposit);
+    const refused = await relay.request("/deposit", deposit);
+    expect(refused.status).toBe(429);
+    relay.setNow(NOW + Number(refused.headers.get("retry-after")) + 60);
+    expect((await relay.request("/deposit", deposit)).status).toBe(200);
+  });
+
+  test("the rate limit answers before the body is looked at", async () => {
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
+    await relay.request("/deposit", "garbage");
+    expect((await relay.request("/deposit", "garbage")).status).toBe(429);
+  });
+});
+
+describe("read rate limit", () => {
+  test("retrieve/collect/ack share their own per-client limit", async () => {
+    const relay = await testRelay({ now: NOW, config: { readRateLimit: 2 } });
+    expect((await relay.request("/collect", await proofBody("bob", NOW))).status).toBe(200);
+    expect((await relay.request("/retrieve", await proofBody("bob", NOW))).status).toBe(200);
+    const refused = await relay.request("/ack", { ...await proofBody("bob", NOW), deposit_ids: [] });
+    expect(refused.status).toBe(429);
+    expect((await relay.request("/deposit", deposit)).status).toBe(200);
+  });
+});
+
+describe("client address behind a proxy", () => {
+  test("X-Forwarded-For is ignored unless the peer is a trusted proxy", async () => {
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
+    await relay.request("/deposit", deposit, { peer: "10.0.0.9", headers: { "x-forwarded-for": "1.1.1.1" } });
+    const spoofed = await relay.request("/deposit", deposit, { peer: "10.0.0.9", headers: { "x-forwarded-for": "2.2.2.2" } });
+    expect(spoofed.status).toBe(429);
+  });
+
+  test("behind a trusted proxy each forwarded client has its own bucket", async () => {
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1, trustProxy: ["127.0.0.1"] } });
+    const via = (client: string) => relay.request("/deposit", deposit, { peer: "::ffff:127.0.0.1", headers: { "x-forwarded-for": `${client}, 127.0.0.1` } });
+    expect((await via("1.1.1.1")).status).toBe(200);
+    expect((await via("2.2.2.2")).status).toBe(200);
+    expect((await via("1.1.1.1")).status).toBe(429);
+  });
+});
+
+describe("capacity", () => {
+  test("a mailbox holding its cap → 507 mailbox_full; other mailboxes still accept", async () => {
+    const relay = await testRelay({ now: NOW, config: { mailboxMaxMessages: 3 } });
+    for (let i = 0; i < 3; i++) expect((await relay.request("/deposit", deposit)).status).toBe(200);
+    const full = await relay.request("/deposit", deposit);
+    expect([full.status, (await json(full)).reason]).toEqual([507, "mailbox_full"]);
+    expect((await relay.request("/deposit", { ...deposit, target_pubkey: keys.alice.public_spki_pem })).status).toBe(200);
+  });
+
+  test("a store holding its byte cap → 507 store_full, and room comes back after delivery", async () => {
+    const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 100_000 } });
+    const big = { ...deposit, payload: intercom({ blob: "x".repeat(40_000) }) };
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+    const full = await relay.request("/deposit", big);
+    expect([full.status, (await json(full)).reason]).toEqual([507, "store_full"]);
+    expect((await json(await relay.request("/retrieve", await proofBody("bob", NOW)))).messages.length).toBe(2);
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+  });
+});
+
+describe("memory bounds", () => {
+  test("the replay guard holds at most its capacity and forgets expired proofs", () => {
+    const guard = new ReplayGuard(1000);
+    for (let i = 0; i < 1000; i++) expect(guard.claim(`proof-${i}`, NOW + 60, NOW)).toBe("fresh");
+    expect(guard.claim("one-more", NOW + 60, NOW)).toBe("full");
+    expect(guard.claim("proof-5", NOW + 60, NOW)).toBe("replayed");
+    expect(guard.claim("later", NOW + 200, NOW + 61)).toBe("fresh");
+    expect(guard.size).toBe(1);
+  });
+
+  test("the rate limiter remembers at most its capacity of client addresses", () => {
+    const limiter = new RateLimiter(5, 60, 10_000);
+    for (let i = 0; i < 50_000; i++) limiter.take(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, NOW);
+    expect(limiter.size).toBe(10_000);
+  });
+});
