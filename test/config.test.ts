@@ -1,0 +1,59 @@
+/** parseConfig: flag > environment > default, and a clear error for every bad value. */
+import { describe, expect, test } from "bun:test";
+import { ConfigError, helpText, OPTIONS, parseConfig } from "../lib/config.ts";
+
+function configOf(args: string[], env: Record<string, string> = {}) {
+  const invocation = parseConfig(args, env);
+  if (invocation.action !== "serve") throw new Error(`expected serve, got ${invocation.action}`);
+  return invocation.config;
+}
+
+describe("parseConfig", () => {
+  test("defaults: 0.0.0.0:6789, 60 deposits per 60 s, data dir under XDG_DATA_HOME", () => {
+    const config = configOf([], { XDG_DATA_HOME: "/xdg" });
+    expect(config).toMatchObject({
+      host: "0.0.0.0", port: 6789, dataDir: "/xdg/hivemind/rendezvous", depositRateLimit: 60, depositRateWindow: 60,
+      requireDepositorProof: false, keyless: false, maxPayloadBytes: 65536, mailboxMaxMessages: 256, maxStoreBytes: 1024 ** 3,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test("data dir falls back to ~/.local/share without XDG_DATA_HOME", () => {
+    expect(configOf([], { HOME: "/home/pi" }).dataDir).toBe("/home/pi/.local/share/hivemind/rendezvous");
+  });
+
+  test("a flag beats its RENDEZVOUS_ variable, which beats the default", () => {
+    expect(configOf([], { RENDEZVOUS_PORT: "7000" }).port).toBe(7000);
+    expect(configOf(["--port", "7100"], { RENDEZVOUS_PORT: "7000" }).port).toBe(7100);
+    expect(configOf([], { RENDEZVOUS_REQUIRE_DEPOSITOR_PROOF: "true" }).requireDepositorProof).toBe(true);
+    expect(configOf(["--trust-proxy", "127.0.0.1, ::1"]).trustProxy).toEqual(["127.0.0.1", "::1"]);
+  });
+
+  const bad: [string[], Record<string, string>, RegExp][] = [
+    [["--port", "70000"], {}, /--port: expected a whole number from 0 to 65535/],
+    [["--port", "abc"], {}, /--port/],
+    [[], { RENDEZVOUS_DEPOSIT_RATE_LIMIT: "-1" }, /RENDEZVOUS_DEPOSIT_RATE_LIMIT/],
+    [[], { RENDEZVOUS_KEYLESS: "maybe" }, /RENDEZVOUS_KEYLESS: expected true or false/],
+    [["--no-such-flag"], {}, /no-such-flag/],
+    [["stray"], {}, /stray/],
+  ];
+  for (const [args, env, message] of bad) {
+    test(`${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(" ")} → ConfigError`, () => {
+      expect(() => parseConfig(args, env)).toThrow(ConfigError);
+      expect(() => parseConfig(args, env)).toThrow(message);
+    });
+  }
+
+  test("--help and --version are actions, not configs", () => {
+    expect(parseConfig(["--help"], {})).toEqual({ action: "help" });
+    expect(parseConfig(["-v"], {})).toEqual({ action: "version" });
+  });
+
+  test("helpText names every option and its variable", () => {
+    const text = helpText("1.2.3");
+    for (const name of Object.keys(OPTIONS)) {
+      expect(text).toContain(`--${name}`);
+      expect(text).toContain(`RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`);
+    }
+  });
+});
