@@ -34,7 +34,7 @@ export async function compactLog(
   const snapshotEnd = log.size;
   const live = [...index.entries()].sort((a, b) => a.offset - b.offset);
   const tempPath = compactionPath(logPath);
-  const out = await open(tempPath, "w");
+  const out = await open(tempPath, "w+");
   try {
     const { newOffsets, size: liveSize } = await copyLive(log, live, out);
     await onStep("compact:copied");

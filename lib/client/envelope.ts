@@ -1,0 +1,127 @@
+/**
+ * The INTERCOM envelope HiveMind receivers open, sealed and opened with WebCrypto only. No I/O.
+ *
+ * Hybrid form, every value standard base64 except `sender_pubkey`, keys in this order:
+ *   encrypted_key          RSA-OAEP (SHA-1, MGF1-SHA-1) of a fresh 32-byte AES-256 key, for the recipient
+ *   ciphertext, tag        AES-256-GCM of the inner message, the 16-byte tag apart
+ *   nonce                  the 16-byte GCM nonce
+ *   signature              optional: RSA-PSS (SHA-256, salt 32) by the sender over the raw ciphertext bytes
+ *   sender_pubkey          optional, with `signature`: the sender's SPKI PEM
+ *   recipient_fingerprint  optional: SHA-256 of the exact recipient PEM text
+ * Older senders bound SHA-256(recipient PEM) as GCM additional data; older still, the legacy form
+ * is `ciphertext` = RSA-OAEP (SHA-1) of the whole inner message, plus `signature` over it.
+ */
+import { Buffer } from "node:buffer";
+import { decodeBase64 } from "../crypto/pem.ts";
+import { sha256 } from "../crypto/public-keys.ts";
+import { importPrivateKey, importPublicKey, OAEP, PSS, PSS_PARAMS, publicPemOf, signBase64 } from "./keys.ts";
+
+const NONCE_BYTES = 16;
+const TAG_BYTES = 16;
+
+/** The envelope object carried as an INTERCOM message's `payload`. */
+export type Envelope = Record<string, string>;
+
+/** What an opened envelope says. */
+export interface Opened {
+  plaintext: string;
+  /** `verified`: the signature holds for `senderPem`; `unverifiable`: signed, but no key to check it with. */
+  signature: "verified" | "unsigned" | "unverifiable";
+  senderPem: string | null;
+}
+
+/** Encrypts `plaintext` for `recipientPem`; signs it when `senderPrivatePem` is given. */
+export async function seal(
+  plaintext: string,
+  options: { recipientPem: string; senderPrivatePem?: string },
+): Promise<Envelope> {
+  const aesKey = crypto.getRandomValues(new Uint8Array(32));
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["encrypt"]);
+  const sealed = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, gcmKey, new TextEncoder().encode(plaintext)),
+  );
+  const ciphertext = sealed.slice(0, -TAG_BYTES);
+  const wrapped = await crypto.subtle.encrypt(OAEP, await importPublicKey(options.recipientPem, OAEP), aesKey);
+  const envelope: Envelope = {
+    encrypted_key: base64(wrapped),
+    ciphertext: base64(ciphertext),
+    tag: base64(sealed.slice(-TAG_BYTES)),
+    nonce: base64(nonce),
+  };
+  if (options.senderPrivatePem) {
+    envelope.signature = await signBase64(await importPrivateKey(options.senderPrivatePem, PSS), ciphertext);
+    envelope.sender_pubkey = publicPemOf(options.senderPrivatePem);
+  }
+  envelope.recipient_fingerprint = base64(sha256(options.recipientPem));
+  return envelope;
+}
+
+/**
+ * Decrypts an envelope with the recipient's private key and checks its signature against
+ * `senderPem`, else the envelope's `sender_pubkey`. Throws an Error saying why it cannot.
+ */
+export async function open(
+  envelope: Record<string, unknown>,
+  options: { privatePem: string; senderPem?: string },
+): Promise<Opened> {
+  const ciphertext = field(envelope, "ciphertext");
+  const plaintext = "encrypted_key" in envelope
+    ? await openHybrid(envelope, ciphertext, options.privatePem)
+    : await rsaDecrypt(options.privatePem, ciphertext);
+  const text = decodeUtf8(plaintext);
+  if (!("signature" in envelope)) return { plaintext: text, signature: "unsigned", senderPem: null };
+  const senderPem = options.senderPem ?? (typeof envelope.sender_pubkey === "string" ? envelope.sender_pubkey : null);
+  if (!senderPem) return { plaintext: text, signature: "unverifiable", senderPem: null };
+  const verifyKey = await importPublicKey(senderPem, PSS).catch(() => {
+    throw new Error("sender_pubkey is not an RSA public key");
+  });
+  if (!(await crypto.subtle.verify(PSS_PARAMS, verifyKey, field(envelope, "signature"), ciphertext))) {
+    throw new Error("the signature does not match the sender's key");
+  }
+  return { plaintext: text, signature: "verified", senderPem };
+}
+
+async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Array<ArrayBuffer>, privatePem: string) {
+  const nonce = field(envelope, "nonce");
+  const sealed = Buffer.concat([ciphertext, field(envelope, "tag")]);
+  const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key"));
+  const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["decrypt"]).catch(() => {
+    throw new Error("encrypted_key does not hold an AES key");
+  });
+  // Plain GCM first; then the short-lived variant that bound SHA-256(recipient PEM) as additional data:
+  // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM.
+  const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
+  for (const additionalData of [undefined, fingerprint ?? sha256(publicPemOf(privatePem))]) {
+    const params: AesGcmParams = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
+    const plaintext = await crypto.subtle.decrypt(params, gcmKey, sealed).catch(() => null);
+    if (plaintext) return plaintext;
+  }
+  throw new Error("the ciphertext fails authentication");
+}
+
+async function rsaDecrypt(privatePem: string, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer> {
+  const key = await importPrivateKey(privatePem, OAEP);
+  return await crypto.subtle.decrypt(OAEP, key, data).catch(() => {
+    throw new Error("not encrypted for this key");
+  });
+}
+
+function field(envelope: Record<string, unknown>, name: string): Uint8Array<ArrayBuffer> {
+  const value = envelope[name];
+  const bytes = typeof value === "string" ? decodeBase64(value) : null;
+  if (!bytes) throw new Error(`envelope field ${name} is missing or not base64`);
+  return bytes;
+}
+
+function decodeUtf8(bytes: ArrayBuffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error("the plaintext is not UTF-8");
+  }
+}
+
+function base64(bytes: ArrayBuffer | Uint8Array): string {
+  return Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString("base64");
+}

@@ -1,0 +1,94 @@
+/** Calls to a rendezvous relay over HTTP: one function per endpoint, JSON in and out. */
+
+const TIMEOUT_MS = 30_000;
+
+/** The relay answered with an error status; `reason` is its catalog reason. */
+export class RelayRefusal extends Error {
+  override name = "RelayRefusal";
+  constructor(readonly status: number, readonly reason: string) {
+    super(`the relay refused: ${reason} (HTTP ${status})`);
+  }
+}
+
+/** An ownership proof as the relay's endpoints take it. */
+export interface Proof {
+  pubkey: string;
+  timestamp: number;
+  signature: string;
+}
+
+/** One message from POST /collect. */
+export interface CollectedMessage {
+  deposit_id: string;
+  payload: string;
+  expires_at: number;
+}
+
+/** A relay at `baseUrl` (e.g. "http://host:6789", optionally with a path prefix). */
+export class RelayClient {
+  readonly #base: string;
+
+  constructor(baseUrl: string) {
+    const url = new URL(baseUrl); // throws TypeError on a malformed URL
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`not an http(s) URL: ${baseUrl}`);
+    this.#base = url.href.replace(/\/+$/, "");
+  }
+
+  /** GET /pubkey: the PEM text proofs must bind ("" for a keyless relay). */
+  async pubkey(): Promise<string> {
+    const body = await this.#call("GET", "/pubkey");
+    if (typeof body.pubkey !== "string") throw new Error("GET /pubkey answered without a pubkey");
+    return body.pubkey;
+  }
+
+  /** POST /deposit; resolves with the deposit id. */
+  async deposit(request: Record<string, unknown>): Promise<string> {
+    return String((await this.#call("POST", "/deposit", request)).deposit_id);
+  }
+
+  /** POST /collect, or null when the relay has no such endpoint (an original relay). */
+  async collect(proof: Proof, limit: number): Promise<{ messages: CollectedMessage[]; more: boolean } | null> {
+    try {
+      const body = await this.#call("POST", "/collect", { ...proof, limit });
+      return { messages: body.messages as CollectedMessage[], more: body.more === true };
+    } catch (error) {
+      if (error instanceof RelayRefusal && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** POST /ack; resolves with how many messages the relay removed. */
+  async ack(proof: Proof, depositIds: string[]): Promise<number> {
+    return Number((await this.#call("POST", "/ack", { ...proof, deposit_ids: depositIds })).removed);
+  }
+
+  /** POST /retrieve: every pending payload, deleted by the relay as it answers. */
+  async retrieve(proof: Proof): Promise<string[]> {
+    return (await this.#call("POST", "/retrieve", proof)).messages as string[];
+  }
+
+  async #call(method: "GET" | "POST", path: string, body?: unknown): Promise<Record<string, unknown>> {
+    let response: Response;
+    try {
+      response = await fetch(this.#base + path, {
+        method,
+        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new Error(`cannot reach ${this.#base}: ${(error as Error).message}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+    const json = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
+    if (!response.ok) throw new RelayRefusal(response.status, typeof json.reason === "string" ? json.reason : "no_reason_given");
+    if (parsed === null) throw new Error(`${method} ${path} answered ${response.status} without JSON`);
+    return json;
+  }
+}

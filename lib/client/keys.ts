@@ -1,0 +1,57 @@
+/** RSA key material for the client: generation, PEM forms as Python HiveMind writes them, WebCrypto imports. */
+import { Buffer } from "node:buffer";
+import { readOnly, readSequence, TAG } from "../crypto/der.ts";
+import { parsePrivateKeyPem, parsePublicKeyPem, toPem } from "../crypto/pem.ts";
+
+/** A keypair as PEM text: SPKI public key and PKCS#1 private key, no trailing newline. */
+export interface PemKeyPair {
+  publicPem: string;
+  privatePem: string;
+}
+
+/** RSA-OAEP with SHA-1 (and MGF1-SHA-1): what HiveMind wraps AES keys with. */
+export const OAEP = { name: "RSA-OAEP", hash: "SHA-1" } as const;
+/** RSA-PSS with SHA-256: proofs and envelope signatures; sign and verify with {@link PSS_PARAMS}. */
+export const PSS = { name: "RSA-PSS", hash: "SHA-256" } as const;
+/** Salt length 32, as the Python stack signs. */
+export const PSS_PARAMS = { name: "RSA-PSS", saltLength: 32 } as const;
+
+/** A fresh RSA-2048 keypair, e = 65537. */
+export async function generateKeyPair(): Promise<PemKeyPair> {
+  const keys = await crypto.subtle.generateKey(
+    { ...PSS, modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1) },
+    true,
+    ["sign", "verify"],
+  );
+  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { publicPem: toPem("PUBLIC KEY", spki), privatePem: toPem("RSA PRIVATE KEY", pkcs8ToPkcs1(pkcs8)) };
+}
+
+/** The RSAPrivateKey (PKCS#1) inside a PrivateKeyInfo (PKCS#8). */
+export function pkcs8ToPkcs1(pkcs8: Uint8Array): Uint8Array {
+  const [, , key] = readSequence(readOnly(pkcs8, TAG.SEQUENCE), [TAG.INTEGER, TAG.SEQUENCE, TAG.OCTET_STRING]);
+  return key;
+}
+
+/** The SPKI PEM of a private key's public half, exactly as keygen writes it. */
+export function publicPemOf(privatePem: string): string {
+  return toPem("PUBLIC KEY", parsePrivateKeyPem(privatePem).publicKey.spki);
+}
+
+/** Imports a private key PEM (PKCS#1 or PKCS#8) for decrypting or signing. */
+export function importPrivateKey(pem: string, algorithm: typeof OAEP | typeof PSS): Promise<CryptoKey> {
+  const usage = algorithm.name === "RSA-OAEP" ? "decrypt" : "sign";
+  return crypto.subtle.importKey("pkcs8", parsePrivateKeyPem(pem).pkcs8, algorithm, false, [usage]);
+}
+
+/** Imports a public key PEM (SPKI or PKCS#1) for encrypting or verifying. */
+export function importPublicKey(pem: string, algorithm: typeof OAEP | typeof PSS): Promise<CryptoKey> {
+  const usage = algorithm.name === "RSA-OAEP" ? "encrypt" : "verify";
+  return crypto.subtle.importKey("spki", parsePublicKeyPem(pem).spki, algorithm, false, [usage]);
+}
+
+/** RSA-PSS SHA-256 salt 32 signature of `message`, as standard base64. */
+export async function signBase64(signingKey: CryptoKey, message: Uint8Array<ArrayBuffer>): Promise<string> {
+  return Buffer.from(await crypto.subtle.sign(PSS_PARAMS, signingKey, message)).toString("base64");
+}

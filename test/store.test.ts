@@ -1,0 +1,146 @@
+/** The store through its public API: saved → reopened / compacted → state, recovery from torn and damaged logs. */
+import { describe, expect, test } from "bun:test";
+import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
+import { tempDataDir, testStore } from "./helpers.ts";
+
+const NOW = 1_767_225_600;
+const clock = () => NOW;
+
+/** Every mailbox's payloads, oldest first. */
+async function contents(store: MessageStore, mailboxes = ["a", "b"]): Promise<Record<string, string[]>> {
+  const state: Record<string, string[]> = {};
+  for (const mailbox of mailboxes) state[mailbox] = (await store.collect(mailbox)).messages.map((m) => m.payload);
+  return state;
+}
+
+type Step = (store: MessageStore, ids: Map<string, string>) => Promise<unknown>;
+const put = (mailbox: string, payload: string, expiresAt = NOW + 600): Step => async (store, ids) =>
+  ids.set(payload, await store.deposit(mailbox, payload, expiresAt));
+const del = (mailbox: string, ...payloads: string[]): Step => (store, ids) =>
+  store.remove(mailbox, payloads.map((p) => ids.get(p) ?? "unknown"));
+
+const table: { name: string; steps: Step[]; state: Record<string, string[]> }[] = [
+  { name: "deposits in order", steps: [put("a", "1"), put("a", "2"), put("b", "3")], state: { a: ["1", "2"], b: ["3"] } },
+  { name: "a removal", steps: [put("a", "1"), put("a", "2"), del("a", "1")], state: { a: ["2"], b: [] } },
+  { name: "removing from the wrong mailbox does nothing", steps: [put("a", "1"), del("b", "1")], state: { a: ["1"], b: [] } },
+  { name: "expired at deposit time is never seen", steps: [put("a", "old", NOW - 1), put("a", "new")], state: { a: ["new"], b: [] } },
+  { name: "everything removed", steps: [put("a", "1"), put("b", "2"), del("a", "1"), del("b", "2")], state: { a: [], b: [] } },
+  { name: "payloads with newlines and unicode", steps: [put("a", 'line\n"two"\u2028 ü 🐝')], state: { a: ['line\n"two"\u2028 ü 🐝'], b: [] } },
+];
+
+describe("saved → reopened / compacted → state", () => {
+  for (const row of table) {
+    test(row.name, async () => {
+      const dir = await tempDataDir();
+      let store = await testStore(dir, { clock });
+      const ids = new Map<string, string>();
+      for (const step of row.steps) await step(store, ids);
+      expect(await contents(store)).toEqual(row.state);
+      for (let round = 0; round < 3; round++) {
+        await store.close();
+        store = await testStore(dir, { clock });
+        expect(await contents(store)).toEqual(row.state);
+        await store.compact();
+        expect(await contents(store)).toEqual(row.state);
+      }
+      const { messages } = await store.collect("a");
+      expect(store.stats().logBytes).toBe(store.stats().bytes);
+      expect(messages.every((m) => ids.get(m.payload) === m.depositId)).toBe(true);
+    });
+  }
+});
+
+describe("compaction", () => {
+  test("drops delivered and expired records from the file", async () => {
+    const dir = await tempDataDir();
+    let now = NOW;
+    const store = await testStore(dir, { clock: () => now });
+    const keep = await store.deposit("a", "keep", NOW + 1000);
+    await store.deposit("a", "expires", NOW + 10);
+    const gone = await store.deposit("a", "delivered", NOW + 1000);
+    await store.remove("a", [gone]);
+    now = NOW + 11;
+    await store.compact();
+    const lines = (await readFile(join(dir, LOG_FILE), "utf8")).trim().split("\n");
+    expect(lines.map((line) => JSON.parse(line).id)).toEqual([keep]);
+    expect(store.stats().compactions).toBe(1);
+  });
+
+  test("deposits and removals during a compaction are neither lost nor duplicated", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    const early: string[] = [];
+    for (let i = 0; i < 500; i++) early.push(await store.deposit(`m${i % 7}`, `early-${i}`, NOW + 600));
+    await store.remove("m0", early.filter((_, i) => i % 7 === 0));
+    const compaction = store.compact();
+    const late = await Promise.all(Array.from({ length: 300 }, (_, i) => store.deposit(`m${i % 7}`, `late-${i}`, NOW + 600)));
+    await store.remove("m1", early.filter((_, i) => i % 7 === 1));
+    await compaction;
+    const expected = new Set([...early.filter((_, i) => i % 7 > 1), ...late]);
+    const ids = async (s: MessageStore) => {
+      const all: string[] = [];
+      for (let m = 0; m < 7; m++) all.push(...(await s.collect(`m${m}`)).messages.map((x) => x.depositId));
+      return all;
+    };
+    const before = await ids(store);
+    expect(before.length).toBe(expected.size);
+    expect(new Set(before)).toEqual(expected);
+    expect(await ids(await reopen(store, dir))).toEqual(before);
+  });
+});
+
+async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
+  await store.close();
+  return testStore(dir, { clock });
+}
+
+describe("recovery on open", () => {
+  test("a torn final line (a write cut short) is cut off and logged; the records before it stay", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    await store.deposit("a", "1", NOW + 600);
+    await store.close();
+    const intact = (await stat(join(dir, LOG_FILE))).size;
+    await appendFile(join(dir, LOG_FILE), '{"k":"put","id":"x","mb":"a","exp":1767226200,"p":"tor');
+    const events: string[] = [];
+    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
+    expect(events).toContain("store_torn_tail_cut");
+    expect((await stat(join(dir, LOG_FILE))).size).toBe(intact);
+    await reopened.deposit("a", "2", NOW + 600);
+    expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
+  });
+
+  test("a damaged line in the middle is kept aside and reported; the records around it are served", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
+    await store.close();
+    const path = join(dir, LOG_FILE);
+    const lines = (await readFile(path, "utf8")).split("\n");
+    lines[1] = lines[1].replace('"k":"put"', '"k":#ut"');
+    await writeFile(path, lines.join("\n"));
+    const events: string[] = [];
+    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+    expect(await contents(reopened)).toEqual({ a: ["1", "3"], b: [] });
+    expect(reopened.stats().damagedRecords).toBe(1);
+    expect(events).toContain("store_damaged_records");
+    const aside = (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+    expect(aside.length).toBe(1);
+    expect(await readFile(join(dir, aside[0]), "utf8")).toBe(lines.join("\n"));
+    // The log itself was rewritten without the damage, so the next start is clean.
+    const again = await reopen(reopened, dir);
+    expect(again.stats().damagedRecords).toBe(0);
+    expect(await contents(again)).toEqual({ a: ["1", "3"], b: [] });
+  });
+
+  test("a leftover compaction file from a crash is removed on open", async () => {
+    const dir = await tempDataDir();
+    await writeFile(join(dir, `${LOG_FILE}.compact`), "half a compaction");
+    const store = await testStore(dir, { clock });
+    expect(await readdir(dir)).not.toContain(`${LOG_FILE}.compact`);
+    expect(await contents(store)).toEqual({ a: [], b: [] });
+  });
+});
