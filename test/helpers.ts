@@ -102,7 +102,7 @@ export async function testRelay(options: {
     request(path, body, init = {}) {
       const method = init.method ?? (body === undefined ? "GET" : "POST");
       const raw = body === undefined || typeof body === "string" || body instanceof Uint8Array;
-      const payload = raw ? body as BodyInit | undefined : JSON.stringify(body);
+      const payload = raw ? body as string | Uint8Array<ArrayBuffer> | undefined : JSON.stringify(body);
       return app(new Request(`http://relay.test${path}`, { ...init, method, body: payload }), init.peer ?? "127.0.0.1");
     },
   };

@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
+import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -74,7 +74,7 @@ for (const runtime of Object.keys(commands) as (keyof typeof commands)[]) {
       const relay = await startRelay(runtime, await tempDataDir(), ["--max-payload-bytes", "2048"]);
       const answer = async (path: string, init?: RequestInit) => {
         const response = await fetch(`${relay.url}${path}`, init);
-        return [response.status, (await response.json()).reason, response.headers.get("allow")];
+        return [response.status, (await json(response)).reason, response.headers.get("allow")];
       };
       expect(await answer("/nowhere")).toEqual([404, "not_found", null]);
       expect(await answer("/deposit")).toEqual([405, "method_not_allowed", "POST"]);

@@ -37,7 +37,8 @@ function answerFor(c: Case): Expected {
 
 async function expectAnswer(response: Response, expected: Expected) {
   const body = await json(response);
-  expect({ status: response.status, reason: body.reason ?? null }).toEqual(expected);
+  const actual: Expected = { status: response.status, reason: body.reason ?? null };
+  expect(actual).toEqual(expected);
   expect(response.headers.get("content-type")).toBe("application/json");
   expect(body.status).toBe(expected.status === 200 ? "ok" : "error");
   return body;

@@ -1,0 +1,128 @@
+/** Crashes: a store frozen at every step of a write and of a compaction, and a relay killed with SIGKILL. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { MessageStore } from "../lib/store/message-store.ts";
+import { intercom, json, keys, proofBody, tempDataDir, testStore } from "./helpers.ts";
+
+const NOW = 1_767_225_600;
+const clock = () => NOW;
+/** Freezes the step for good; the resolvers stay referenced so the frozen store's files are not collected. */
+const frozen: (() => void)[] = [];
+const never = () => new Promise<void>((resolve) => frozen.push(resolve));
+
+/** Every message id in mailboxes m0..m3. */
+async function allIds(store: MessageStore): Promise<string[]> {
+  const ids: string[] = [];
+  for (let m = 0; m < 4; m++) ids.push(...(await store.collect(`m${m}`)).messages.map((message) => message.depositId));
+  return ids;
+}
+
+/** Acknowledged ⊆ found ⊆ attempted, each at most once, nothing delivered comes back. */
+function expectConsistent(found: string[], acknowledged: Set<string>, removed: Set<string>) {
+  expect(new Set(found).size).toBe(found.length);
+  for (const id of acknowledged) if (!removed.has(id)) expect(found).toContain(id);
+  for (const id of removed) expect(found).not.toContain(id);
+}
+
+const writeSteps = ["append:written", "append:synced"];
+const compactionSteps = ["compact:copied", "compact:synced", "compact:tail-synced", "compact:renamed", "compact:dir-synced"];
+
+describe("a crash at each step of a write", () => {
+  for (const step of writeSteps) {
+    test(`frozen at ${step}: acknowledged deposits survive, the frozen one at most once`, async () => {
+      const dir = await tempDataDir();
+      let crashAt = "";
+      const store = await testStore(dir, { clock, onStep: (at) => (at === crashAt ? never() : undefined) });
+      const acknowledged = new Set<string>();
+      for (let i = 0; i < 20; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
+      crashAt = step;
+      void store.deposit("m0", "in flight", NOW + 600);
+      await Bun.sleep(20);
+      const reopened = await testStore(dir, { clock });
+      const found = await allIds(reopened);
+      expectConsistent(found, acknowledged, new Set());
+      expect(found.length - acknowledged.size).toBeLessThanOrEqual(1);
+    });
+  }
+});
+
+describe("a crash at each step of a compaction", () => {
+  for (const step of compactionSteps) {
+    test(`frozen at ${step}: reopening loses and duplicates nothing`, async () => {
+      const dir = await tempDataDir();
+      let crashAt = "";
+      const store = await testStore(dir, { clock, onStep: (at) => (at === crashAt ? never() : undefined) });
+      const acknowledged = new Set<string>();
+      for (let i = 0; i < 200; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
+      const removed = new Set([...acknowledged].filter((_, i) => i % 3 === 0));
+      for (let m = 0; m < 4; m++) await store.remove(`m${m}`, [...removed]);
+      crashAt = step;
+      void store.compact();
+      await Bun.sleep(20);
+      // Before the exclusive phase, deposits still go through and must survive too.
+      if (step === "compact:copied" || step === "compact:synced") {
+        for (let i = 0; i < 10; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `late${i}`, NOW + 600));
+      }
+      for (let round = 0; round < 2; round++) {
+        const reopened = await testStore(dir, { clock });
+        expectConsistent(await allIds(reopened), acknowledged, removed);
+        expect((await allIds(reopened)).length).toBe(acknowledged.size - removed.size);
+        await reopened.close();
+      }
+    });
+  }
+});
+
+describe("a relay killed with SIGKILL while deposits are in flight", () => {
+  const children: Bun.Subprocess[] = [];
+  afterAll(() => children.forEach((child) => child.kill("SIGKILL")));
+
+  async function start(dataDir: string) {
+    const root = join(import.meta.dir, "..");
+    const child = Bun.spawn([join(root, "node_modules/.bin/bun"), "main.ts", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir,
+      "--keyless", "--deposit-rate-limit", "0", "--read-rate-limit", "0", "--mailbox-max-messages", "100000"], { cwd: root, stdout: "pipe" });
+    children.push(child);
+    const reader = child.stdout.getReader();
+    let output = "";
+    while (!/listening on [\d.]+:(\d+)/.test(output)) output += new TextDecoder().decode((await reader.read()).value);
+    return { child, url: `http://127.0.0.1:${/listening on [\d.]+:(\d+)/.exec(output)![1]}` };
+  }
+
+  test("every acknowledged message is there exactly once after a restart", async () => {
+    const dataDir = await tempDataDir();
+    const relay = await start(dataDir);
+    const acknowledged = new Set<string>();
+    let stop = false;
+    const worker = async (n: number) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          const response = await fetch(`${relay.url}/deposit`, {
+            method: "POST",
+            body: JSON.stringify({ payload: intercom({ n, i }), target_pubkey: keys.bob.public_spki_pem }),
+          });
+          if (response.status === 200) acknowledged.add((await json(response)).deposit_id);
+        } catch {
+          return; // the relay is gone
+        }
+      }
+    };
+    const workers = Array.from({ length: 16 }, (_, n) => worker(n));
+    while (acknowledged.size < 300) await Bun.sleep(10);
+    relay.child.kill("SIGKILL");
+    stop = true;
+    await Promise.all(workers);
+    await relay.child.exited;
+
+    const restarted = await start(dataDir);
+    const now = Math.floor(Date.now() / 1000);
+    const collected = await json(await fetch(`${restarted.url}/collect`, {
+      method: "POST",
+      body: JSON.stringify({ ...await proofBody("bob", now, { relayPem: "" }), limit: 100_000 }),
+    }));
+    const found: string[] = collected.messages.map((m: { deposit_id: string }) => m.deposit_id);
+    expect(new Set(found).size).toBe(found.length);
+    for (const id of acknowledged) expect(found).toContain(id);
+    expect(collected.more).toBe(false);
+    restarted.child.kill("SIGKILL");
+  }, 60_000);
+});
