@@ -1,4 +1,5 @@
 /** Reading a request body as a JSON object, within a byte limit and a deadline. */
+import { concatBytes } from "./bytes.ts";
 import { errors } from "./errors.ts";
 
 /** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
@@ -48,11 +49,5 @@ async function readLimited(request: Request, limits: { maxBytes: number; timeout
   } finally {
     clearTimeout(timer);
   }
-  const body = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.length;
-  }
-  return body;
+  return concatBytes(chunks);
 }

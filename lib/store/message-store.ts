@@ -1,6 +1,7 @@
 /** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
 import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { concatBytes } from "../bytes.ts";
 import { AppendLog, LogWriteError } from "./append-log.ts";
 import { compactionPath, compactLog, type CompactionReport } from "./compaction.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
@@ -82,6 +83,7 @@ export class MessageStore {
   #reservedBytes = 0;
   #compacting: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(readonly path: string, readonly index: MailboxIndex, readonly options: StoreOptions) {}
 
@@ -151,7 +153,7 @@ export class MessageStore {
     if (targets.length === 0) return 0;
     const lines = targets.map((id) => encodeRecord({ k: "del", id, mb: mailbox }));
     let removed = 0;
-    await this.#append(concat(lines), () => {
+    await this.#append(concatBytes(lines), () => {
       for (const id of targets) if (this.index.remove(mailbox, id)) removed++;
     });
     this.#compactInBackground(Math.max(COMPACT_DEAD_BYTES, this.index.bytes));
@@ -183,7 +185,8 @@ export class MessageStore {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#compacting?.catch(() => {});
-    await this.#log.close();
+    this.#closing ??= this.#log.close();
+    await this.#closing;
   }
 
   async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
@@ -201,14 +204,4 @@ export class MessageStore {
     if (this.#compacting || this.#log.size - this.index.bytes <= deadBytesAtLeast) return;
     this.compact().catch((error) => this.options.log("store_compaction_failed", { error: String(error) }));
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

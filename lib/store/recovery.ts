@@ -1,5 +1,6 @@
 /** Start-up: rebuild the index from the log, cut a torn final line, find damaged lines. */
 import { open } from "node:fs/promises";
+import { concatBytes } from "../bytes.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodeRecord } from "./records.ts";
 
@@ -32,7 +33,7 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
       const chunk = new Uint8Array(CHUNK_BYTES);
       const { bytesRead } = await file.read(chunk, 0, CHUNK_BYTES, position + carry.length);
       if (bytesRead === 0) break;
-      const data = joinBytes(carry, chunk.subarray(0, bytesRead));
+      const data = carry.length ? concatBytes([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
       let lineStart = 0;
       for (let newline = data.indexOf(NEWLINE); newline >= 0; newline = data.indexOf(NEWLINE, lineStart)) {
         const offset = position + lineStart;
@@ -59,12 +60,4 @@ function applyRecord(line: string, offset: number, length: number, index: Mailbo
   const record = decodeRecord(line);
   if (record.k === "del") index.remove(record.mb, record.id);
   else if (record.exp > now) index.add(record.mb, { id: record.id, expiresAt: record.exp, offset, length });
-}
-
-function joinBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
 }
