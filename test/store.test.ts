@@ -136,6 +136,18 @@ describe("recovery on open", () => {
     expect(await contents(again)).toEqual({ a: ["1", "3"], b: [] });
   });
 
+  test("a payload changed on disk (still valid JSON) fails its CRC and counts as damaged", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    for (const payload of ["first", "second"]) await store.deposit("a", payload, NOW + 600);
+    await store.close();
+    const path = join(dir, LOG_FILE);
+    await writeFile(path, (await readFile(path, "utf8")).replace('"p":"first"', '"p":"fir5t"'));
+    const reopened = await testStore(dir, { clock });
+    expect(await contents(reopened)).toEqual({ a: ["second"], b: [] });
+    expect(reopened.stats().damagedRecords).toBe(1);
+  });
+
   test("a leftover compaction file from a crash is removed on open", async () => {
     const dir = await tempDataDir();
     await writeFile(join(dir, `${LOG_FILE}.compact`), "half a compaction");

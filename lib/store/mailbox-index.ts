@@ -32,6 +32,11 @@ export class MailboxIndex {
     this.#bytes += entry.length;
   }
 
+  /** The entry of message `id` in `mailbox`, expired or not. */
+  find(mailbox: string, id: string): IndexEntry | undefined {
+    return this.#mailboxes.get(mailbox)?.find((entry) => entry.id === id);
+  }
+
   /** Removes one message; returns it, or undefined when the mailbox does not hold it. */
   remove(mailbox: string, id: string): IndexEntry | undefined {
     const entries = this.#mailboxes.get(mailbox);
@@ -50,16 +55,15 @@ export class MailboxIndex {
     return this.#mailboxes.get(mailbox) ?? [];
   }
 
-  /** Drops every expired message; returns how many. */
-  sweepExpired(now: number): number {
+  /** Drops every expired message, yielding to other work between slices; resolves with how many. */
+  async sweepExpired(now: number): Promise<number> {
     const before = this.#count;
-    for (const [mailbox, entries] of this.#mailboxes) this.#dropExpired(mailbox, entries, now);
+    let visited = 0;
+    for (const [mailbox, entries] of this.#mailboxes) {
+      this.#dropExpired(mailbox, entries, now);
+      if (++visited % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
     return before - this.#count;
-  }
-
-  /** Every entry, in no particular order. */
-  *entries(): IterableIterator<IndexEntry> {
-    for (const entries of this.#mailboxes.values()) yield* entries;
   }
 
   #dropExpired(mailbox: string, entries: IndexEntry[], now: number): void {

@@ -5,7 +5,7 @@ import { concatBytes } from "../bytes.ts";
 import { AppendLog, LogWriteError } from "./append-log.ts";
 import { compactionPath, compactLog, type CompactionReport } from "./compaction.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
-import { encodeRecord, type LogRecord } from "./records.ts";
+import { decodePayload, encodeDel, encodePut } from "./records.ts";
 import { replayLog } from "./recovery.ts";
 
 /** Why the store refused or failed an operation. */
@@ -99,9 +99,9 @@ export class MessageStore {
       },
     });
     if (this.options.compactionIntervalSeconds > 0) {
-      this.#timer = setInterval(() => {
-        this.index.sweepExpired(this.options.clock());
-        this.#compactInBackground(0);
+      this.#timer = setInterval(async () => {
+        await this.index.sweepExpired(this.options.clock());
+        this.#compactInBackground(Math.max(COMPACT_DEAD_BYTES, this.index.bytes));
       }, this.options.compactionIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
     }
@@ -114,7 +114,7 @@ export class MessageStore {
       throw new StoreError("mailbox_full");
     }
     const id = crypto.randomUUID();
-    const line = encodeRecord({ k: "put", id, mb: mailbox, exp: expiresAt, p: payload });
+    const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
     if (this.index.bytes + this.#reservedBytes + line.length > this.options.maxStoreBytes) throw new StoreError("store_full");
     this.#reserved.set(mailbox, reserved + 1);
     this.#reservedBytes += line.length;
@@ -140,8 +140,8 @@ export class MessageStore {
       bytes += entry.length;
     }
     const messages = await Promise.all(chosen.map(async (entry) => {
-      const record = JSON.parse(new TextDecoder().decode(await this.#log.read(entry.offset, entry.length))) as LogRecord & { k: "put" };
-      return { depositId: entry.id, payload: record.p, expiresAt: entry.expiresAt };
+      const line = await this.#log.read(entry.offset, entry.length);
+      return { depositId: entry.id, payload: decodePayload(line.subarray(0, -1)), expiresAt: entry.expiresAt };
     }));
     return { messages, more: chosen.length < live.length };
   }
@@ -151,7 +151,7 @@ export class MessageStore {
     const present = new Set(this.index.live(mailbox, this.options.clock()).map((entry) => entry.id));
     const targets = [...new Set(ids)].filter((id) => present.has(id));
     if (targets.length === 0) return 0;
-    const lines = targets.map((id) => encodeRecord({ k: "del", id, mb: mailbox }));
+    const lines = targets.map((id) => encodeDel({ id, mb: mailbox }));
     let removed = 0;
     await this.#append(concatBytes(lines), () => {
       for (const id of targets) if (this.index.remove(mailbox, id)) removed++;
@@ -164,8 +164,7 @@ export class MessageStore {
   compact(): Promise<void> {
     this.#compacting ??= (async () => {
       try {
-        this.index.sweepExpired(this.options.clock());
-        const report = await compactLog(this.#log, this.index, this.path, this.options.onStep);
+        const report = await compactLog(this.#log, this.index, { logPath: this.path, now: this.options.clock(), onStep: this.options.onStep });
         this.#counters.compactions++;
         this.#counters.lastCompaction = report;
         this.options.log("store_compacted", { ...report });

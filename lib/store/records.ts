@@ -1,12 +1,13 @@
-/** The closed set of log record kinds, one JSON line each. */
+/** The closed set of log record kinds, one JSON line each, and their encoding. */
+import { crc32 } from "node:zlib";
+import { concatBytes } from "../bytes.ts";
 
-/** A deposited message. `p` comes last so a reader can find the header without the payload. */
-export interface PutRecord {
+/** A deposited message, without its payload (which stays on disk). */
+export interface PutHeader {
   k: "put";
   id: string;
   mb: string;
   exp: number;
-  p: string;
 }
 
 /** A message delivered (retrieved or acknowledged) and so removed from its mailbox. */
@@ -16,20 +17,59 @@ export interface DelRecord {
   mb: string;
 }
 
-export type LogRecord = PutRecord | DelRecord;
+export type RecordHeader = PutHeader | DelRecord;
 
 const encoder = new TextEncoder();
+const PAYLOAD_KEY = ',"crc":';
+const CLOSE = encoder.encode("}\n");
 
-/** One record as its log line, newline included. */
-export function encodeRecord(record: LogRecord): Uint8Array {
-  return encoder.encode(JSON.stringify(record) + "\n");
+/**
+ * `{"k":"put","id":…,"mb":…,"exp":…,"crc":…,"p":"…"}\n`. The payload comes last and `crc` is the
+ * CRC-32 of its JSON text, so start-up reads only the short header and still catches a damaged payload.
+ */
+export function encodePut(header: Omit<PutHeader, "k">, payload: string): Uint8Array<ArrayBuffer> {
+  const payloadJson = encoder.encode(JSON.stringify(payload));
+  const head = JSON.stringify({ k: "put", id: header.id, mb: header.mb, exp: header.exp }).slice(0, -1);
+  return concatBytes([encoder.encode(`${head}${PAYLOAD_KEY}${crc32(payloadJson)},"p":`), payloadJson, CLOSE]);
 }
 
-/** Parses one line (without its newline); throws SyntaxError when it is not a well-formed record. */
-export function decodeRecord(line: string): LogRecord {
-  const value = JSON.parse(line);
-  if (typeof value?.id !== "string" || typeof value.mb !== "string") throw new SyntaxError("record without id or mailbox");
-  if (value.k === "del") return value;
-  if (value.k === "put" && Number.isSafeInteger(value.exp) && typeof value.p === "string") return value;
-  throw new SyntaxError(`not a record: ${String(value.k)}`);
+/** `{"k":"del","id":…,"mb":…}\n`. */
+export function encodeDel(record: Omit<DelRecord, "k">): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${JSON.stringify({ k: "del", id: record.id, mb: record.mb })}\n`);
+}
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Where a put line's payload JSON starts, and its expected CRC; throws SyntaxError when damaged. */
+function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number } {
+  const prefix = latin1.decode(line.subarray(0, 256));
+  const at = prefix.indexOf(PAYLOAD_KEY);
+  const colon = prefix.indexOf(',"p":', at);
+  if (at < 0 || colon < 0) throw new SyntaxError("put record without crc or payload");
+  const header = JSON.parse(`${prefix.slice(0, at)}}`);
+  const payloadStart = colon + 5;
+  const crc = Number(prefix.slice(at + PAYLOAD_KEY.length, colon));
+  const payload = line.subarray(payloadStart, line.length - 1);
+  if (line[line.length - 1] !== 0x7d || crc32(payload) !== crc) throw new SyntaxError("payload fails its CRC");
+  if (typeof header.id !== "string" || typeof header.mb !== "string" || !Number.isSafeInteger(header.exp)) {
+    throw new SyntaxError("put header without id, mailbox or expiry");
+  }
+  return { header, payloadStart };
+}
+
+/** Decodes one line (without its newline) to its header; throws SyntaxError when it is not a whole record. */
+export function decodeHeader(line: Uint8Array): RecordHeader {
+  if (line[6] === 0x70 /* p of "put" */) return splitPut(line).header;
+  const record = JSON.parse(utf8.decode(line));
+  if (record?.k !== "del" || typeof record.id !== "string" || typeof record.mb !== "string") {
+    throw new SyntaxError("not a record");
+  }
+  return record;
+}
+
+/** The payload of a put line (without its newline). */
+export function decodePayload(line: Uint8Array): string {
+  const { payloadStart } = splitPut(line);
+  return JSON.parse(utf8.decode(line.subarray(payloadStart, line.length - 1)));
 }

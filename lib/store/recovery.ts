@@ -1,11 +1,8 @@
-/** Start-up: rebuild the index from the log, cut a torn final line, find damaged lines. */
+/** Start-up: rebuild the index from the log, find a torn final line and damaged lines. */
 import { open } from "node:fs/promises";
-import { concatBytes } from "../bytes.ts";
+import { lineEnd, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
-import { decodeRecord } from "./records.ts";
-
-const CHUNK_BYTES = 8 << 20;
-const NEWLINE = 10;
+import { decodeHeader } from "./records.ts";
 
 /** What replaying the log found. */
 export interface ReplayReport {
@@ -13,7 +10,7 @@ export interface ReplayReport {
   validEnd: number;
   /** Bytes of an unterminated final line (a write cut short by a crash). */
   tornBytes: number;
-  /** Complete lines that are not records, with their offsets; they are skipped, never the lines around them. */
+  /** Complete lines that are not whole records; they are skipped, never the lines around them. */
   damaged: { offset: number; length: number }[];
 }
 
@@ -25,39 +22,30 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
     throw error;
   });
   if (!file) return report;
-  const decoder = new TextDecoder("utf-8", { fatal: true });
   try {
-    let carry = new Uint8Array(0);
-    let position = 0; // file offset of carry[0]
-    for (;;) {
-      const chunk = new Uint8Array(CHUNK_BYTES);
-      const { bytesRead } = await file.read(chunk, 0, CHUNK_BYTES, position + carry.length);
-      if (bytesRead === 0) break;
-      const data = carry.length ? concatBytes([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      let lineStart = 0;
-      for (let newline = data.indexOf(NEWLINE); newline >= 0; newline = data.indexOf(NEWLINE, lineStart)) {
-        const offset = position + lineStart;
-        const length = newline - lineStart + 1;
+    const { size } = await file.stat();
+    const read = async (position: number, length: number) => {
+      const buffer = new Uint8Array(length);
+      const { bytesRead } = await file.read(buffer, 0, length, position);
+      return buffer.subarray(0, bytesRead);
+    };
+    for await (const lines of readLines(read, 0, size)) {
+      for (const line of lines) {
         try {
-          applyRecord(decoder.decode(data.subarray(lineStart, newline)), offset, length, index, now);
+          const record = decodeHeader(line.bytes);
+          if (record.k === "del") index.remove(record.mb, record.id);
+          else if (record.exp > now) {
+            index.add(record.mb, { id: record.id, expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
+          }
         } catch {
-          report.damaged.push({ offset, length });
+          report.damaged.push({ offset: line.offset, length: line.bytes.length + 1 });
         }
-        lineStart = newline + 1;
+        report.validEnd = lineEnd(line);
       }
-      carry = data.slice(lineStart);
-      position += lineStart;
     }
-    report.validEnd = position;
-    report.tornBytes = carry.length;
+    report.tornBytes = size - report.validEnd;
     return report;
   } finally {
     await file.close();
   }
-}
-
-function applyRecord(line: string, offset: number, length: number, index: MailboxIndex, now: number): void {
-  const record = decodeRecord(line);
-  if (record.k === "del") index.remove(record.mb, record.id);
-  else if (record.exp > now) index.add(record.mb, { id: record.id, expiresAt: record.exp, offset, length });
 }
