@@ -1,6 +1,8 @@
 /** The log file: appends through one queue with group commit, positional reads, and an atomic swap. */
 import { type FileHandle, open } from "node:fs/promises";
 
+const RELEASE_SLICE_BYTES = 16 << 20;
+
 /** A failed write. `full` when the disk (or its quota) has no room. */
 export class LogWriteError extends Error {
   constructor(readonly full: boolean, options: ErrorOptions) {
@@ -92,17 +94,20 @@ export class AppendLog {
       return buffer;
     } finally {
       handle.readers--;
-      if (handle.retired && handle.readers === 0) await handle.file.close();
+      if (handle.retired && handle.readers === 0) await release(handle.file);
     }
   }
 
-  /** Within `exclusive`: switch to an already renamed-in file of `size` bytes. */
-  async replaceWith(file: FileHandle, size: number): Promise<void> {
+  /**
+   * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file is
+   * released in the background once no read uses it.
+   */
+  replaceWith(file: FileHandle, size: number): void {
     const old = this.#handle;
     this.#handle = { file, readers: 0, retired: false };
     this.#size = size;
     old.retired = true;
-    if (old.readers === 0) await old.file.close();
+    if (old.readers === 0) void release(old.file);
   }
 
   /** Waits for every queued append, then closes the file. */
@@ -148,5 +153,20 @@ export class AppendLog {
     this.options.onCommit?.(batch.length, total, performance.now() - began);
     batch.forEach((item, i) => item.committed(offsets[i]));
     for (const item of batch) item.resolve();
+  }
+}
+
+/**
+ * Closes a replaced (already unlinked) log file. Its blocks are freed a slice at a time first:
+ * freeing them all in one close held the disk's journal, and so deposits' fsyncs, for 60+ ms.
+ */
+async function release(file: FileHandle): Promise<void> {
+  try {
+    for (let size = (await file.stat()).size; size > 0;) {
+      size = Math.max(0, size - RELEASE_SLICE_BYTES);
+      await file.truncate(size);
+    }
+  } finally {
+    await file.close();
   }
 }

@@ -20,6 +20,10 @@ export interface CompactionReport {
 export const compactionPath = (logPath: string) => `${logPath}.compact`;
 
 const NEWLINE = Uint8Array.of(10);
+/** Bytes read and written at a time: larger writes stall Bun's event loop (measured: 4 MiB → 20-30 ms). */
+const CHUNK_BYTES = 512 << 10;
+/** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
+const SYNC_EVERY_BYTES = 2 << 20;
 
 /** The index entry (and its mailbox) of a put line, when the index points at that very line. */
 function indexedEntry(index: MailboxIndex, line: Line): { entry: IndexEntry; mailbox: string } | undefined {
@@ -35,8 +39,9 @@ function indexedEntry(index: MailboxIndex, line: Line): { entry: IndexEntry; mai
 
 /**
  * Rewrites the log at `logPath` to hold only the unexpired messages `index` points at. Deposits and
- * reads go on meanwhile: the walk over the old file runs chunk by chunk, and only the last step
- * (copy what was appended since, rename, swap) holds the append queue. `onStep` is a test hook.
+ * reads go on meanwhile: the walk over the old file runs chunk by chunk, what was appended since is
+ * copied in catch-up rounds, and only the last few records, the rename and the swap hold the append
+ * queue. `onStep` is a test hook.
  */
 export async function compactLog(
   log: AppendLog,
@@ -48,35 +53,21 @@ export async function compactLog(
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
   const out = await open(tempPath, "w+");
-  const moved: IndexEntry[] = [];
-  const newOffsets: number[] = [];
-  let size = 0;
   try {
-    for await (const lines of readLines((at, length) => log.read(at, length), 0, snapshotEnd)) {
-      const parts: Uint8Array[] = [];
-      const chunkStart = size;
-      for (const line of lines) {
-        const found = indexedEntry(index, line);
-        if (!found) continue;
-        if (found.entry.expiresAt <= now) {
-          index.remove(found.mailbox, found.entry.id);
-          continue;
-        }
-        moved.push(found.entry);
-        newOffsets.push(size);
-        parts.push(line.bytes, NEWLINE);
-        size += found.entry.length;
-      }
-      await writeAll(out, concatBytes(parts), chunkStart);
-    }
+    const { moved, newOffsets, size } = await copyLive(log, index, out, snapshotEnd, now);
+    // Appended records keep their order and are shifted by the bytes the walk dropped.
+    const appended: IndexEntry[] = [];
+    let copiedEnd = snapshotEnd;
+    const catchUp = async (to: number) => {
+      appended.push(...await copyAppended(log, index, out, { from: copiedEnd, to, at: size + copiedEnd - snapshotEnd }));
+      copiedEnd = to;
+    };
+    while (log.size - copiedEnd > CHUNK_BYTES) await catchUp(log.size);
     await onStep("compact:copied");
     await out.datasync();
     await onStep("compact:synced");
     return await log.exclusive(async () => {
-      // Records appended since the walk began are copied as they are, shifted by the bytes dropped.
-      const tail = log.size > snapshotEnd ? await log.read(snapshotEnd, log.size - snapshotEnd) : new Uint8Array(0);
-      const appended = splitLines(tail, snapshotEnd).lines.flatMap((line) => indexedEntry(index, line)?.entry ?? []);
-      await writeAll(out, tail, size);
+      await catchUp(log.size);
       await out.datasync();
       await onStep("compact:tail-synced");
       await rename(tempPath, logPath);
@@ -87,14 +78,57 @@ export async function compactLog(
       // From here to the swap, synchronously: point every entry at the new file.
       for (const entry of appended) entry.offset += size - snapshotEnd;
       moved.forEach((entry, i) => (entry.offset = newOffsets[i]));
-      await log.replaceWith(out, size + tail.length);
-      return { bytesBefore: snapshotEnd + tail.length, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
+      log.replaceWith(out, size + copiedEnd - snapshotEnd);
+      return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
   } catch (error) {
     await out.close().catch(() => {});
     await rm(tempPath, { force: true });
     throw error;
   }
+}
+
+/** Copies the live, unexpired put lines of [0, end) to `out`; drops expired ones from the index. */
+async function copyLive(log: AppendLog, index: MailboxIndex, out: FileHandle, end: number, now: number) {
+  const moved: IndexEntry[] = [];
+  const newOffsets: number[] = [];
+  let size = 0;
+  let synced = 0;
+  for await (const lines of readLines((at, length) => log.read(at, length), 0, end, CHUNK_BYTES)) {
+    const parts: Uint8Array[] = [];
+    const chunkStart = size;
+    for (const line of lines) {
+      const found = indexedEntry(index, line);
+      if (!found) continue;
+      if (found.entry.expiresAt <= now) {
+        index.remove(found.mailbox, found.entry.id);
+        continue;
+      }
+      moved.push(found.entry);
+      newOffsets.push(size);
+      parts.push(line.bytes, NEWLINE);
+      size += found.entry.length;
+    }
+    await writeAll(out, concatBytes(parts), chunkStart);
+    if (size - synced > SYNC_EVERY_BYTES) {
+      await out.datasync();
+      synced = size;
+    }
+  }
+  return { moved, newOffsets, size };
+}
+
+/** Copies [from, to) of the log verbatim to `out` at `at`; returns the entries of the puts in it. */
+async function copyAppended(
+  log: AppendLog,
+  index: MailboxIndex,
+  out: FileHandle,
+  range: { from: number; to: number; at: number },
+): Promise<IndexEntry[]> {
+  if (range.to === range.from) return [];
+  const bytes = await log.read(range.from, range.to - range.from);
+  await writeAll(out, bytes, range.at);
+  return splitLines(bytes, range.from).lines.flatMap((line) => indexedEntry(index, line)?.entry ?? []);
 }
 
 async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {

@@ -1,7 +1,6 @@
 /** Walks the lines of a byte range of the log in large chunks. */
 import { concatBytes } from "../bytes.ts";
 
-const CHUNK_BYTES = 4 << 20;
 const NEWLINE = 10;
 
 /** One line: its bytes without the newline, and where it starts in the file. */
@@ -29,10 +28,11 @@ export async function* readLines(
   read: (position: number, length: number) => Promise<Uint8Array>,
   from: number,
   to: number,
+  chunkBytes: number,
 ): AsyncGenerator<Line[]> {
   let rest: Uint8Array = new Uint8Array(0);
   for (let position = from; position < to;) {
-    const chunk = await read(position, Math.min(CHUNK_BYTES, to - position));
+    const chunk = await read(position, Math.min(chunkBytes, to - position));
     if (chunk.length === 0) break; // the file is shorter than it was said to be
     const split = splitLines(rest.length ? concatBytes([rest, chunk]) : chunk, position - rest.length);
     position += chunk.length;

@@ -29,7 +29,7 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
       const { bytesRead } = await file.read(buffer, 0, length, position);
       return buffer.subarray(0, bytesRead);
     };
-    for await (const lines of readLines(read, 0, size)) {
+    for await (const lines of readLines(read, 0, size, 8 << 20)) {
       for (const line of lines) {
         try {
           const record = decodeHeader(line.bytes);
