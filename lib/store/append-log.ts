@@ -85,18 +85,23 @@ export class AppendLog {
 
   /** Reads `length` bytes at `offset` of the current file. */
   async read(offset: number, length: number): Promise<Uint8Array> {
+    const buffer = new Uint8Array(length);
+    const bytesRead = await this.readInto(buffer, 0, length, offset);
+    if (bytesRead !== length) throw new Error(`short read at ${offset}: ${bytesRead} of ${length}`);
+    return buffer;
+  }
+
+  /** Reads up to `length` bytes at `position` of the current file into `target` at `at`. */
+  readInto = async (target: Uint8Array, at: number, length: number, position: number): Promise<number> => {
     const handle = this.#handle;
     handle.readers++;
     try {
-      const buffer = new Uint8Array(length);
-      const { bytesRead } = await handle.file.read(buffer, 0, length, offset);
-      if (bytesRead !== length) throw new Error(`short read at ${offset}: ${bytesRead} of ${length}`);
-      return buffer;
+      return (await handle.file.read(target, at, length, position)).bytesRead;
     } finally {
       handle.readers--;
       if (handle.retired && handle.readers === 0) await release(handle.file);
     }
-  }
+  };
 
   /**
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file is

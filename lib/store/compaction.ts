@@ -5,7 +5,7 @@ import { concatBytes } from "../bytes.ts";
 import { syncDirectory } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
 import { type Line, readLines, splitLines } from "./line-reader.ts";
-import type { IndexEntry, MailboxIndex } from "./mailbox-index.ts";
+import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodeHeader } from "./records.ts";
 
 /** What one compaction did. */
@@ -25,16 +25,33 @@ const CHUNK_BYTES = 512 << 10;
 /** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
 const SYNC_EVERY_BYTES = 2 << 20;
 
-/** The index entry (and its mailbox) of a put line, when the index points at that very line. */
-function indexedEntry(index: MailboxIndex, line: Line): { entry: IndexEntry; mailbox: string } | undefined {
+/** The slot (and mailbox) of a put line, when the index points at that very line. */
+function indexedSlot(index: MailboxIndex, line: Line): { slot: number; mailbox: string; id: string } | undefined {
   let record;
   try {
     record = decodeHeader(line.bytes);
   } catch {
     return undefined; // damaged: never copied
   }
-  const entry = record.k === "put" ? index.find(record.mb, record.id) : undefined;
-  return entry?.offset === line.offset ? { entry, mailbox: record.mb } : undefined;
+  const slot = record.k === "put" ? index.find(record.mb, record.id) : -1;
+  return slot >= 0 && index.offsetOf(slot) === line.offset ? { slot, mailbox: record.mb, id: record.id } : undefined;
+}
+
+/** Where records go in the new file: applied all at once at the swap. */
+class Relocations {
+  readonly slots: number[] = [];
+  readonly from: number[] = [];
+  readonly to: number[] = [];
+
+  add(slot: number, from: number, to: number): void {
+    this.slots.push(slot);
+    this.from.push(from);
+    this.to.push(to);
+  }
+
+  applyTo(index: MailboxIndex): void {
+    this.slots.forEach((slot, i) => index.relocate(slot, this.from[i], this.to[i]));
+  }
 }
 
 /**
@@ -54,12 +71,12 @@ export async function compactLog(
   const tempPath = compactionPath(logPath);
   const out = await open(tempPath, "w+");
   try {
-    const { moved, newOffsets, size } = await copyLive(log, index, out, snapshotEnd, now);
-    // Appended records keep their order and are shifted by the bytes the walk dropped.
-    const appended: IndexEntry[] = [];
+    const relocations = new Relocations();
+    const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocations });
+    // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
     let copiedEnd = snapshotEnd;
     const catchUp = async (to: number) => {
-      appended.push(...await copyAppended(log, index, out, { from: copiedEnd, to, at: size + copiedEnd - snapshotEnd }));
+      await copyAppended(log, index, out, { from: copiedEnd, to, shift: size - snapshotEnd, relocations });
       copiedEnd = to;
     };
     while (log.size - copiedEnd > CHUNK_BYTES) await catchUp(log.size);
@@ -75,9 +92,8 @@ export async function compactLog(
       // Past the rename the new file is the log: finish the swap even if the directory fsync fails.
       await syncDirectory(dirname(logPath)).catch(() => {});
       await onStep("compact:dir-synced");
-      // From here to the swap, synchronously: point every entry at the new file.
-      for (const entry of appended) entry.offset += size - snapshotEnd;
-      moved.forEach((entry, i) => (entry.offset = newOffsets[i]));
+      // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
+      relocations.applyTo(index);
       log.replaceWith(out, size + copiedEnd - snapshotEnd);
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
@@ -88,26 +104,28 @@ export async function compactLog(
   }
 }
 
-/** Copies the live, unexpired put lines of [0, end) to `out`; drops expired ones from the index. */
-async function copyLive(log: AppendLog, index: MailboxIndex, out: FileHandle, end: number, now: number) {
-  const moved: IndexEntry[] = [];
-  const newOffsets: number[] = [];
+/** Copies the indexed, unexpired put lines of [0, end) to `out`; drops expired ones from the index. */
+async function copyLive(
+  log: AppendLog,
+  index: MailboxIndex,
+  out: FileHandle,
+  walk: { end: number; now: number; relocations: Relocations },
+): Promise<number> {
   let size = 0;
   let synced = 0;
-  for await (const lines of readLines((at, length) => log.read(at, length), 0, end, CHUNK_BYTES)) {
+  for await (const lines of readLines(log.readInto, 0, walk.end, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
     const chunkStart = size;
     for (const line of lines) {
-      const found = indexedEntry(index, line);
+      const found = indexedSlot(index, line);
       if (!found) continue;
-      if (found.entry.expiresAt <= now) {
-        index.remove(found.mailbox, found.entry.id);
+      if (index.expiresAtOf(found.slot) <= walk.now) {
+        index.remove(found.mailbox, found.id);
         continue;
       }
-      moved.push(found.entry);
-      newOffsets.push(size);
+      walk.relocations.add(found.slot, line.offset, size);
       parts.push(line.bytes, NEWLINE);
-      size += found.entry.length;
+      size += line.bytes.length + 1;
     }
     await writeAll(out, concatBytes(parts), chunkStart);
     if (size - synced > SYNC_EVERY_BYTES) {
@@ -115,20 +133,23 @@ async function copyLive(log: AppendLog, index: MailboxIndex, out: FileHandle, en
       synced = size;
     }
   }
-  return { moved, newOffsets, size };
+  return size;
 }
 
-/** Copies [from, to) of the log verbatim to `out` at `at`; returns the entries of the puts in it. */
+/** Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log. */
 async function copyAppended(
   log: AppendLog,
   index: MailboxIndex,
   out: FileHandle,
-  range: { from: number; to: number; at: number },
-): Promise<IndexEntry[]> {
-  if (range.to === range.from) return [];
+  range: { from: number; to: number; shift: number; relocations: Relocations },
+): Promise<void> {
+  if (range.to === range.from) return;
   const bytes = await log.read(range.from, range.to - range.from);
-  await writeAll(out, bytes, range.at);
-  return splitLines(bytes, range.from).lines.flatMap((line) => indexedEntry(index, line)?.entry ?? []);
+  await writeAll(out, bytes, range.from + range.shift);
+  for (const line of splitLines(bytes, range.from).lines) {
+    const found = indexedSlot(index, line);
+    if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
+  }
 }
 
 async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {

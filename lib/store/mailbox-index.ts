@@ -1,7 +1,13 @@
-/** The in-memory index: per mailbox, its messages in deposit order, each a position in the log. */
+/**
+ * The in-memory index: per mailbox, its messages in deposit order, each a position in the log.
+ * Messages live in slots of typed-array columns (id, expiry, offset, length), about 40 bytes each,
+ * so a Pi can index millions of messages; payloads stay on disk.
+ */
+import { isMessageId } from "./records.ts";
 
-/** Where one stored message lives. Payloads stay on disk. */
+/** One indexed message, as handed out for reading. */
 export interface IndexEntry {
+  slot: number;
   id: string;
   expiresAt: number;
   /** Byte offset of the record's line in the log, and its length with the newline. */
@@ -9,73 +15,159 @@ export interface IndexEntry {
   length: number;
 }
 
-/** Mailbox id → entries, oldest first; counts and bytes of what it holds. */
+const ID_BYTES = 16;
+
+/** Mailbox id → slots, oldest first; counts and bytes of what it holds. */
 export class MailboxIndex {
-  readonly #mailboxes = new Map<string, IndexEntry[]>();
+  readonly #mailboxes = new Map<string, number[]>();
+  #ids = new Uint8Array(ID_BYTES * 1024);
+  #expiry = new Uint32Array(1024);
+  #offsets = new Float64Array(1024);
+  #lengths = new Uint32Array(1024);
+  #free: number[] = [];
+  #used = 0;
   #count = 0;
   #bytes = 0;
+  readonly #probe = new Uint8Array(ID_BYTES);
 
+  /** Messages indexed, expired ones not yet dropped included. */
   get count(): number {
     return this.#count;
   }
 
-  /** Bytes of log lines that hold live messages. */
+  /** Bytes of log lines that hold indexed messages. */
   get bytes(): number {
     return this.#bytes;
   }
 
-  add(mailbox: string, entry: IndexEntry): void {
-    const entries = this.#mailboxes.get(mailbox);
-    if (entries) entries.push(entry);
-    else this.#mailboxes.set(mailbox, [entry]);
+  /** Indexes a message; `id` must be a message id (see {@link isMessageId}). */
+  add(mailbox: string, id: string, entry: { expiresAt: number; offset: number; length: number }): void {
+    const slot = this.#free.pop() ?? this.#grow();
+    writeId(id, this.#ids, slot * ID_BYTES);
+    this.#expiry[slot] = Math.min(entry.expiresAt, 0xffff_ffff);
+    this.#offsets[slot] = entry.offset;
+    this.#lengths[slot] = entry.length;
+    const slots = this.#mailboxes.get(mailbox);
+    if (slots) slots.push(slot);
+    else this.#mailboxes.set(mailbox, [slot]);
     this.#count++;
     this.#bytes += entry.length;
   }
 
-  /** The entry of message `id` in `mailbox`, expired or not. */
-  find(mailbox: string, id: string): IndexEntry | undefined {
-    return this.#mailboxes.get(mailbox)?.find((entry) => entry.id === id);
+  /** The slot of message `id` in `mailbox`, expired or not; -1 when it is not there. */
+  find(mailbox: string, id: string): number {
+    const slots = this.#mailboxes.get(mailbox);
+    if (!slots || !isMessageId(id)) return -1;
+    writeId(id, this.#probe, 0);
+    return slots.find((slot) => this.#idIs(slot)) ?? -1;
   }
 
-  /** Removes one message; returns it, or undefined when the mailbox does not hold it. */
-  remove(mailbox: string, id: string): IndexEntry | undefined {
-    const entries = this.#mailboxes.get(mailbox);
-    const at = entries?.findIndex((entry) => entry.id === id) ?? -1;
-    if (!entries || at < 0) return undefined;
-    const [removed] = entries.splice(at, 1);
-    this.#forget(mailbox, entries, removed);
-    return removed;
+  /** Removes message `id` from `mailbox`; false when the mailbox does not hold it. */
+  remove(mailbox: string, id: string): boolean {
+    const slot = this.find(mailbox, id);
+    if (slot < 0) return false;
+    const slots = this.#mailboxes.get(mailbox)!;
+    slots.splice(slots.indexOf(slot), 1);
+    this.#release(mailbox, slots, slot);
+    return true;
   }
 
   /** The unexpired messages of a mailbox, oldest first; drops the expired ones it meets. */
-  live(mailbox: string, now: number): readonly IndexEntry[] {
-    const entries = this.#mailboxes.get(mailbox);
-    if (!entries) return [];
-    if (entries.some((entry) => entry.expiresAt <= now)) this.#dropExpired(mailbox, entries, now);
-    return this.#mailboxes.get(mailbox) ?? [];
+  live(mailbox: string, now: number): IndexEntry[] {
+    const slots = this.#mailboxes.get(mailbox);
+    if (!slots) return [];
+    if (slots.some((slot) => this.#expiry[slot] <= now)) this.#dropExpired(mailbox, slots, now);
+    return (this.#mailboxes.get(mailbox) ?? []).map((slot) => ({
+      slot,
+      id: readId(this.#ids, slot * ID_BYTES),
+      expiresAt: this.#expiry[slot],
+      offset: this.#offsets[slot],
+      length: this.#lengths[slot],
+    }));
+  }
+
+  /** How many unexpired messages a mailbox holds. */
+  liveCount(mailbox: string, now: number): number {
+    const slots = this.#mailboxes.get(mailbox);
+    return slots ? slots.reduce((n, slot) => n + (this.#expiry[slot] > now ? 1 : 0), 0) : 0;
+  }
+
+  offsetOf(slot: number): number {
+    return this.#offsets[slot];
+  }
+
+  expiresAtOf(slot: number): number {
+    return this.#expiry[slot];
+  }
+
+  /** Moves a slot's record (compaction); `from` guards against a slot freed and reused meanwhile. */
+  relocate(slot: number, from: number, to: number): void {
+    if (this.#offsets[slot] === from) this.#offsets[slot] = to;
   }
 
   /** Drops every expired message, yielding to other work between slices; resolves with how many. */
   async sweepExpired(now: number): Promise<number> {
     const before = this.#count;
     let visited = 0;
-    for (const [mailbox, entries] of this.#mailboxes) {
-      this.#dropExpired(mailbox, entries, now);
+    for (const [mailbox, slots] of this.#mailboxes) {
+      this.#dropExpired(mailbox, slots, now);
       if (++visited % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     return before - this.#count;
   }
 
-  #dropExpired(mailbox: string, entries: IndexEntry[], now: number): void {
-    const kept = entries.filter((entry) => entry.expiresAt > now);
-    if (kept.length === entries.length) return;
-    for (const entry of entries) if (entry.expiresAt <= now) this.#forget(mailbox, kept, entry);
-    if (kept.length) this.#mailboxes.set(mailbox, kept);
+  #idIs(slot: number): boolean {
+    const at = slot * ID_BYTES;
+    for (let i = 0; i < ID_BYTES; i++) if (this.#ids[at + i] !== this.#probe[i]) return false;
+    return true;
   }
 
-  #forget(mailbox: string, remaining: IndexEntry[], entry: IndexEntry): void {
+  #dropExpired(mailbox: string, slots: number[], now: number): void {
+    const kept = slots.filter((slot) => this.#expiry[slot] > now);
+    if (kept.length === slots.length) return;
+    if (kept.length) this.#mailboxes.set(mailbox, kept);
+    for (const slot of slots) if (this.#expiry[slot] <= now) this.#release(mailbox, kept, slot);
+  }
+
+  #release(mailbox: string, remaining: number[], slot: number): void {
     this.#count--;
-    this.#bytes -= entry.length;
+    this.#bytes -= this.#lengths[slot];
+    this.#free.push(slot);
     if (remaining.length === 0) this.#mailboxes.delete(mailbox);
   }
+
+  #grow(): number {
+    if (this.#used === this.#expiry.length) {
+      const capacity = this.#expiry.length * 2;
+      this.#ids = grown(this.#ids, capacity * ID_BYTES);
+      this.#expiry = grown(this.#expiry, capacity);
+      this.#offsets = grown(this.#offsets, capacity);
+      this.#lengths = grown(this.#lengths, capacity);
+    }
+    return this.#used++;
+  }
+}
+
+function grown<T extends Uint8Array | Uint32Array | Float64Array>(array: T, length: number): T {
+  const bigger = new (array.constructor as new (length: number) => T)(length);
+  bigger.set(array);
+  return bigger;
+}
+
+/** Packs a lowercase UUID's 32 hex digits into 16 bytes at `at`. */
+function writeId(id: string, target: Uint8Array, at: number): void {
+  const digit = (i: number) => {
+    const code = id.charCodeAt(i);
+    return code <= 57 ? code - 48 : code - 87;
+  };
+  for (let i = 0, j = at; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue; // the dashes
+    target[j++] = digit(i) * 16 + digit(++i);
+  }
+}
+
+function readId(source: Uint8Array, at: number): string {
+  let hex = "";
+  for (let i = 0; i < ID_BYTES; i++) hex += source[at + i].toString(16).padStart(2, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -110,7 +110,7 @@ export class MessageStore {
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
   async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
     const reserved = this.#reserved.get(mailbox) ?? 0;
-    if (this.index.live(mailbox, this.options.clock()).length + reserved >= this.options.mailboxMaxMessages) {
+    if (this.index.liveCount(mailbox, this.options.clock()) + reserved >= this.options.mailboxMaxMessages) {
       throw new StoreError("mailbox_full");
     }
     const id = crypto.randomUUID();
@@ -119,7 +119,7 @@ export class MessageStore {
     this.#reserved.set(mailbox, reserved + 1);
     this.#reservedBytes += line.length;
     try {
-      await this.#append(line, (offset) => this.index.add(mailbox, { id, expiresAt, offset, length: line.length }));
+      await this.#append(line, (offset) => this.index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
       const left = this.#reserved.get(mailbox)! - 1;
       if (left) this.#reserved.set(mailbox, left);

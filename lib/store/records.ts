@@ -19,6 +19,11 @@ export interface DelRecord {
 
 export type RecordHeader = PutHeader | DelRecord;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True for the lowercase UUIDs the store gives messages. */
+export const isMessageId = (id: unknown): id is string => typeof id === "string" && UUID.test(id);
+
 const encoder = new TextEncoder();
 const PAYLOAD_KEY = ',"crc":';
 const CLOSE = encoder.encode("}\n");
@@ -52,7 +57,7 @@ function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number }
   const crc = Number(prefix.slice(at + PAYLOAD_KEY.length, colon));
   const payload = line.subarray(payloadStart, line.length - 1);
   if (line[line.length - 1] !== 0x7d || crc32(payload) !== crc) throw new SyntaxError("payload fails its CRC");
-  if (typeof header.id !== "string" || typeof header.mb !== "string" || !Number.isSafeInteger(header.exp)) {
+  if (!isMessageId(header.id) || typeof header.mb !== "string" || !Number.isSafeInteger(header.exp)) {
     throw new SyntaxError("put header without id, mailbox or expiry");
   }
   return { header, payloadStart };
@@ -62,7 +67,7 @@ function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number }
 export function decodeHeader(line: Uint8Array): RecordHeader {
   if (line[6] === 0x70 /* p of "put" */) return splitPut(line).header;
   const record = JSON.parse(utf8.decode(line));
-  if (record?.k !== "del" || typeof record.id !== "string" || typeof record.mb !== "string") {
+  if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");
   }
   return record;

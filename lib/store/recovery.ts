@@ -1,6 +1,6 @@
 /** Start-up: rebuild the index from the log, find a torn final line and damaged lines. */
 import { open } from "node:fs/promises";
-import { lineEnd, readLines } from "./line-reader.ts";
+import { lineEnd, type ReadInto, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodeHeader } from "./records.ts";
 
@@ -24,18 +24,14 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
   if (!file) return report;
   try {
     const { size } = await file.stat();
-    const read = async (position: number, length: number) => {
-      const buffer = new Uint8Array(length);
-      const { bytesRead } = await file.read(buffer, 0, length, position);
-      return buffer.subarray(0, bytesRead);
-    };
-    for await (const lines of readLines(read, 0, size, 8 << 20)) {
+    const read: ReadInto = async (target, at, length, position) => (await file.read(target, at, length, position)).bytesRead;
+    for await (const lines of readLines(read, 0, size, 4 << 20)) {
       for (const line of lines) {
         try {
           const record = decodeHeader(line.bytes);
           if (record.k === "del") index.remove(record.mb, record.id);
           else if (record.exp > now) {
-            index.add(record.mb, { id: record.id, expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
+            index.add(record.mb, record.id, { expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
           }
         } catch {
           report.damaged.push({ offset: line.offset, length: line.bytes.length + 1 });
