@@ -96,7 +96,10 @@ export function helpText(version: string): string {
   return [
     `hivemind-rendezvous ${version}: store-and-forward relay for HiveMind nodes`,
     "",
-    "Usage: hivemind-rendezvous [options]",
+    "Usage: hivemind-rendezvous [serve] [options]",
+    "       hivemind-rendezvous keygen DIR",
+    "       hivemind-rendezvous deposit URL --to PUB.pem [--from PRIV.pem] [--ttl N] (--text T | --file F)",
+    "       hivemind-rendezvous retrieve URL --key PRIV.pem [--keep]",
     "",
     "Options (flag > environment variable > default):",
     ...rows,

@@ -137,12 +137,14 @@ describe("collect + ack (at-least-once)", () => {
     expect(page.more).toBe(true);
   });
 
-  test("bad limit → 400 invalid_limit; bad deposit_ids → 400 invalid_deposit_ids", async () => {
+  test("bad limit → 400 invalid_limit; bad deposit_ids → 400 invalid_deposit_ids; the proof stays usable", async () => {
     const relay = await testRelay({ now: NOW });
-    const badLimit = await relay.request("/collect", { ...await proofBody("bob", NOW), limit: 0 });
+    const proof = await proofBody("bob", NOW);
+    const badLimit = await relay.request("/collect", { ...proof, limit: 0 });
     expect([badLimit.status, (await json(badLimit)).reason]).toEqual([400, "invalid_limit"]);
-    const badIds = await relay.request("/ack", { ...await proofBody("bob", NOW), deposit_ids: "abc" });
+    const badIds = await relay.request("/ack", { ...proof, deposit_ids: "abc" });
     expect([badIds.status, (await json(badIds)).reason]).toEqual([400, "invalid_deposit_ids"]);
+    expect((await relay.request("/collect", proof)).status).toBe(200);
   });
 
   test("an acknowledged message stays gone after a restart", async () => {

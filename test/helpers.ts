@@ -1,8 +1,8 @@
 /** Shared test helpers: the vectors, a temp data dir, a relay with a frozen clock, proof signing. */
-import { mkdtemp, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "bun:test";
 import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { parsePrivateKeyPem } from "../lib/crypto/pem.ts";
@@ -24,15 +24,15 @@ interface KeyPair {
 export const keys: Record<"alice" | "bob" | "relay", KeyPair> = (await loadVector("keys.json")).keys;
 
 const cleanups: string[] = [];
-/** Every store a test opened: closed after the file (a store left "crashed" never closes, so bound the wait). */
-const openedStores: MessageStore[] = [];
-afterAll(async () => {
-  const settle = (promise: Promise<unknown>) => Promise.race([promise.catch(() => {}), Bun.sleep(200)]);
-  await Promise.all(openedStores.map((store) => settle(store.close())));
-  await Promise.all(cleanups.map((path) => rm(path, { recursive: true, force: true })));
-});
 
-/** A fresh directory, removed after the test file. */
+/** Removes every temp dir the tests made; test/setup.ts calls it after the last test file. */
+export function removeTempDirs(): void {
+  cleanups.forEach((path) => rmSync(path, { recursive: true, force: true }));
+}
+/** Every store a test opened stays referenced, so an unclosed (e.g. "crashed") one is never garbage-collected with open files. */
+const openedStores: MessageStore[] = [];
+
+/** A fresh directory, removed when the tests end. */
 export async function tempDataDir(): Promise<string> {
   const path = await mkdtemp(join(tmpdir(), "rendezvous-test-"));
   cleanups.push(path);

@@ -1,51 +1,19 @@
 /** The same black-box smoke suite against main.ts started as a child process under Bun and under Deno. */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
+import { RELAY_COMMANDS, ROOT, runProcess, startRelayProcess } from "./processes.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const BIN = join(ROOT, "node_modules", ".bin");
-const commands = {
-  bun: [join(BIN, "bun"), "main.ts"],
-  deno: [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "main.ts"],
-};
-
-const children: Bun.Subprocess[] = [];
-afterAll(() => children.forEach((child) => child.kill("SIGKILL")));
-
-/** Starts the relay and resolves once it prints its listening line. */
-async function startRelay(runtime: keyof typeof commands, dataDir: string, extra: string[] = []) {
+/** Starts main.ts under `runtime` with the vectors' relay key. */
+async function startRelay(runtime: keyof typeof RELAY_COMMANDS, dataDir: string, extra: string[] = []) {
   const keyFile = join(dataDir, "node.pem");
   await writeFile(keyFile, keys.relay.private_pkcs1_pem);
-  const child = Bun.spawn([...commands[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--node-key", keyFile, ...extra], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  children.push(child);
-  const reader = child.stdout.getReader();
-  let output = "";
-  const deadline = Date.now() + 20_000;
-  while (!/listening on [\d.]+:(\d+)/.test(output)) {
-    if (Date.now() > deadline) throw new Error(`${runtime} relay did not start: ${output}`);
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`${runtime} relay exited: ${output}`);
-    output += new TextDecoder().decode(value);
-  }
-  const port = Number(/listening on [\d.]+:(\d+)/.exec(output)![1]);
-  const rest = (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return output;
-      output += new TextDecoder().decode(value);
-    }
-  })();
-  return { child, url: `http://127.0.0.1:${port}`, output: () => rest };
+  const args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--node-key", keyFile, ...extra];
+  return startRelayProcess([...RELAY_COMMANDS[runtime], ...args], { env: { ...process.env, NO_COLOR: "1" } });
 }
 
-for (const runtime of Object.keys(commands) as (keyof typeof commands)[]) {
+for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
   describe(`main.ts under ${runtime}`, () => {
     test("serves the relay key, round-trips a message across a restart, and stops cleanly on SIGTERM", async () => {
       const dataDir = await tempDataDir();
@@ -96,17 +64,30 @@ for (const runtime of Object.keys(commands) as (keyof typeof commands)[]) {
   });
 }
 
+describe("deno task start", () => {
+  test("starts the relay with the deno on PATH (here the pinned one, as after `npm install`)", async () => {
+    const dataDir = await tempDataDir();
+    const env = { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` };
+    try {
+      const relay = await startRelayProcess([RELAY_COMMANDS.deno[0], "task", "start", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--keyless"], { env });
+      expect(await json(await fetch(`${relay.url}/pubkey`))).toEqual({ pubkey: "" });
+    } finally {
+      // deno task runs the relay as a grandchild: stop it by its unique data dir.
+      await runProcess(["pkill", "-f", "--", `--data-dir ${dataDir}`]);
+    }
+  }, 30_000);
+});
+
 describe("main.ts command line", () => {
   test("a bad flag → one line on stderr and exit code 2", async () => {
-    const child = Bun.spawn([...commands.bun, "--port", "nope"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-    expect(await child.exited).toBe(2);
-    const stderr = await new Response(child.stderr).text();
+    const { code, stderr } = await runProcess([...RELAY_COMMANDS.bun, "--port", "nope"]);
+    expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toEqual(["hivemind-rendezvous: --port: expected a whole number from 0 to 65535, got \"nope\" (see --help)"]);
   });
 
   test("--version prints package.json's version", async () => {
-    const child = Bun.spawn([...commands.bun, "--version"], { cwd: ROOT, stdout: "pipe" });
-    expect(await child.exited).toBe(0);
-    expect((await new Response(child.stdout).text()).trim()).toBe((await Bun.file(join(ROOT, "package.json")).json()).version);
+    const { code, stdout } = await runProcess([...RELAY_COMMANDS.bun, "--version"]);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe((await Bun.file(join(ROOT, "package.json")).json()).version);
   });
 });

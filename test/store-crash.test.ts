@@ -1,8 +1,8 @@
 /** Crashes: a store frozen at every step of a write and of a compaction, and a relay killed with SIGKILL. */
-import { afterAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import type { MessageStore } from "../lib/store/message-store.ts";
 import { intercom, json, keys, proofBody, tempDataDir, testStore } from "./helpers.ts";
+import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -74,19 +74,8 @@ describe("a crash at each step of a compaction", () => {
 });
 
 describe("a relay killed with SIGKILL while deposits are in flight", () => {
-  const children: Bun.Subprocess[] = [];
-  afterAll(() => children.forEach((child) => child.kill("SIGKILL")));
-
-  async function start(dataDir: string) {
-    const root = join(import.meta.dir, "..");
-    const child = Bun.spawn([join(root, "node_modules/.bin/bun"), "main.ts", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir,
-      "--keyless", "--deposit-rate-limit", "0", "--read-rate-limit", "0", "--mailbox-max-messages", "100000"], { cwd: root, stdout: "pipe" });
-    children.push(child);
-    const reader = child.stdout.getReader();
-    let output = "";
-    while (!/listening on [\d.]+:(\d+)/.test(output)) output += new TextDecoder().decode((await reader.read()).value);
-    return { child, url: `http://127.0.0.1:${/listening on [\d.]+:(\d+)/.exec(output)![1]}` };
-  }
+  const start = (dataDir: string) => startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir,
+    "--keyless", "--deposit-rate-limit", "0", "--read-rate-limit", "0", "--mailbox-max-messages", "100000"]);
 
   test("every acknowledged message is there exactly once after a restart", async () => {
     const dataDir = await tempDataDir();
@@ -123,6 +112,5 @@ describe("a relay killed with SIGKILL while deposits are in flight", () => {
     expect(new Set(found).size).toBe(found.length);
     for (const id of acknowledged) expect(found).toContain(id);
     expect(collected.more).toBe(false);
-    restarted.child.kill("SIGKILL");
   }, 60_000);
 });

@@ -93,7 +93,7 @@ async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Ar
   // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM.
   const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
   for (const additionalData of [undefined, fingerprint ?? sha256(publicPemOf(privatePem))]) {
-    const params: AesGcmParams = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
+    const params = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
     const plaintext = await crypto.subtle.decrypt(params, gcmKey, sealed).catch(() => null);
     if (plaintext) return plaintext;
   }

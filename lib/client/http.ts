@@ -29,9 +29,7 @@ export class RelayClient {
   readonly #base: string;
 
   constructor(baseUrl: string) {
-    const url = new URL(baseUrl); // throws TypeError on a malformed URL
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`not an http(s) URL: ${baseUrl}`);
-    this.#base = url.href.replace(/\/+$/, "");
+    this.#base = baseUrl.replace(/\/+$/, "");
   }
 
   /** GET /pubkey: the PEM text proofs must bind ("" for a keyless relay). */

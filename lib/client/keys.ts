@@ -1,7 +1,6 @@
 /** RSA key material for the client: generation, PEM forms as Python HiveMind writes them, WebCrypto imports. */
 import { Buffer } from "node:buffer";
-import { readOnly, readSequence, TAG } from "../crypto/der.ts";
-import { parsePrivateKeyPem, parsePublicKeyPem, toPem } from "../crypto/pem.ts";
+import { parsePrivateKeyPem, parsePublicKeyPem, pkcs8ToPkcs1, toPem } from "../crypto/pem.ts";
 
 /** A keypair as PEM text: SPKI public key and PKCS#1 private key, no trailing newline. */
 export interface PemKeyPair {
@@ -26,12 +25,6 @@ export async function generateKeyPair(): Promise<PemKeyPair> {
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return { publicPem: toPem("PUBLIC KEY", spki), privatePem: toPem("RSA PRIVATE KEY", pkcs8ToPkcs1(pkcs8)) };
-}
-
-/** The RSAPrivateKey (PKCS#1) inside a PrivateKeyInfo (PKCS#8). */
-export function pkcs8ToPkcs1(pkcs8: Uint8Array): Uint8Array {
-  const [, , key] = readSequence(readOnly(pkcs8, TAG.SEQUENCE), [TAG.INTEGER, TAG.SEQUENCE, TAG.OCTET_STRING]);
-  return key;
 }
 
 /** The SPKI PEM of a private key's public half, exactly as keygen writes it. */

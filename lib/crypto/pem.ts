@@ -94,7 +94,8 @@ function spkiToPkcs1(spki: Uint8Array): Uint8Array {
   return bitString.subarray(1);
 }
 
-function pkcs8ToPkcs1(pkcs8: Uint8Array): Uint8Array {
+/** The RSAPrivateKey (PKCS#1) inside a PrivateKeyInfo (PKCS#8); throws unless it holds an RSA key. */
+export function pkcs8ToPkcs1(pkcs8: Uint8Array): Uint8Array {
   const [, algorithm, key] = readSequence(readOnly(pkcs8, TAG.SEQUENCE), [TAG.INTEGER, TAG.SEQUENCE, TAG.OCTET_STRING]);
   const [oid] = readSequence(algorithm, [TAG.OID]);
   if (!sameBytes(oid, RSA_ALGORITHM.subarray(4, 13))) throw new TypeError("not an RSA key");

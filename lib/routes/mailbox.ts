@@ -10,11 +10,29 @@ const COLLECT_DEFAULT_LIMIT = 100;
 const COLLECT_MAX_BYTES = 4 << 20;
 const MAX_ACK_IDS = 1000;
 
-/** Proves ownership and returns the mailbox, after the read rate limit. */
-async function openMailbox(context: RequestContext) {
+/**
+ * After the read rate limit, reads the body, checks the endpoint's own fields with `parse` (so a
+ * malformed request does not use up its single-use proof), then proves ownership of the mailbox.
+ */
+async function openMailbox<T>(context: RequestContext, parse: (body: Record<string, unknown>) => T) {
   limitRate(context, context.relay.readLimiter);
   const body = await context.body();
-  return { body, mailbox: await provenMailbox(context, body) };
+  const fields = parse(body);
+  return { fields, mailbox: await provenMailbox(context, body) };
+}
+
+function parseLimit(body: Record<string, unknown>): number {
+  const limit = body.limit ?? COLLECT_DEFAULT_LIMIT;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) throw errors.invalidLimit();
+  return limit;
+}
+
+function parseDepositIds(body: Record<string, unknown>): string[] {
+  const ids = body.deposit_ids;
+  if (!Array.isArray(ids) || ids.length > MAX_ACK_IDS || !ids.every((id) => typeof id === "string")) {
+    throw errors.invalidDepositIds();
+  }
+  return ids;
 }
 
 /** Maps the store's failures to the catalog. */
@@ -30,7 +48,7 @@ async function storeCall<T>(call: Promise<T>): Promise<T> {
 /** Every pending message, oldest first; they are deleted once the answer is ready. */
 export async function retrieve(context: RequestContext): Promise<Response> {
   const { relay } = context;
-  const { mailbox } = await openMailbox(context);
+  const { mailbox } = await openMailbox(context, () => null);
   const { messages } = await storeCall(relay.store.collect(mailbox));
   await storeCall(relay.store.remove(mailbox, messages.map((message) => message.depositId)));
   relay.metrics.delivered += messages.length;
@@ -40,9 +58,7 @@ export async function retrieve(context: RequestContext): Promise<Response> {
 /** Pending messages with their ids, oldest first, deleting nothing. */
 export async function collect(context: RequestContext): Promise<Response> {
   const { relay } = context;
-  const { body, mailbox } = await openMailbox(context);
-  const limit = body.limit ?? COLLECT_DEFAULT_LIMIT;
-  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) throw errors.invalidLimit();
+  const { fields: limit, mailbox } = await openMailbox(context, parseLimit);
   const { messages, more } = await storeCall(relay.store.collect(mailbox, limit, COLLECT_MAX_BYTES));
   relay.metrics.delivered += messages.length;
   return jsonResponse({
@@ -55,11 +71,7 @@ export async function collect(context: RequestContext): Promise<Response> {
 /** Removes the acknowledged messages; unknown ids are ignored. */
 export async function ack(context: RequestContext): Promise<Response> {
   const { relay } = context;
-  const { body, mailbox } = await openMailbox(context);
-  const ids = body.deposit_ids;
-  if (!Array.isArray(ids) || ids.length > MAX_ACK_IDS || !ids.every((id) => typeof id === "string")) {
-    throw errors.invalidDepositIds();
-  }
+  const { fields: ids, mailbox } = await openMailbox(context, parseDepositIds);
   const removed = await storeCall(relay.store.remove(mailbox, ids));
   return jsonResponse({ status: "ok", removed });
 }

@@ -51,7 +51,7 @@ export class AppendLog {
 
   /** Opens (creating if need be) the file at `path`; `size` is where its valid records end. */
   static async open(path: string, size: number, options: AppendLogOptions): Promise<AppendLog> {
-    await (await open(path, "a")).close();
+    await (await open(path, "a", 0o600)).close();
     const file = await open(path, "r+");
     await file.truncate(size);
     return new AppendLog(file, size, options);

@@ -58,7 +58,7 @@ const COMPACT_DEAD_BYTES = 16 << 20;
 
 /** Opens (or creates) the store in `directory`, recovering whatever a crash left. */
 export async function openMessageStore(directory: string, options: StoreOptions): Promise<MessageStore> {
-  await mkdir(directory, { recursive: true });
+  await mkdir(directory, { recursive: true, mode: 0o700 });
   const path = join(directory, LOG_FILE);
   await rm(compactionPath(path), { force: true });
   const index = new MailboxIndex();
@@ -167,7 +167,12 @@ export class MessageStore {
         const report = await compactLog(this.#log, this.index, { logPath: this.path, now: this.options.clock(), onStep: this.options.onStep });
         this.#counters.compactions++;
         this.#counters.lastCompaction = report;
-        this.options.log("store_compacted", { ...report });
+        this.options.log("store_compacted", {
+          bytes_before: report.bytesBefore,
+          bytes_after: report.bytesAfter,
+          live_records: report.liveRecords,
+          milliseconds: Math.round(report.milliseconds),
+        });
       } finally {
         this.#compacting = null;
       }

@@ -1,0 +1,57 @@
+/** `retrieve`: collect this key's mailbox, open each message, acknowledge what was shown. */
+import { open } from "./envelope.ts";
+import { RelayClient } from "./http.ts";
+import { loadIdentity } from "./identity.ts";
+import { envelopeOf } from "./messages.ts";
+
+const BATCH = 100;
+
+/** Where retrieve reports: one line per message, and notes on the side. */
+export interface RetrieveOutput {
+  message(line: string): void;
+  note(line: string): void;
+}
+
+/**
+ * Prints each message's inner plaintext (or why it cannot be opened) and resolves with how many
+ * could not be opened. Unless `keep`, collected messages are acknowledged, unopenable ones too:
+ * a message this key cannot open now it never will.
+ */
+export async function retrieve(
+  options: { url: string; privatePem: string; keep: boolean },
+  output: RetrieveOutput,
+): Promise<number> {
+  const relay = new RelayClient(options.url);
+  const identity = await loadIdentity(options.privatePem);
+  const relayPem = await relay.pubkey();
+  let failures = 0;
+  let shown = 0;
+  const show = async (payload: string, label: string) => {
+    shown++;
+    try {
+      output.message((await open(envelopeOf(payload), { privatePem: options.privatePem })).plaintext);
+    } catch (error) {
+      failures++;
+      output.message(`! ${label} could not be opened: ${(error as Error).message}`);
+    }
+  };
+  for (;;) {
+    const batch = await relay.collect(await identity.prove(relayPem), BATCH);
+    if (!batch) {
+      // An original relay: /retrieve is all it has, and it deletes as it answers.
+      if (options.keep) throw new Error("this relay has no /collect, so --keep cannot leave messages there");
+      const payloads = await relay.retrieve(await identity.prove(relayPem));
+      for (const [index, payload] of payloads.entries()) await show(payload, `message ${index + 1}`);
+      break;
+    }
+    for (const message of batch.messages) await show(message.payload, `message ${message.deposit_id}`);
+    if (options.keep) {
+      if (batch.more) output.note(`more messages are waiting; --keep shows only the first ${BATCH}`);
+      break;
+    }
+    if (batch.messages.length) await relay.ack(await identity.prove(relayPem), batch.messages.map((m) => m.deposit_id));
+    if (!batch.more) break;
+  }
+  if (!shown) output.note("no messages waiting");
+  return failures;
+}

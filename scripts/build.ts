@@ -1,0 +1,39 @@
+/** `npm run build`: standalone binaries of main.ts for Linux x64 and arm64, and their SHA256SUMS. */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+const DIST = join(ROOT, "dist");
+const TARGETS = { "bun-linux-x64": "hivemind-rendezvous-linux-x64", "bun-linux-arm64": "hivemind-rendezvous-linux-arm64" };
+
+/** Compiles main.ts for `target` into `outfile`; throws with bun's output when it fails. */
+export async function compile(target: string, outfile: string): Promise<void> {
+  const build = Bun.spawn(
+    [process.execPath, "build", "--compile", `--target=${target}`, join(ROOT, "main.ts"), "--outfile", outfile],
+    { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+  );
+  const [stdout, stderr, code] = await Promise.all([new Response(build.stdout).text(), new Response(build.stderr).text(), build.exited]);
+  if (code !== 0) throw new Error(`bun build --target=${target} failed (exit ${code}):\n${stderr || stdout}`);
+}
+
+/** `sha256sum` output for `paths`: "<hex>  <file name>" lines. */
+async function sha256sums(paths: string[]): Promise<string> {
+  const lines = await Promise.all(paths.map(async (path) => {
+    return `${createHash("sha256").update(await readFile(path)).digest("hex")}  ${basename(path)}`;
+  }));
+  return lines.map((line) => `${line}\n`).join("");
+}
+
+if (import.meta.main) {
+  await mkdir(DIST, { recursive: true });
+  const outputs: string[] = [];
+  for (const [target, name] of Object.entries(TARGETS)) {
+    const outfile = join(DIST, name);
+    await compile(target, outfile);
+    outputs.push(outfile);
+    console.log(`built ${outfile} (${(Bun.file(outfile).size / 2 ** 20).toFixed(1)} MiB)`);
+  }
+  await writeFile(join(DIST, "SHA256SUMS"), await sha256sums(outputs));
+  console.log(`wrote ${join(DIST, "SHA256SUMS")}`);
+}
