@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     maxStoreBytes: config.maxStoreBytes,
     mailboxMaxMessages: config.mailboxMaxMessages,
     durable: !config.unsafeNoFsync,
-    compactionIntervalSeconds: config.compactionInterval,
+    sweepIntervalSeconds: config.sweepInterval,
     clock: () => Math.floor(Date.now() / 1000),
     log,
   });

@@ -30,7 +30,7 @@ export const OPTIONS = {
   "max-store-bytes": { kind: "integer", default: GiB, range: [1 << 20, 2 ** 50], help: "bytes of messages the store may hold" },
   "trust-proxy": { kind: "list", default: [], help: "comma-separated proxy addresses whose X-Forwarded-For is believed" },
   "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
-  "compaction-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between compactions of the store (0 = only by size)" },
+  "sweep-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between sweeps for expired messages; the log is compacted once dead records outweigh live ones (0 = no timed sweep)" },
   "log-client-addresses": { kind: "boolean", default: false, help: "include client addresses in log lines" },
   "unsafe-no-fsync": { kind: "boolean", default: false, help: "UNSAFE: answer deposits before fsync; a power cut loses them" },
 } satisfies Record<string, OptionSpec>;

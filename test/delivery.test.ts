@@ -57,6 +57,18 @@ describe("deposit → retrieve", () => {
   });
 });
 
+describe("concurrent retrieves", () => {
+  test("two retrieves of one mailbox at once never hand out the same message twice", async () => {
+    const relay = await testRelay({ now: NOW });
+    for (let n = 0; n < 5; n++) await depositTo(relay, keys.bob.public_spki_pem, { n });
+    const [first, second] = await Promise.all([
+      proofBody("bob", NOW).then((proof) => relay.request("/retrieve", proof)).then(json),
+      proofBody("bob", NOW).then((proof) => relay.request("/retrieve", proof)).then(json),
+    ]);
+    expect([...first.messages, ...second.messages].sort()).toEqual([0, 1, 2, 3, 4].map((n) => intercom({ n })).sort());
+  });
+});
+
 describe("single-use proofs", () => {
   test("the same proof twice on /retrieve → the second is 401 replay_detected", async () => {
     const relay = await testRelay({ now: NOW });
@@ -94,6 +106,15 @@ describe("single-use proofs", () => {
     await depositTo(relay, keys.bob.public_spki_pem, { n: 1 }, depositor);
     const replay = await relay.request("/deposit", { payload: intercom(), target_pubkey: keys.bob.public_spki_pem, ...depositor });
     expect([replay.status, (await json(replay)).reason]).toEqual([401, "replay_detected"]);
+  });
+
+  test("a depositor proof is not spent by a deposit refused for its content", async () => {
+    const relay = await testRelay({ now: NOW });
+    const proof = await proofBody("alice", NOW);
+    const depositor = { depositor_pubkey: proof.pubkey, depositor_timestamp: proof.timestamp, depositor_signature: proof.signature };
+    const refused = await relay.request("/deposit", { payload: "{", target_pubkey: keys.bob.public_spki_pem, ...depositor });
+    expect(refused.status).toBe(400);
+    await depositTo(relay, keys.bob.public_spki_pem, { fixed: true }, depositor);
   });
 
   test("two fresh proofs in the same second both work (collect, then ack)", async () => {

@@ -52,7 +52,7 @@ export async function testStore(dataDir: string, options: Partial<StoreOptions> 
     maxStoreBytes: 1 << 30,
     mailboxMaxMessages: 256,
     durable: true,
-    compactionIntervalSeconds: 0,
+    sweepIntervalSeconds: 0,
     clock: () => Math.floor(Date.now() / 1000),
     log: () => {},
     ...options,

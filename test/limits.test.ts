@@ -1,5 +1,6 @@
 /** Abuse limits through HTTP: rate limits with Retry-After, trusted proxies, mailbox and store caps. */
 import { describe, expect, test } from "bun:test";
+import { rateLimitKey } from "../lib/client-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
 import { intercom, json, keys, proofBody, testRelay } from "./helpers.ts";
@@ -62,6 +63,23 @@ describe("client address behind a proxy", () => {
   });
 });
 
+describe("IPv6 clients", () => {
+  test("addresses in one /64 share a bucket; another /64 has its own", async () => {
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
+    expect((await relay.request("/deposit", deposit, { peer: "2001:db8:1:2::1" })).status).toBe(200);
+    expect((await relay.request("/deposit", deposit, { peer: "2001:db8:1:2:ffff:0:0:9" })).status).toBe(429);
+    expect((await relay.request("/deposit", deposit, { peer: "2001:db8:1:3::1" })).status).toBe(200);
+  });
+
+  test("rateLimitKey spells one /64 one way", () => {
+    expect(rateLimitKey("2001:0db8:0001:0002:0000:0000:0000:0001")).toBe("2001:db8:1:2::/64");
+    expect(rateLimitKey("2001:db8:1:2::abcd")).toBe("2001:db8:1:2::/64");
+    expect(rateLimitKey("::1")).toBe("0:0:0:0::/64");
+    expect(rateLimitKey("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(rateLimitKey("192.0.2.7")).toBe("192.0.2.7");
+  });
+});
+
 describe("capacity", () => {
   test("a mailbox holding its cap → 507 mailbox_full; other mailboxes still accept", async () => {
     const relay = await testRelay({ now: NOW, config: { mailboxMaxMessages: 3 } });
@@ -79,6 +97,18 @@ describe("capacity", () => {
     const full = await relay.request("/deposit", big);
     expect([full.status, (await json(full)).reason]).toEqual([507, "store_full"]);
     expect((await json(await relay.request("/retrieve", await proofBody("bob", NOW)))).messages.length).toBe(2);
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+  });
+});
+
+describe("expiry frees room", () => {
+  test("once stored messages expire, a full store accepts deposits again without waiting for a sweep", async () => {
+    const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 100_000 } });
+    const big = { ...deposit, payload: intercom({ blob: "x".repeat(40_000) }), ttl: 60 };
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+    expect((await relay.request("/deposit", big)).status).toBe(200);
+    expect((await relay.request("/deposit", big)).status).toBe(507);
+    relay.setNow(NOW + 61);
     expect((await relay.request("/deposit", big)).status).toBe(200);
   });
 });

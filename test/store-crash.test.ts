@@ -13,7 +13,7 @@ const never = () => new Promise<void>((resolve) => frozen.push(resolve));
 /** Every message id in mailboxes m0..m3. */
 async function allIds(store: MessageStore): Promise<string[]> {
   const ids: string[] = [];
-  for (let m = 0; m < 4; m++) ids.push(...(await store.collect(`m${m}`)).messages.map((message) => message.depositId));
+  for (let m = 0; m < 4; m++) ids.push(...(await store.peek(`m${m}`)).messages.map((message) => message.depositId));
   return ids;
 }
 

@@ -10,7 +10,7 @@ const NOW = 1_767_225_600;
 const clock = () => NOW;
 
 async function payloadsOf(store: Awaited<ReturnType<typeof testStore>>) {
-  return (await store.collect("a")).messages.map((m) => m.payload);
+  return (await store.peek("a")).messages.map((m) => m.payload);
 }
 
 describe("a write that fails with ENOSPC", () => {

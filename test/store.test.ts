@@ -11,7 +11,7 @@ const clock = () => NOW;
 /** Every mailbox's payloads, oldest first. */
 async function contents(store: MessageStore, mailboxes = ["a", "b"]): Promise<Record<string, string[]>> {
   const state: Record<string, string[]> = {};
-  for (const mailbox of mailboxes) state[mailbox] = (await store.collect(mailbox)).messages.map((m) => m.payload);
+  for (const mailbox of mailboxes) state[mailbox] = (await store.peek(mailbox)).messages.map((m) => m.payload);
   return state;
 }
 
@@ -45,7 +45,7 @@ describe("saved → reopened / compacted → state", () => {
         await store.compact();
         expect(await contents(store)).toEqual(row.state);
       }
-      const { messages } = await store.collect("a");
+      const { messages } = await store.peek("a");
       expect(store.stats().logBytes).toBe(store.stats().bytes);
       expect(messages.every((m) => ids.get(m.payload) === m.depositId)).toBe(true);
     });
@@ -81,7 +81,7 @@ describe("compaction", () => {
     const expected = new Set([...early.filter((_, i) => i % 7 > 1), ...late]);
     const ids = async (s: MessageStore) => {
       const all: string[] = [];
-      for (let m = 0; m < 7; m++) all.push(...(await s.collect(`m${m}`)).messages.map((x) => x.depositId));
+      for (let m = 0; m < 7; m++) all.push(...(await s.peek(`m${m}`)).messages.map((x) => x.depositId));
       return all;
     };
     const before = await ids(store);
@@ -95,6 +95,27 @@ async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
   await store.close();
   return testStore(dir, { clock });
 }
+
+describe("close", () => {
+  test("waits for a read in flight and leaves the log whole", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    for (let i = 0; i < 50; i++) await store.deposit("a", `m${i}`, NOW + 600);
+    const reading = store.peek("a");
+    await store.close();
+    expect((await reading).messages.length).toBe(50);
+    expect((await contents(await testStore(dir, { clock }))).a.length).toBe(50);
+  });
+
+  test("the log and a compacted log are private to the relay (0600)", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    expect((await stat(join(dir, LOG_FILE))).mode & 0o777).toBe(0o600);
+    await store.deposit("a", "x", NOW + 600);
+    await store.compact();
+    expect((await stat(join(dir, LOG_FILE))).mode & 0o777).toBe(0o600);
+  });
+});
 
 describe("recovery on open", () => {
   test("a torn final line (a write cut short) is cut off and logged; the records before it stay", async () => {

@@ -3,7 +3,7 @@ import type { RequestContext } from "../context.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { StoreError } from "../store/message-store.ts";
-import { anyMissing, checkClaim } from "./ownership.ts";
+import { anyMissing, spendProof, verifyClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
 
 /** Default and largest TTL: 7 days. */
@@ -35,16 +35,16 @@ export async function deposit(context: RequestContext): Promise<Response> {
   const depositor = { pubkey: body.depositor_pubkey, timestamp: body.depositor_timestamp, signature: body.depositor_signature };
   const depositorMissing = anyMissing(Object.values(depositor));
   if (relay.config.requireDepositorProof && depositorMissing) throw errors.depositorProofRequired();
-  if (!depositorMissing) {
-    const verdict = await checkClaim(context, depositor);
-    if (!verdict.valid) throw verdict.problem === "replayed" ? errors.replayDetected() : errors.invalidDepositorSignature();
-  }
+  const depositorProof = depositorMissing ? null : await verifyClaim(context, depositor);
+  if (typeof depositorProof === "string") throw errors.invalidDepositorSignature(); // stale or wrong alike
   if (typeof payload !== "string") throw errors.invalidPayload();
   if (typeof target !== "string") throw errors.invalidTargetPubkey();
   const problem = checkIntercom(payload, target);
   if (problem) throw envelopeErrors[problem]();
   const key = relay.keys.lookup(target);
   if (!key) throw errors.invalidTargetPubkey();
+  // Spent only now, so a deposit refused for its content can be sent again, corrected, with the same proof.
+  if (depositorProof) spendProof(context, depositorProof);
   try {
     const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
     relay.metrics.deposits++;

@@ -49,8 +49,7 @@ async function storeCall<T>(call: Promise<T>): Promise<T> {
 export async function retrieve(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { mailbox } = await openMailbox(context, () => null);
-  const { messages } = await storeCall(relay.store.collect(mailbox));
-  await storeCall(relay.store.remove(mailbox, messages.map((message) => message.depositId)));
+  const messages = await storeCall(relay.store.take(mailbox));
   relay.metrics.delivered += messages.length;
   return jsonResponse({ status: "ok", messages: messages.map((message) => message.payload) });
 }
@@ -59,7 +58,7 @@ export async function retrieve(context: RequestContext): Promise<Response> {
 export async function collect(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { fields: limit, mailbox } = await openMailbox(context, parseLimit);
-  const { messages, more } = await storeCall(relay.store.collect(mailbox, limit, COLLECT_MAX_BYTES));
+  const { messages, more } = await storeCall(relay.store.peek(mailbox, limit, COLLECT_MAX_BYTES));
   relay.metrics.delivered += messages.length;
   return jsonResponse({
     status: "ok",

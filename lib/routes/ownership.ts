@@ -1,7 +1,7 @@
 /** Turning request fields into an ownership claim, and a verified claim into a single-use mailbox grant. */
 import type { RequestContext } from "../context.ts";
 import { errors } from "../errors.ts";
-import { type OwnershipClaim, type ProofVerdict, verifyOwnership } from "../proof.ts";
+import { type OwnershipClaim, verifyOwnership } from "../proof.ts";
 
 export const TOLERANCE_SECONDS = 60;
 
@@ -20,38 +20,46 @@ export function parseTimestamp(value: unknown): number {
   return number;
 }
 
-/**
- * Verifies present claim fields and marks the proof used. Resolves with the verdict; a proof
- * already used in its window comes back as `replayed`.
- */
-export async function checkClaim(
-  context: RequestContext,
-  fields: ClaimFields,
-): Promise<ProofVerdict | { valid: false; problem: "replayed" }> {
+/** A proof that verified and is not yet spent. */
+export interface VerifiedProof {
+  mailbox: string;
+  proofId: string;
+  /** When the proof stops being fresh (Unix seconds); it must stay single-use until then. */
+  freshUntil: number;
+}
+
+/** Verifies present claim fields, without spending the proof: the proof, or why it fails. */
+export async function verifyClaim(context: RequestContext, fields: ClaimFields): Promise<VerifiedProof | "stale" | "bad_signature"> {
   const { relay } = context;
   const claim: OwnershipClaim = {
     pubkey: typeof fields.pubkey === "string" ? fields.pubkey : "",
     timestamp: parseTimestamp(fields.timestamp),
     signature: typeof fields.signature === "string" ? fields.signature : "",
   };
-  const now = relay.clock();
   const verdict = await verifyOwnership(claim, {
     relayPubkey: relay.relayPubkey,
-    now,
+    now: relay.clock(),
     toleranceSeconds: TOLERANCE_SECONDS,
     keys: relay.keys,
   });
-  if (!verdict.valid) return verdict;
-  const use = relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, now);
-  if (use === "full") throw errors.serverBusy();
-  return use === "fresh" ? verdict : { valid: false, problem: "replayed" };
+  if (!verdict.valid) return verdict.problem;
+  return { mailbox: verdict.mailbox, proofId: verdict.proofId, freshUntil: claim.timestamp + TOLERANCE_SECONDS };
 }
 
-/** The mailbox the body's `pubkey`/`timestamp`/`signature` prove ownership of; throws 400/401 otherwise. */
+/** Marks a verified proof used; throws 401 replay_detected if it already was, 503 when the guard is full. */
+export function spendProof(context: RequestContext, proof: VerifiedProof): void {
+  const use = context.relay.replays.claim(proof.proofId, proof.freshUntil, context.relay.clock());
+  if (use === "full") throw errors.serverBusy();
+  if (use === "replayed") throw errors.replayDetected();
+}
+
+/** The mailbox the body's `pubkey`/`timestamp`/`signature` prove ownership of, spending the proof; throws 400/401 otherwise. */
 export async function provenMailbox(context: RequestContext, body: Record<string, unknown>): Promise<string> {
   const fields = { pubkey: body.pubkey, timestamp: body.timestamp, signature: body.signature };
   if (anyMissing(Object.values(fields))) throw errors.missingFields();
-  const verdict = await checkClaim(context, fields);
-  if (verdict.valid) return verdict.mailbox;
-  throw verdict.problem === "bad_signature" ? errors.invalidSignature() : errors.replayDetected();
+  const proof = await verifyClaim(context, fields);
+  if (proof === "stale") throw errors.replayDetected();
+  if (proof === "bad_signature") throw errors.invalidSignature();
+  spendProof(context, proof);
+  return proof.mailbox;
 }

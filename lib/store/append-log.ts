@@ -18,11 +18,11 @@ interface PendingAppend {
   reject(error: Error): void;
 }
 
-/** A file handle that is closed once replaced and no read uses it any more. */
+/** A file handle shared by reads; `whenIdle` is what to do with it once the last read is done. */
 interface SharedHandle {
   file: FileHandle;
   readers: number;
-  retired: boolean;
+  whenIdle?: () => void;
 }
 
 /** Options for {@link AppendLog}. */
@@ -45,7 +45,7 @@ export class AppendLog {
   #dirtyTail = false;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
-    this.#handle = { file, readers: 0, retired: false };
+    this.#handle = { file, readers: 0 };
     this.#size = size;
   }
 
@@ -99,7 +99,7 @@ export class AppendLog {
       return (await handle.file.read(target, at, length, position)).bytesRead;
     } finally {
       handle.readers--;
-      if (handle.retired && handle.readers === 0) await release(handle.file);
+      if (handle.readers === 0) handle.whenIdle?.();
     }
   };
 
@@ -107,20 +107,16 @@ export class AppendLog {
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file is
    * released in the background once no read uses it.
    */
-  replaceWith(file: FileHandle, size: number): void {
+  replaceWith(file: FileHandle, size: number, onReleaseError: (error: unknown) => void): void {
     const old = this.#handle;
-    this.#handle = { file, readers: 0, retired: false };
+    this.#handle = { file, readers: 0 };
     this.#size = size;
-    old.retired = true;
-    if (old.readers === 0) void release(old.file);
+    afterReads(old, () => release(old.file)).catch(onReleaseError);
   }
 
-  /** Waits for every queued append, then closes the file. */
+  /** Waits for queued appends and running reads, then closes the file. */
   async close(): Promise<void> {
-    await this.exclusive(async () => {
-      this.#handle.retired = true;
-      if (this.#handle.readers === 0) await this.#handle.file.close();
-    });
+    await this.exclusive(() => afterReads(this.#handle, () => this.#handle.file.close()));
   }
 
   async #flush(): Promise<void> {
@@ -159,6 +155,14 @@ export class AppendLog {
     batch.forEach((item, i) => item.committed(offsets[i]));
     for (const item of batch) item.resolve();
   }
+}
+
+/** Runs `action` on `handle` now if no read uses it, else once the last read is done. */
+function afterReads(handle: SharedHandle, action: () => Promise<void>): Promise<void> {
+  if (handle.readers === 0) return action();
+  return new Promise((resolve, reject) => {
+    handle.whenIdle = () => void action().then(resolve, reject);
+  });
 }
 
 /**

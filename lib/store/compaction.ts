@@ -63,13 +63,18 @@ class Relocations {
 export async function compactLog(
   log: AppendLog,
   index: MailboxIndex,
-  options: { logPath: string; now: number; onStep?(step: string): Promise<void> | void },
+  options: {
+    logPath: string;
+    now: number;
+    onStep?(step: string): Promise<void> | void;
+    onReleaseError(error: unknown): void;
+  },
 ): Promise<CompactionReport> {
   const began = performance.now();
   const { logPath, now, onStep = () => {} } = options;
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
-  const out = await open(tempPath, "w+");
+  const out = await open(tempPath, "w+", 0o600);
   try {
     const relocations = new Relocations();
     const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocations });
@@ -94,7 +99,7 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       relocations.applyTo(index);
-      log.replaceWith(out, size + copiedEnd - snapshotEnd);
+      log.replaceWith(out, size + copiedEnd - snapshotEnd, options.onReleaseError);
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
   } catch (error) {

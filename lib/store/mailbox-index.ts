@@ -7,7 +7,6 @@ import { isMessageId } from "./records.ts";
 
 /** One indexed message, as handed out for reading. */
 export interface IndexEntry {
-  slot: number;
   id: string;
   expiresAt: number;
   /** Byte offset of the record's line in the log, and its length with the newline. */
@@ -78,7 +77,6 @@ export class MailboxIndex {
     if (!slots) return [];
     if (slots.some((slot) => this.#expiry[slot] <= now)) this.#dropExpired(mailbox, slots, now);
     return (this.#mailboxes.get(mailbox) ?? []).map((slot) => ({
-      slot,
       id: readId(this.#ids, slot * ID_BYTES),
       expiresAt: this.#expiry[slot],
       offset: this.#offsets[slot],

@@ -32,8 +32,8 @@ export interface StoreOptions {
   durable: boolean;
   /** Unix seconds. */
   clock(): number;
-  /** Seconds between compactions that drop expired and delivered messages; 0 = only on the dead-bytes threshold. */
-  compactionIntervalSeconds: number;
+  /** Seconds between sweeps that drop expired messages (and compact if that leaves enough dead bytes); 0 = none. */
+  sweepIntervalSeconds: number;
   /** One line per notable event. */
   log(event: string, fields: Record<string, unknown>): void;
   /** Test hook awaited at each step of a write and of a compaction; it may never return (a simulated crash). */
@@ -52,8 +52,15 @@ export interface StoreStats {
   lastCompaction: CompactionReport | null;
 }
 
+/** What the log counts as it goes. */
+interface LogCounters {
+  damagedRecords: number;
+  commits: number;
+  commitMilliseconds: number;
+}
+
 export const LOG_FILE = "messages.jsonl";
-/** Dead bytes that trigger a compaction without waiting for the timer, when also more than the live bytes. */
+/** Dead bytes that trigger a compaction, when also more than the live bytes. */
 const COMPACT_DEAD_BYTES = 16 << 20;
 
 /** Opens (or creates) the store in `directory`, recovering whatever a crash left. */
@@ -67,42 +74,50 @@ export async function openMessageStore(directory: string, options: StoreOptions)
   if (report.damaged.length) {
     const aside = `${path}.damaged-${Date.now()}`;
     await copyFile(path, aside);
-    options.log("store_damaged_records", { count: report.damaged.length, kept_as: aside, offsets: report.damaged.slice(0, 10).map((d) => d.offset) });
+    const offsets = report.damaged.slice(0, 10).map((line) => line.offset);
+    options.log("store_damaged_records", { count: report.damaged.length, kept_as: aside, offsets });
   }
-  const store = new MessageStore(path, index, options);
-  await store.attach(report.validEnd, report.damaged.length);
-  if (report.damaged.length) await store.compact();
+  const counters = { damagedRecords: report.damaged.length, commits: 0, commitMilliseconds: 0 };
+  const log = await AppendLog.open(path, report.validEnd, {
+    durable: options.durable,
+    onStep: options.onStep,
+    onCommit: (_records, _bytes, milliseconds) => {
+      counters.commits++;
+      counters.commitMilliseconds += milliseconds;
+    },
+  });
+  const store = new MessageStore({ path, index, log, counters }, options);
+  if (report.damaged.length) await store.compact(); // the damage is kept aside; the log itself goes clean
   return store;
 }
 
 /** Mailboxes backed by one append-only log. Create with {@link openMessageStore}. */
 export class MessageStore {
-  #counters = { damagedRecords: 0, commits: 0, commitMilliseconds: 0, compactions: 0, lastCompaction: null as CompactionReport | null };
-  #log!: AppendLog;
-  #reserved = new Map<string, number>();
+  readonly #path: string;
+  readonly #index: MailboxIndex;
+  readonly #log: AppendLog;
+  readonly #counters: LogCounters;
+  #compactions = 0;
+  #lastCompaction: CompactionReport | null = null;
+  /** Deposits on their way to disk, per mailbox and in bytes, so concurrent ones cannot overshoot the caps. */
+  readonly #reserved = new Map<string, number>();
   #reservedBytes = 0;
+  /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
+  readonly #taking = new Map<string, Promise<unknown>>();
   #compacting: Promise<void> | null = null;
-  #timer: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly path: string, readonly index: MailboxIndex, readonly options: StoreOptions) {}
-
-  /** @internal Opens the log at its valid end and starts the compaction timer. */
-  async attach(validEnd: number, damagedRecords: number): Promise<void> {
-    this.#counters.damagedRecords = damagedRecords;
-    this.#log = await AppendLog.open(this.path, validEnd, {
-      durable: this.options.durable,
-      onStep: this.options.onStep,
-      onCommit: (_records, _bytes, milliseconds) => {
-        this.#counters.commits++;
-        this.#counters.commitMilliseconds += milliseconds;
-      },
-    });
-    if (this.options.compactionIntervalSeconds > 0) {
-      this.#timer = setInterval(async () => {
-        await this.index.sweepExpired(this.options.clock());
-        this.#compactInBackground(Math.max(COMPACT_DEAD_BYTES, this.index.bytes));
-      }, this.options.compactionIntervalSeconds * 1000);
+  constructor(
+    parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters },
+    readonly options: StoreOptions,
+  ) {
+    this.#path = parts.path;
+    this.#index = parts.index;
+    this.#log = parts.log;
+    this.#counters = parts.counters;
+    if (options.sweepIntervalSeconds > 0) {
+      this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
     }
   }
@@ -110,16 +125,17 @@ export class MessageStore {
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
   async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
     const reserved = this.#reserved.get(mailbox) ?? 0;
-    if (this.index.liveCount(mailbox, this.options.clock()) + reserved >= this.options.mailboxMaxMessages) {
+    if (this.#index.liveCount(mailbox, this.options.clock()) + reserved >= this.options.mailboxMaxMessages) {
       throw new StoreError("mailbox_full");
     }
     const id = crypto.randomUUID();
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
-    if (this.index.bytes + this.#reservedBytes + line.length > this.options.maxStoreBytes) throw new StoreError("store_full");
-    this.#reserved.set(mailbox, reserved + 1);
+    const fits = () => this.#index.bytes + this.#reservedBytes + line.length <= this.options.maxStoreBytes;
+    if (!fits() && (await this.#index.sweepExpired(this.options.clock()), !fits())) throw new StoreError("store_full");
+    this.#reserved.set(mailbox, (this.#reserved.get(mailbox) ?? 0) + 1);
     this.#reservedBytes += line.length;
     try {
-      await this.#append(line, (offset) => this.index.add(mailbox, id, { expiresAt, offset, length: line.length }));
+      await this.#append(line, (offset) => this.#index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
       const left = this.#reserved.get(mailbox)! - 1;
       if (left) this.#reserved.set(mailbox, left);
@@ -129,9 +145,9 @@ export class MessageStore {
     return id;
   }
 
-  /** Unexpired messages of `mailbox`, oldest first: at most `limit` of them and about `maxBytes` of payload. */
-  async collect(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
-    const live = this.index.live(mailbox, this.options.clock());
+  /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of records. */
+  async peek(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const live = this.#index.live(mailbox, this.options.clock());
     const chosen = [];
     let bytes = 0;
     for (const entry of live) {
@@ -146,17 +162,29 @@ export class MessageStore {
     return { messages, more: chosen.length < live.length };
   }
 
+  /** Every unexpired message of `mailbox`, oldest first, removed durably; never the same one to two callers. */
+  take(mailbox: string): Promise<StoredMessage[]> {
+    const previous = this.#taking.get(mailbox) ?? Promise.resolve();
+    const taken = previous.catch(() => {}).then(async () => {
+      const { messages } = await this.peek(mailbox);
+      await this.remove(mailbox, messages.map((message) => message.depositId));
+      return messages;
+    });
+    this.#taking.set(mailbox, taken);
+    void taken.finally(() => this.#taking.get(mailbox) === taken && this.#taking.delete(mailbox)).catch(() => {});
+    return taken;
+  }
+
   /** Removes the named messages of `mailbox` durably; unknown ids are ignored. Resolves with how many went. */
   async remove(mailbox: string, ids: readonly string[]): Promise<number> {
-    const present = new Set(this.index.live(mailbox, this.options.clock()).map((entry) => entry.id));
+    const present = new Set(this.#index.live(mailbox, this.options.clock()).map((entry) => entry.id));
     const targets = [...new Set(ids)].filter((id) => present.has(id));
     if (targets.length === 0) return 0;
-    const lines = targets.map((id) => encodeDel({ id, mb: mailbox }));
     let removed = 0;
-    await this.#append(concatBytes(lines), () => {
-      for (const id of targets) if (this.index.remove(mailbox, id)) removed++;
+    await this.#append(concatBytes(targets.map((id) => encodeDel({ id, mb: mailbox }))), () => {
+      for (const id of targets) if (this.#index.remove(mailbox, id)) removed++;
     });
-    this.#compactInBackground(Math.max(COMPACT_DEAD_BYTES, this.index.bytes));
+    this.#compactIfWorthIt();
     return removed;
   }
 
@@ -164,9 +192,14 @@ export class MessageStore {
   compact(): Promise<void> {
     this.#compacting ??= (async () => {
       try {
-        const report = await compactLog(this.#log, this.index, { logPath: this.path, now: this.options.clock(), onStep: this.options.onStep });
-        this.#counters.compactions++;
-        this.#counters.lastCompaction = report;
+        const report = await compactLog(this.#log, this.#index, {
+          logPath: this.#path,
+          now: this.options.clock(),
+          onStep: this.options.onStep,
+          onReleaseError: (error) => this.options.log("store_release_failed", { error: String(error) }),
+        });
+        this.#compactions++;
+        this.#lastCompaction = report;
         this.options.log("store_compacted", {
           bytes_before: report.bytesBefore,
           bytes_after: report.bytesAfter,
@@ -182,10 +215,17 @@ export class MessageStore {
 
   /** Current counts; `logBytes` includes records not yet compacted away. */
   stats(): StoreStats {
-    return { ...this.#counters, messages: this.index.count, bytes: this.index.bytes, logBytes: this.#log.size };
+    return {
+      ...this.#counters,
+      messages: this.#index.count,
+      bytes: this.#index.bytes,
+      logBytes: this.#log.size,
+      compactions: this.#compactions,
+      lastCompaction: this.#lastCompaction,
+    };
   }
 
-  /** Finishes pending writes and closes the log. */
+  /** Finishes pending writes and reads, then closes the log. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#compacting?.catch(() => {});
@@ -203,9 +243,14 @@ export class MessageStore {
     }
   }
 
-  /** Compacts when the log holds more than `deadBytesAtLeast` bytes of dead records. */
-  #compactInBackground(deadBytesAtLeast: number): void {
-    if (this.#compacting || this.#log.size - this.index.bytes <= deadBytesAtLeast) return;
+  async #sweep(): Promise<void> {
+    await this.#index.sweepExpired(this.options.clock());
+    this.#compactIfWorthIt();
+  }
+
+  /** Compacts in the background once dead records outweigh both the live ones and 16 MiB. */
+  #compactIfWorthIt(): void {
+    if (this.#compacting || this.#log.size - this.#index.bytes <= Math.max(COMPACT_DEAD_BYTES, this.#index.bytes)) return;
     this.compact().catch((error) => this.options.log("store_compaction_failed", { error: String(error) }));
   }
 }

@@ -25,7 +25,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const isMessageId = (id: unknown): id is string => typeof id === "string" && UUID.test(id);
 
 const encoder = new TextEncoder();
+const PUT_START = encoder.encode('{"k":"put",');
 const PAYLOAD_KEY = ',"crc":';
+/** A put line's header (kind, id, mailbox, expiry, crc) fits in this many bytes; the payload follows. */
+const HEADER_BYTES = 256;
 const CLOSE = encoder.encode("}\n");
 
 /**
@@ -48,7 +51,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Where a put line's payload JSON starts, and its expected CRC; throws SyntaxError when damaged. */
 function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number } {
-  const prefix = latin1.decode(line.subarray(0, 256));
+  const prefix = latin1.decode(line.subarray(0, HEADER_BYTES));
   const at = prefix.indexOf(PAYLOAD_KEY);
   const colon = prefix.indexOf(',"p":', at);
   if (at < 0 || colon < 0) throw new SyntaxError("put record without crc or payload");
@@ -65,7 +68,7 @@ function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number }
 
 /** Decodes one line (without its newline) to its header; throws SyntaxError when it is not a whole record. */
 export function decodeHeader(line: Uint8Array): RecordHeader {
-  if (line[6] === 0x70 /* p of "put" */) return splitPut(line).header;
+  if (PUT_START.every((byte, i) => line[i] === byte)) return splitPut(line).header;
   const record = JSON.parse(utf8.decode(line));
   if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");
