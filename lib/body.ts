@@ -25,29 +25,37 @@ export async function readJsonObject(
   return value as Record<string, unknown>;
 }
 
-/** Streams the body, stopping (without buffering the rest) once it passes `maxBytes` or the deadline. */
+/** The body's bytes, read within `maxBytes` and the deadline. */
 async function readLimited(request: Request, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(errors.requestTimeout()), limits.timeoutMs);
   });
   try {
+    // A declared length (already checked against the limit) is all the server will read: take it whole.
+    if (request.headers.has("content-length")) return new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
+    return await readChunked(request, limits.maxBytes, deadline);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Streams a body of unknown length, stopping (without buffering the rest) once it passes `maxBytes`. */
+async function readChunked(request: Request, maxBytes: number, deadline: Promise<never>): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), deadline]);
-      if (done) break;
+      if (done) return concatBytes(chunks);
       total += value.length;
-      if (total > limits.maxBytes) throw errors.payloadTooLarge();
+      if (total > maxBytes) throw errors.payloadTooLarge();
       chunks.push(value);
     }
   } catch (error) {
     reader.cancel().catch(() => {});
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
-  return concatBytes(chunks);
 }

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { syncDirectory } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
-import { type Line, readLines, splitLines } from "./line-reader.ts";
+import { type Line, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodeHeader } from "./records.ts";
 
@@ -29,7 +29,7 @@ const SYNC_EVERY_BYTES = 2 << 20;
 function indexedSlot(index: MailboxIndex, line: Line): { slot: number; mailbox: string; id: string } | undefined {
   let record;
   try {
-    record = decodeHeader(line.bytes);
+    record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
   } catch {
     return undefined; // damaged: never copied
   }
@@ -141,19 +141,21 @@ async function copyLive(
   return size;
 }
 
-/** Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log. */
+/** Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log, a chunk at a time. */
 async function copyAppended(
   log: AppendLog,
   index: MailboxIndex,
   out: FileHandle,
   range: { from: number; to: number; shift: number; relocations: Relocations },
 ): Promise<void> {
-  if (range.to === range.from) return;
-  const bytes = await log.read(range.from, range.to - range.from);
-  await writeAll(out, bytes, range.from + range.shift);
-  for (const line of splitLines(bytes, range.from).lines) {
-    const found = indexedSlot(index, line);
-    if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
+  for await (const lines of readLines(log.readInto, range.from, range.to, CHUNK_BYTES)) {
+    const parts: Uint8Array[] = [];
+    for (const line of lines) {
+      parts.push(line.bytes, NEWLINE);
+      const found = indexedSlot(index, line);
+      if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
+    }
+    await writeAll(out, concatBytes(parts), lines[0].offset + range.shift);
   }
 }
 

@@ -71,23 +71,30 @@ export class MailboxIndex {
     return true;
   }
 
-  /** The unexpired messages of a mailbox, oldest first; drops the expired ones it meets. */
-  live(mailbox: string, now: number): IndexEntry[] {
-    const slots = this.#mailboxes.get(mailbox);
-    if (!slots) return [];
-    if (slots.some((slot) => this.#expiry[slot] <= now)) this.#dropExpired(mailbox, slots, now);
-    return (this.#mailboxes.get(mailbox) ?? []).map((slot) => ({
-      id: readId(this.#ids, slot * ID_BYTES),
-      expiresAt: this.#expiry[slot],
-      offset: this.#offsets[slot],
-      length: this.#lengths[slot],
-    }));
+  /** The first unexpired messages of a mailbox, oldest first: at most `limit`, and `maxBytes` of records once one is in. */
+  head(mailbox: string, now: number, limit = Infinity, maxBytes = Infinity): { entries: IndexEntry[]; more: boolean } {
+    const entries: IndexEntry[] = [];
+    let bytes = 0;
+    for (const slot of this.#mailboxes.get(mailbox) ?? []) {
+      if (this.#expiry[slot] <= now) continue;
+      const length = this.#lengths[slot];
+      if (entries.length >= limit || (entries.length > 0 && bytes + length > maxBytes)) return { entries, more: true };
+      bytes += length;
+      entries.push({ id: readId(this.#ids, slot * ID_BYTES), expiresAt: this.#expiry[slot], offset: this.#offsets[slot], length });
+    }
+    return { entries, more: false };
   }
 
-  /** How many unexpired messages a mailbox holds. */
-  liveCount(mailbox: string, now: number): number {
+  /** How many messages a mailbox holds, counting expired ones not yet dropped. */
+  size(mailbox: string): number {
+    return this.#mailboxes.get(mailbox)?.length ?? 0;
+  }
+
+  /** Drops a mailbox's expired messages; returns how many it still holds. */
+  dropExpired(mailbox: string, now: number): number {
     const slots = this.#mailboxes.get(mailbox);
-    return slots ? slots.reduce((n, slot) => n + (this.#expiry[slot] > now ? 1 : 0), 0) : 0;
+    if (slots) this.#dropExpired(mailbox, slots, now);
+    return this.size(mailbox);
   }
 
   offsetOf(slot: number): number {

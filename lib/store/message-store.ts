@@ -124,8 +124,8 @@ export class MessageStore {
 
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
   async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
-    const reserved = this.#reserved.get(mailbox) ?? 0;
-    if (this.#index.liveCount(mailbox, this.options.clock()) + reserved >= this.options.mailboxMaxMessages) {
+    const room = (held: number) => held + (this.#reserved.get(mailbox) ?? 0) < this.options.mailboxMaxMessages;
+    if (!room(this.#index.size(mailbox)) && !room(this.#index.dropExpired(mailbox, this.options.clock()))) {
       throw new StoreError("mailbox_full");
     }
     const id = crypto.randomUUID();
@@ -147,23 +147,17 @@ export class MessageStore {
 
   /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of records. */
   async peek(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
-    const live = this.#index.live(mailbox, this.options.clock());
-    const chosen = [];
-    let bytes = 0;
-    for (const entry of live) {
-      if (chosen.length >= limit || (chosen.length > 0 && bytes + entry.length > maxBytes)) break;
-      chosen.push(entry);
-      bytes += entry.length;
-    }
-    const messages = await Promise.all(chosen.map(async (entry) => {
+    const { entries, more } = this.#index.head(mailbox, this.options.clock(), limit, maxBytes);
+    const messages = await Promise.all(entries.map(async (entry) => {
       const line = await this.#log.read(entry.offset, entry.length);
       return { depositId: entry.id, payload: decodePayload(line.subarray(0, -1)), expiresAt: entry.expiresAt };
     }));
-    return { messages, more: chosen.length < live.length };
+    return { messages, more };
   }
 
   /** Every unexpired message of `mailbox`, oldest first, removed durably; never the same one to two callers. */
   take(mailbox: string): Promise<StoredMessage[]> {
+    if (this.#index.size(mailbox) === 0 && !this.#taking.has(mailbox)) return Promise.resolve([]);
     const previous = this.#taking.get(mailbox) ?? Promise.resolve();
     const taken = previous.catch(() => {}).then(async () => {
       const { messages } = await this.peek(mailbox);
@@ -177,8 +171,11 @@ export class MessageStore {
 
   /** Removes the named messages of `mailbox` durably; unknown ids are ignored. Resolves with how many went. */
   async remove(mailbox: string, ids: readonly string[]): Promise<number> {
-    const present = new Set(this.#index.live(mailbox, this.options.clock()).map((entry) => entry.id));
-    const targets = [...new Set(ids)].filter((id) => present.has(id));
+    const now = this.options.clock();
+    const targets = [...new Set(ids)].filter((id) => {
+      const slot = this.#index.find(mailbox, id);
+      return slot >= 0 && this.#index.expiresAtOf(slot) > now;
+    });
     if (targets.length === 0) return 0;
     let removed = 0;
     await this.#append(concatBytes(targets.map((id) => encodeDel({ id, mb: mailbox }))), () => {

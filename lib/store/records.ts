@@ -49,8 +49,8 @@ export function encodeDel(record: Omit<DelRecord, "k">): Uint8Array<ArrayBuffer>
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Where a put line's payload JSON starts, and its expected CRC; throws SyntaxError when damaged. */
-function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number } {
+/** Where a put line's payload JSON starts; throws SyntaxError when damaged (the CRC checked unless told not to). */
+function splitPut(line: Uint8Array, checkCrc = true): { header: PutHeader; payloadStart: number } {
   const prefix = latin1.decode(line.subarray(0, HEADER_BYTES));
   const at = prefix.indexOf(PAYLOAD_KEY);
   const colon = prefix.indexOf(',"p":', at);
@@ -59,16 +59,19 @@ function splitPut(line: Uint8Array): { header: PutHeader; payloadStart: number }
   const payloadStart = colon + 5;
   const crc = Number(prefix.slice(at + PAYLOAD_KEY.length, colon));
   const payload = line.subarray(payloadStart, line.length - 1);
-  if (line[line.length - 1] !== 0x7d || crc32(payload) !== crc) throw new SyntaxError("payload fails its CRC");
+  if (line[line.length - 1] !== 0x7d || (checkCrc && crc32(payload) !== crc)) throw new SyntaxError("payload fails its CRC");
   if (!isMessageId(header.id) || typeof header.mb !== "string" || !Number.isSafeInteger(header.exp)) {
     throw new SyntaxError("put header without id, mailbox or expiry");
   }
   return { header, payloadStart };
 }
 
-/** Decodes one line (without its newline) to its header; throws SyntaxError when it is not a whole record. */
-export function decodeHeader(line: Uint8Array): RecordHeader {
-  if (PUT_START.every((byte, i) => line[i] === byte)) return splitPut(line).header;
+/**
+ * Decodes one line (without its newline) to its header; throws SyntaxError when it is not a whole
+ * record. `checkCrc: false` skips the payload check, for lines already checked when the log was opened.
+ */
+export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
+  if (PUT_START.every((byte, i) => line[i] === byte)) return splitPut(line, checkCrc).header;
   const record = JSON.parse(utf8.decode(line));
   if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");
