@@ -1,0 +1,71 @@
+/** Durable deposits/s at 16 and 64 connections, alternated with the minimal JSON server, on Bun and Deno. */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { depositBodies } from "../bodies.ts";
+import { type BenchContext, keySlices } from "../context.ts";
+import { figure, type ScenarioResult, summary } from "../figures.ts";
+import { type LoadResult, postCycle, runLoad } from "../load.ts";
+import { type ServerProcess, startBaseline } from "../processes.ts";
+import { ratios } from "../stats.ts";
+
+const CONNECTIONS = [16, 64];
+
+/** Warms `server` up, then measures deposits (or echoes) for the configured seconds. */
+export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[]): Promise<LoadResult> {
+  const { seconds, warmupSeconds } = context.options;
+  const load = { url: server.url, connections, steps: postCycle("/deposit", bodies) };
+  await runLoad({ ...load, duration: warmupSeconds });
+  return await runLoad({ ...load, duration: seconds, serverPid: server.pid });
+}
+
+/** Runs the scenario. */
+export async function depositsScenario(context: BenchContext): Promise<ScenarioResult> {
+  const { options } = context;
+  const pool = depositBodies(keySlices(context.keys, 0).targets, 256);
+  const echo = await startBaseline("echo");
+  const results: Record<string, LoadResult[]> = {};
+  const runs: Record<string, unknown>[] = [];
+  const record = (name: string, run: number, result: LoadResult) => {
+    (results[name] ??= []).push(result);
+    runs.push({ name, run, ...summary(result) });
+    context.log(`  ${name} run ${run}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, server ${result.serverCores.toFixed(2)} cores, client ${result.clientCores.toFixed(2)}, other ${result.otherCores.toFixed(2)} cores, non2xx ${result.non2xx}`);
+  };
+  try {
+    for (let run = 1; run <= options.runs; run++) {
+      for (const connections of CONNECTIONS) {
+        record(`baseline.c${connections}`, run, await timedDeposits(context, echo, connections, pool));
+        for (const runtime of ["bun", "deno"] as const) {
+          if (runtime === "deno" && (!options.deno || connections !== 64)) continue;
+          const dataDir = join(context.tmp, `deposits-${runtime}-${connections}-${run}`);
+          const relay = await context.relay(runtime, dataDir, `deposits-${runtime}-c${connections}`);
+          try {
+            record(`${runtime}.c${connections}`, run, await timedDeposits(context, relay, connections, pool));
+          } finally {
+            await relay.stop();
+            await rm(dataDir, { recursive: true, force: true });
+          }
+        }
+      }
+    }
+  } finally {
+    await echo.stop();
+  }
+  const rps = (name: string) => (results[name] ?? []).map((result) => result.rps);
+  const perCore = (name: string) => (results[name] ?? []).map((result) => result.rps / result.serverCores);
+  const figures: ScenarioResult["figures"] = {};
+  for (const connections of CONNECTIONS) {
+    const c = `c${connections}`;
+    figures[`baseline req/s ${c}`] = figure("req/s", rps(`baseline.${c}`));
+    figures[`deposits/s bun ${c}`] = figure("req/s", rps(`bun.${c}`));
+    figures[`deposit p50 bun ${c}`] = figure("ms", results[`bun.${c}`].map((result) => result.p50));
+    figures[`deposit p99 bun ${c}`] = figure("ms", results[`bun.${c}`].map((result) => result.p99));
+    figures[`deposits/baseline ${c}`] = figure("ratio", ratios(rps(`bun.${c}`), rps(`baseline.${c}`)));
+    figures[`deposits/baseline per server-core ${c}`] = figure("ratio", ratios(perCore(`bun.${c}`), perCore(`baseline.${c}`)));
+  }
+  if (options.deno) {
+    figures["deposits/s deno c64"] = figure("req/s", rps("deno.c64"));
+    figures["deposit p99 deno c64"] = figure("ms", results["deno.c64"].map((result) => result.p99));
+    figures["bun/deno deposits c64"] = figure("ratio", ratios(rps("bun.c64"), rps("deno.c64")));
+  }
+  return { figures, runs };
+}
