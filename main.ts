@@ -5,7 +5,7 @@ import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
 import { loadRelayPubkey } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
-import { openMessageStore } from "./lib/store/message-store.ts";
+import { openMessageStore } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
 /** Subcommands that make this program a client; loaded only when asked for. */

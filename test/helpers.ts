@@ -7,7 +7,8 @@ import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import { parsePrivateKeyPem } from "../lib/crypto/pem.ts";
 import { proofMessage } from "../lib/proof.ts";
-import { type MessageStore, openMessageStore, type StoreOptions } from "../lib/store/message-store.ts";
+import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
+import { openMessageStore } from "../lib/store/open-store.ts";
 
 export const VECTORS_DIR = join(import.meta.dir, "..", "..", "shared", "vectors");
 

@@ -1,12 +1,10 @@
 /** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
-import { copyFile, mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { concatBytes } from "../bytes.ts";
-import { AppendLog, LogWriteError } from "./append-log.ts";
-import { compactionPath, compactLog, type CompactionReport } from "./compaction.ts";
-import { MailboxIndex } from "./mailbox-index.ts";
+import { type AppendLog, LogWriteError } from "./append-log.ts";
+import { compactLog, type CompactionReport } from "./compaction.ts";
+import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
-import { replayLog } from "./recovery.ts";
+import { Reservations } from "./reservations.ts";
 
 /** Why the store refused or failed an operation. */
 export class StoreError extends Error {
@@ -23,7 +21,7 @@ export interface StoredMessage {
   expiresAt: number;
 }
 
-/** Options for {@link openMessageStore}. */
+/** Options for `openMessageStore`. */
 export interface StoreOptions {
   /** Live message bytes (log lines) the store may hold. */
   maxStoreBytes: number;
@@ -53,7 +51,7 @@ export interface StoreStats {
 }
 
 /** What the log counts as it goes. */
-interface LogCounters {
+export interface LogCounters {
   damagedRecords: number;
   commits: number;
   commitMilliseconds: number;
@@ -63,35 +61,7 @@ export const LOG_FILE = "messages.jsonl";
 /** Dead bytes that trigger a compaction, when also more than the live bytes. */
 const COMPACT_DEAD_BYTES = 16 << 20;
 
-/** Opens (or creates) the store in `directory`, recovering whatever a crash left. */
-export async function openMessageStore(directory: string, options: StoreOptions): Promise<MessageStore> {
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  const path = join(directory, LOG_FILE);
-  await rm(compactionPath(path), { force: true });
-  const index = new MailboxIndex();
-  const report = await replayLog(path, index, options.clock());
-  if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
-  if (report.damaged.length) {
-    const aside = `${path}.damaged-${Date.now()}`;
-    await copyFile(path, aside);
-    const offsets = report.damaged.slice(0, 10).map((line) => line.offset);
-    options.log("store_damaged_records", { count: report.damaged.length, kept_as: aside, offsets });
-  }
-  const counters = { damagedRecords: report.damaged.length, commits: 0, commitMilliseconds: 0 };
-  const log = await AppendLog.open(path, report.validEnd, {
-    durable: options.durable,
-    onStep: options.onStep,
-    onCommit: (_records, _bytes, milliseconds) => {
-      counters.commits++;
-      counters.commitMilliseconds += milliseconds;
-    },
-  });
-  const store = new MessageStore({ path, index, log, counters }, options);
-  if (report.damaged.length) await store.compact(); // the damage is kept aside; the log itself goes clean
-  return store;
-}
-
-/** Mailboxes backed by one append-only log. Create with {@link openMessageStore}. */
+/** Mailboxes backed by one append-only log. Create with `openMessageStore` (open-store.ts). */
 export class MessageStore {
   readonly #path: string;
   readonly #index: MailboxIndex;
@@ -99,9 +69,7 @@ export class MessageStore {
   readonly #counters: LogCounters;
   #compactions = 0;
   #lastCompaction: CompactionReport | null = null;
-  /** Deposits on their way to disk, per mailbox and in bytes, so concurrent ones cannot overshoot the caps. */
-  readonly #reserved = new Map<string, number>();
-  #reservedBytes = 0;
+  readonly #inFlight = new Reservations();
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
   readonly #taking = new Map<string, Promise<unknown>>();
   #compacting: Promise<void> | null = null;
@@ -124,23 +92,19 @@ export class MessageStore {
 
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
   async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
-    const room = (held: number) => held + (this.#reserved.get(mailbox) ?? 0) < this.options.mailboxMaxMessages;
+    const room = (held: number) => held + this.#inFlight.of(mailbox) < this.options.mailboxMaxMessages;
     if (!room(this.#index.size(mailbox)) && !room(this.#index.dropExpired(mailbox, this.options.clock()))) {
       throw new StoreError("mailbox_full");
     }
     const id = crypto.randomUUID();
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
-    const fits = () => this.#index.bytes + this.#reservedBytes + line.length <= this.options.maxStoreBytes;
-    if (!fits() && (await this.#index.sweepExpired(this.options.clock()), !fits())) throw new StoreError("store_full");
-    this.#reserved.set(mailbox, (this.#reserved.get(mailbox) ?? 0) + 1);
-    this.#reservedBytes += line.length;
+    const release = this.#inFlight.hold(mailbox, line.length);
     try {
+      const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes;
+      if (!fits() && (await this.#index.sweepExpired(this.options.clock()), !fits())) throw new StoreError("store_full");
       await this.#append(line, (offset) => this.#index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
-      const left = this.#reserved.get(mailbox)! - 1;
-      if (left) this.#reserved.set(mailbox, left);
-      else this.#reserved.delete(mailbox);
-      this.#reservedBytes -= line.length;
+      release();
     }
     return id;
   }
