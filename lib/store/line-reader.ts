@@ -12,7 +12,7 @@ export interface Line {
 export type ReadInto = (target: Uint8Array, at: number, length: number, position: number) => Promise<number>;
 
 /** The complete lines of `data` (which starts at file offset `offset`), and where the unterminated rest begins. */
-export function splitLines(data: Uint8Array, offset: number): { lines: Line[]; restStart: number } {
+function splitLines(data: Uint8Array, offset: number): { lines: Line[]; restStart: number } {
   const lines: Line[] = [];
   let start = 0;
   for (let newline = data.indexOf(NEWLINE); newline >= 0; newline = data.indexOf(NEWLINE, start)) {
