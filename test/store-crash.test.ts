@@ -10,6 +10,18 @@ const clock = () => NOW;
 const frozen: (() => void)[] = [];
 const never = () => new Promise<void>((resolve) => frozen.push(resolve));
 
+/** An `onStep` hook that freezes at `crashAt()` and says when it got there. */
+function freezer(crashAt: () => string) {
+  let reached: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => (reached = resolve));
+  const onStep = (at: string) => {
+    if (at !== crashAt()) return;
+    reached();
+    return never();
+  };
+  return { onStep, arrived };
+}
+
 /** Every message id in mailboxes m0..m3. */
 async function allIds(store: MessageStore): Promise<string[]> {
   const ids: string[] = [];
@@ -32,12 +44,13 @@ describe("a crash at each step of a write", () => {
     test(`frozen at ${step}: acknowledged deposits survive, the frozen one at most once`, async () => {
       const dir = await tempDataDir();
       let crashAt = "";
-      const store = await testStore(dir, { clock, onStep: (at) => (at === crashAt ? never() : undefined) });
+      const freeze = freezer(() => crashAt);
+      const store = await testStore(dir, { clock, onStep: freeze.onStep });
       const acknowledged = new Set<string>();
       for (let i = 0; i < 20; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
       crashAt = step;
       void store.deposit("m0", "in flight", NOW + 600);
-      await Bun.sleep(20);
+      await freeze.arrived;
       const reopened = await testStore(dir, { clock });
       const found = await allIds(reopened);
       expectConsistent(found, acknowledged, new Set());
@@ -51,14 +64,15 @@ describe("a crash at each step of a compaction", () => {
     test(`frozen at ${step}: reopening loses and duplicates nothing`, async () => {
       const dir = await tempDataDir();
       let crashAt = "";
-      const store = await testStore(dir, { clock, onStep: (at) => (at === crashAt ? never() : undefined) });
+      const freeze = freezer(() => crashAt);
+      const store = await testStore(dir, { clock, onStep: freeze.onStep });
       const acknowledged = new Set<string>();
       for (let i = 0; i < 200; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
       const removed = new Set([...acknowledged].filter((_, i) => i % 3 === 0));
       for (let m = 0; m < 4; m++) await store.remove(`m${m}`, [...removed]);
       crashAt = step;
       void store.compact();
-      await Bun.sleep(20);
+      await freeze.arrived;
       // Before the exclusive phase, deposits still go through and must survive too.
       if (step === "compact:copied" || step === "compact:synced") {
         for (let i = 0; i < 10; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `late${i}`, NOW + 600));
