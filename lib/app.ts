@@ -13,7 +13,7 @@ import { findRoute, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
 import { ack, collect, retrieve } from "./routes/mailbox.ts";
 import { healthz, metrics, pubkey } from "./routes/status.ts";
-import type { MessageStore } from "./store/message-store.ts";
+import { type MessageStore, StoreError } from "./store/message-store.ts";
 
 const routes: Route<RequestContext>[] = [
   { method: "GET", path: "/pubkey", handler: pubkey },
@@ -65,8 +65,8 @@ export function createApp(dependencies: AppDependencies): App {
       if (route instanceof RelayError) throw route;
       response = await route.handler({ request, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
-      const relayError = error instanceof RelayError ? error : errors.internalError();
-      if (relayError !== error) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });
+      const relayError = asRelayError(error);
+      if (relayError === unexpected) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });
       if (relayError.status === 429) log("rate_limited", { endpoint, ...(config.logClientAddresses ? { client } : {}) });
       reason = relayError.reason;
       response = errorResponse(relayError);
@@ -74,4 +74,14 @@ export function createApp(dependencies: AppDependencies): App {
     relay.metrics.countRequest(endpoint, response.status, reason);
     return response;
   };
+}
+
+const unexpected = errors.internalError();
+const storeErrors = { mailbox_full: errors.mailboxFull, store_full: errors.storeFull, io: errors.storageError };
+
+/** Domain errors become their catalog entry here, at the edge; anything else is `unexpected` (500). */
+function asRelayError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  if (error instanceof StoreError) return storeErrors[error.kind]();
+  return unexpected;
 }

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
-import { parsePrivateKeyPem } from "../lib/crypto/pem.ts";
-import { proofMessage } from "../lib/proof.ts";
+import { signProof } from "../lib/client/identity.ts";
+import { importPrivateKey, PSS } from "../lib/client/keys.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 
@@ -109,18 +109,7 @@ export async function testRelay(options: {
   };
 }
 
-const privateKeys = new Map<string, Promise<CryptoKey>>();
-
-/** Signs an ownership proof as a Python client does (RSA-PSS SHA-256, salt 32). */
-export async function signProof(privatePem: string, claimerPem: string, relayPem: string, timestamp: number): Promise<string> {
-  let key = privateKeys.get(privatePem);
-  if (!key) {
-    key = crypto.subtle.importKey("pkcs8", parsePrivateKeyPem(privatePem).pkcs8, { name: "RSA-PSS", hash: "SHA-256" }, false, ["sign"]);
-    privateKeys.set(privatePem, key);
-  }
-  const signature = await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 32 }, await key, proofMessage(claimerPem, relayPem, timestamp));
-  return Buffer.from(signature).toString("base64");
-}
+const signingKeys = new Map<string, Promise<CryptoKey>>();
 
 /** A `/retrieve`-style body proving ownership of `who`'s key (SPKI text unless `pem` is given). */
 export async function proofBody(
@@ -129,7 +118,9 @@ export async function proofBody(
   options: { pem?: string; relayPem?: string } = {},
 ): Promise<{ pubkey: string; timestamp: number; signature: string }> {
   const pubkey = options.pem ?? keys[who].public_spki_pem;
-  const signature = await signProof(keys[who].private_pkcs1_pem, pubkey, options.relayPem ?? keys.relay.public_spki_pem, timestamp);
+  const privatePem = keys[who].private_pkcs1_pem;
+  if (!signingKeys.has(privatePem)) signingKeys.set(privatePem, importPrivateKey(privatePem, PSS));
+  const signature = await signProof(await signingKeys.get(privatePem)!, pubkey, options.relayPem ?? keys.relay.public_spki_pem, timestamp);
   return { pubkey, timestamp, signature };
 }
 

@@ -10,16 +10,27 @@ const clock = () => NOW;
 const frozen: (() => void)[] = [];
 const never = () => new Promise<void>((resolve) => frozen.push(resolve));
 
-/** An `onStep` hook that freezes at `crashAt()` and says when it got there. */
-function freezer(crashAt: () => string) {
-  let reached: () => void = () => {};
-  const arrived = new Promise<void>((resolve) => (reached = resolve));
+/**
+ * A store holding `count` acknowledged deposits over m0..m3. `freezeAt(step)` makes that step of a
+ * later write or compaction hang for good (the crash) and resolves once it is reached.
+ */
+async function storeToCrash(count: number) {
+  const dir = await tempDataDir();
+  let crashAt = "";
+  let reached = () => {};
   const onStep = (at: string) => {
-    if (at !== crashAt()) return;
+    if (at !== crashAt) return;
     reached();
     return never();
   };
-  return { onStep, arrived };
+  const store = await testStore(dir, { clock, onStep });
+  const acknowledged = new Set<string>();
+  for (let i = 0; i < count; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
+  const freezeAt = (step: string) => {
+    crashAt = step;
+    return new Promise<void>((resolve) => (reached = resolve));
+  };
+  return { dir, store, acknowledged, freezeAt };
 }
 
 /** Every message id in mailboxes m0..m3. */
@@ -42,15 +53,10 @@ const compactionSteps = ["compact:copied", "compact:synced", "compact:tail-synce
 describe("a crash at each step of a write", () => {
   for (const step of writeSteps) {
     test(`frozen at ${step}: acknowledged deposits survive, the frozen one at most once`, async () => {
-      const dir = await tempDataDir();
-      let crashAt = "";
-      const freeze = freezer(() => crashAt);
-      const store = await testStore(dir, { clock, onStep: freeze.onStep });
-      const acknowledged = new Set<string>();
-      for (let i = 0; i < 20; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
-      crashAt = step;
+      const { dir, store, acknowledged, freezeAt } = await storeToCrash(20);
+      const frozen = freezeAt(step);
       void store.deposit("m0", "in flight", NOW + 600);
-      await freeze.arrived;
+      await frozen;
       const reopened = await testStore(dir, { clock });
       const found = await allIds(reopened);
       expectConsistent(found, acknowledged, new Set());
@@ -62,17 +68,12 @@ describe("a crash at each step of a write", () => {
 describe("a crash at each step of a compaction", () => {
   for (const step of compactionSteps) {
     test(`frozen at ${step}: reopening loses and duplicates nothing`, async () => {
-      const dir = await tempDataDir();
-      let crashAt = "";
-      const freeze = freezer(() => crashAt);
-      const store = await testStore(dir, { clock, onStep: freeze.onStep });
-      const acknowledged = new Set<string>();
-      for (let i = 0; i < 200; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `p${i}`, NOW + 600));
+      const { dir, store, acknowledged, freezeAt } = await storeToCrash(200);
       const removed = new Set([...acknowledged].filter((_, i) => i % 3 === 0));
       for (let m = 0; m < 4; m++) await store.remove(`m${m}`, [...removed]);
-      crashAt = step;
+      const frozen = freezeAt(step);
       void store.compact();
-      await freeze.arrived;
+      await frozen;
       // Before the exclusive phase, deposits still go through and must survive too.
       if (step === "compact:copied" || step === "compact:synced") {
         for (let i = 0; i < 10; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `late${i}`, NOW + 600));

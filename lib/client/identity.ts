@@ -12,6 +12,11 @@ export interface ClientIdentity {
   prove(relayPem: string, now?: number): Promise<Proof>;
 }
 
+/** An ownership proof's signature: RSA-PSS SHA-256 salt 32 over the canonical bytes, as base64. */
+export function signProof(signingKey: CryptoKey, claimerPem: string, relayPem: string, timestamp: number): Promise<string> {
+  return signBase64(signingKey, proofMessage(claimerPem, relayPem, timestamp));
+}
+
 /** Reads a private key PEM (PKCS#1 or PKCS#8); throws TypeError when it is not one. */
 export async function loadIdentity(privatePem: string): Promise<ClientIdentity> {
   const publicPem = publicPemOf(privatePem);
@@ -21,7 +26,7 @@ export async function loadIdentity(privatePem: string): Promise<ClientIdentity> 
     publicPem,
     async prove(relayPem, now = Date.now() / 1000) {
       const timestamp = Math.floor(now);
-      return { pubkey: publicPem, timestamp, signature: await signBase64(signingKey, proofMessage(publicPem, relayPem, timestamp)) };
+      return { pubkey: publicPem, timestamp, signature: await signProof(signingKey, publicPem, relayPem, timestamp) };
     },
   };
 }

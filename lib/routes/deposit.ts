@@ -2,7 +2,6 @@
 import type { RequestContext } from "../context.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
-import { StoreError } from "../store/message-store.ts";
 import { anyMissing, spendProof, verifyClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
 
@@ -45,13 +44,7 @@ export async function deposit(context: RequestContext): Promise<Response> {
   if (!key) throw errors.invalidTargetPubkey();
   // Spent only now, so a deposit refused for its content can be sent again, corrected, with the same proof.
   if (depositorProof) spendProof(context, depositorProof);
-  try {
-    const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
-    relay.metrics.deposits++;
-    return jsonResponse({ status: "ok", deposit_id: depositId });
-  } catch (error) {
-    if (!(error instanceof StoreError)) throw error;
-    if (error.kind === "mailbox_full") throw errors.mailboxFull();
-    throw error.kind === "store_full" ? errors.storeFull() : errors.storageError();
-  }
+  const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
+  relay.metrics.deposits++;
+  return jsonResponse({ status: "ok", deposit_id: depositId });
 }

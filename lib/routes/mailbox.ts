@@ -1,7 +1,6 @@
 /** A recipient's endpoints: POST /retrieve (delete on read), /collect and /ack (at-least-once). */
 import type { RequestContext } from "../context.ts";
 import { errors, jsonResponse } from "../errors.ts";
-import { StoreError } from "../store/message-store.ts";
 import { provenMailbox } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
 
@@ -35,21 +34,11 @@ function parseDepositIds(body: Record<string, unknown>): string[] {
   return ids;
 }
 
-/** Maps the store's failures to the catalog. */
-async function storeCall<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (error) {
-    if (error instanceof StoreError) throw error.kind === "store_full" ? errors.storeFull() : errors.storageError();
-    throw error;
-  }
-}
-
 /** Every pending message, oldest first; they are deleted once the answer is ready. */
 export async function retrieve(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { mailbox } = await openMailbox(context, () => null);
-  const messages = await storeCall(relay.store.take(mailbox));
+  const messages = await relay.store.take(mailbox);
   relay.metrics.delivered += messages.length;
   return jsonResponse({ status: "ok", messages: messages.map((message) => message.payload) });
 }
@@ -58,7 +47,7 @@ export async function retrieve(context: RequestContext): Promise<Response> {
 export async function collect(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { fields: limit, mailbox } = await openMailbox(context, parseLimit);
-  const { messages, more } = await storeCall(relay.store.peek(mailbox, limit, COLLECT_MAX_BYTES));
+  const { messages, more } = await relay.store.peek(mailbox, limit, COLLECT_MAX_BYTES);
   relay.metrics.delivered += messages.length;
   return jsonResponse({
     status: "ok",
@@ -71,6 +60,6 @@ export async function collect(context: RequestContext): Promise<Response> {
 export async function ack(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { fields: ids, mailbox } = await openMailbox(context, parseDepositIds);
-  const removed = await storeCall(relay.store.remove(mailbox, ids));
+  const removed = await relay.store.remove(mailbox, ids);
   return jsonResponse({ status: "ok", removed });
 }

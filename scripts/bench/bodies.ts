@@ -1,6 +1,6 @@
 /** Request bodies: 1 KiB INTERCOM deposits and signed ownership proofs. */
 import { createHash, randomBytes } from "node:crypto";
-import { proofMessage } from "../../lib/proof.ts";
+import { signProof } from "../../lib/client/identity.ts";
 import type { ClientKey } from "./keys.ts";
 
 /** A HiveMessage JSON string of exactly `bytes` characters: an INTERCOM addressed to `targetPem`. */
@@ -22,8 +22,8 @@ export function depositBodies(targets: ClientKey[], count: number): string[] {
 
 /** A proof body signed by `key` for `relayPem` at `timestamp`, with `extra` fields. */
 export async function proofBody(key: ClientKey, relayPem: string, timestamp: number, extra: Record<string, unknown> = {}): Promise<string> {
-  const signature = await crypto.subtle.sign({ name: "RSA-PSS", saltLength: 32 }, key.signKey, proofMessage(key.pem, relayPem, timestamp));
-  return JSON.stringify({ pubkey: key.pem, timestamp, signature: Buffer.from(signature).toString("base64"), ...extra });
+  const signature = await signProof(key.signKey, key.pem, relayPem, timestamp);
+  return JSON.stringify({ pubkey: key.pem, timestamp, signature, ...extra });
 }
 
 /** `count` distinct proof bodies, round-robin over `keys` (RSA-PSS signatures are randomized). */
