@@ -2,6 +2,9 @@
 import { concatBytes } from "./bytes.ts";
 import { errors } from "./errors.ts";
 
+/** Strict UTF-8. Without `stream`, each decode stands alone, so one decoder serves every request. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
 export async function readJsonObject(
   request: Request,
@@ -13,7 +16,7 @@ export async function readJsonObject(
   if (bytes.length === 0) throw errors.emptyBody();
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    value = JSON.parse(utf8.decode(bytes));
   } catch {
     throw errors.invalidJson();
   }

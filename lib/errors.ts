@@ -5,7 +5,7 @@ export class RelayError extends Error {
   constructor(
     readonly status: number,
     readonly reason: string,
-    readonly headers: Record<string, string> = {},
+    readonly headers?: Record<string, string>,
   ) {
     super(reason);
     this.name = "RelayError";
@@ -46,16 +46,11 @@ export const errors = {
     new RelayError(429, "rate_limit_exceeded", { "Retry-After": String(retryAfterSeconds) }),
 };
 
-/** A JSON response with the relay's content type. */
-export function jsonResponse(
-  body: unknown,
-  status = 200,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", ...headers },
-  });
+const JSON_CONTENT_TYPE = { "Content-Type": "application/json" };
+
+/** A JSON response with the relay's content type (and `headers`, if any). */
+export function jsonResponse(body: unknown, status = 200, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_CONTENT_TYPE, ...headers } : JSON_CONTENT_TYPE });
 }
 
 /** Renders a RelayError as `{"status":"error","reason":...}`. */

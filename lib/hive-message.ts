@@ -1,6 +1,6 @@
 /** What the relay checks of a deposited HiveMessage: an INTERCOM envelope, addressed to the target key. */
 import { decodeBase64 } from "./crypto/pem.ts";
-import { sha256 } from "./crypto/public-keys.ts";
+import type { Buffer } from "node:buffer";
 
 /** The message types HiveMind's bus knows; anything else is not a HiveMessage. */
 const KNOWN_TYPES = new Set([
@@ -17,9 +17,9 @@ export type EnvelopeProblem =
 
 /**
  * Checks that `payload` is a serialised INTERCOM HiveMessage and, when its envelope names a
- * `recipient_fingerprint`, that it is SHA-256 of the exact `targetPem` text. Null when it passes.
+ * `recipient_fingerprint`, that it is `targetPemDigest` (SHA-256 of the exact target PEM text). Null when it passes.
  */
-export function checkIntercom(payload: string, targetPem: string): EnvelopeProblem | null {
+export function checkIntercom(payload: string, targetPemDigest: Buffer): EnvelopeProblem | null {
   let message: unknown;
   try {
     message = JSON.parse(payload);
@@ -36,7 +36,7 @@ export function checkIntercom(payload: string, targetPem: string): EnvelopeProbl
     ? decodeBase64(envelope.recipient_fingerprint)
     : null;
   if (!fingerprint) return "fingerprint_not_base64";
-  return sha256(targetPem).equals(fingerprint) ? null : "fingerprint_mismatch";
+  return targetPemDigest.equals(fingerprint) ? null : "fingerprint_mismatch";
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

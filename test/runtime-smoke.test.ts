@@ -15,13 +15,14 @@ async function startRelay(runtime: keyof typeof RELAY_COMMANDS, dataDir: string,
 
 for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
   describe(`main.ts under ${runtime}`, () => {
+    // Non-ASCII text: its record's CRC (taken over the UTF-8 of a string) is checked again at the restart.
     test("serves the relay key, round-trips a message across a restart, and stops cleanly on SIGTERM", async () => {
       const dataDir = await tempDataDir();
       let relay = await startRelay(runtime, dataDir);
       expect(await (await fetch(`${relay.url}/pubkey`)).json()).toEqual({ pubkey: keys.relay.public_spki_pem });
       const deposited = await fetch(`${relay.url}/deposit`, {
         method: "POST",
-        body: JSON.stringify({ payload: intercom({ via: runtime }), target_pubkey: keys.bob.public_spki_pem }),
+        body: JSON.stringify({ payload: intercom({ via: runtime, text: "grüße 🐝" }), target_pubkey: keys.bob.public_spki_pem }),
       });
       expect(deposited.status).toBe(200);
 
@@ -32,7 +33,7 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       relay = await startRelay(runtime, dataDir);
       const now = Math.floor(Date.now() / 1000);
       const retrieve = async () => await (await fetch(`${relay.url}/retrieve`, { method: "POST", body: JSON.stringify(await proofBody("bob", now)) })).json();
-      expect(await retrieve()).toEqual({ status: "ok", messages: [intercom({ via: runtime })] });
+      expect(await retrieve()).toEqual({ status: "ok", messages: [intercom({ via: runtime, text: "grüße 🐝" })] });
       expect(await retrieve()).toEqual({ status: "ok", messages: [] });
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);

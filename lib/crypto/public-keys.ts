@@ -7,6 +7,8 @@ import { parsePublicKeyPem } from "./pem.ts";
 export interface KnownKey {
   /** Lowercase hex SHA-256 of the key's SPKI DER: the same for its SPKI and PKCS#1 texts. */
   mailbox: string;
+  /** SHA-256 of the PEM text exactly as received: what an envelope's `recipient_fingerprint` names. */
+  pemDigest: Buffer;
   spki: Uint8Array<ArrayBuffer>;
   /** RSA-PSS SHA-256 verify key, imported on first use. */
   verifyKey(): Promise<CryptoKey>;
@@ -40,6 +42,7 @@ export class PublicKeyCache {
     let imported: Promise<CryptoKey> | undefined;
     const key: KnownKey = {
       mailbox: sha256(spki).toString("hex"),
+      pemDigest: sha256(pem),
       spki,
       verifyKey: () =>
         imported ??= crypto.subtle.importKey("spki", spki, { name: "RSA-PSS", hash: "SHA-256" }, false, ["verify"]),

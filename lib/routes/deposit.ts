@@ -1,6 +1,7 @@
 /** POST /deposit: check a message for a mailbox and store it durably. */
 import type { RequestContext } from "../context.ts";
 import { errors, jsonResponse } from "../errors.ts";
+import { sha256 } from "../crypto/public-keys.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { anyMissing, spendProof, verifyClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
@@ -38,9 +39,9 @@ export async function deposit(context: RequestContext): Promise<Response> {
   if (typeof depositorProof === "string") throw errors.invalidDepositorSignature(); // stale or wrong alike
   if (typeof payload !== "string") throw errors.invalidPayload();
   if (typeof target !== "string") throw errors.invalidTargetPubkey();
-  const problem = checkIntercom(payload, target);
-  if (problem) throw envelopeErrors[problem]();
   const key = relay.keys.lookup(target);
+  const problem = checkIntercom(payload, key?.pemDigest ?? sha256(target));
+  if (problem) throw envelopeErrors[problem]();
   if (!key) throw errors.invalidTargetPubkey();
   // Spent only now, so a deposit refused for its content can be sent again, corrected, with the same proof.
   if (depositorProof) spendProof(context, depositorProof);

@@ -1,6 +1,5 @@
 /** The closed set of log record kinds, one JSON line each, and their encoding. */
 import { crc32 } from "node:zlib";
-import { concatBytes } from "../bytes.ts";
 
 /** A deposited message, without its payload (which stays on disk). */
 export interface PutHeader {
@@ -29,16 +28,16 @@ const PUT_START = encoder.encode('{"k":"put",');
 const PAYLOAD_KEY = ',"crc":';
 /** A put line's header (kind, id, mailbox, expiry, crc) fits in this many bytes; the payload follows. */
 const HEADER_BYTES = 256;
-const CLOSE = encoder.encode("}\n");
 
 /**
  * `{"k":"put","id":…,"mb":…,"exp":…,"crc":…,"p":"…"}\n`. The payload comes last and `crc` is the
  * CRC-32 of its JSON text, so start-up reads only the short header and still catches a damaged payload.
  */
 export function encodePut(header: Omit<PutHeader, "k">, payload: string): Uint8Array<ArrayBuffer> {
-  const payloadJson = encoder.encode(JSON.stringify(payload));
+  const payloadJson = JSON.stringify(payload);
   const head = JSON.stringify({ k: "put", id: header.id, mb: header.mb, exp: header.exp }).slice(0, -1);
-  return concatBytes([encoder.encode(`${head}${PAYLOAD_KEY}${crc32(payloadJson)},"p":`), payloadJson, CLOSE]);
+  // crc32 of a string is the CRC of its UTF-8 bytes (Bun and Deno alike): one encode for the whole line.
+  return encoder.encode(`${head}${PAYLOAD_KEY}${crc32(payloadJson)},"p":${payloadJson}}\n`);
 }
 
 /** `{"k":"del","id":…,"mb":…}\n`. */
