@@ -1,4 +1,8 @@
-/** Durable deposits/s at 16 and 64 connections, alternated with the minimal JSON server, on Bun and Deno. */
+/**
+ * Durable deposits/s at 16 and 64 connections, on Bun and Deno, alternated with two baselines: the
+ * minimal JSON server (the target's yardstick) and the minimal durable one (the ceiling for any
+ * server that answers only once a deposit is on disk).
+ */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { depositBodies } from "../bodies.ts";
@@ -34,6 +38,14 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     for (let run = 1; run <= options.runs; run++) {
       for (const connections of CONNECTIONS) {
         record(`baseline.c${connections}`, run, await timedDeposits(context, echo, connections, pool));
+        const durableFile = join(context.tmp, `durable-baseline-${connections}-${run}.jsonl`);
+        const durable = await startBaseline("durable", [durableFile]);
+        try {
+          record(`durable.c${connections}`, run, await timedDeposits(context, durable, connections, pool));
+        } finally {
+          await durable.stop();
+          await rm(durableFile, { force: true });
+        }
         for (const runtime of ["bun", "deno"] as const) {
           if (runtime === "deno" && (!options.deno || connections !== 64)) continue;
           const dataDir = join(context.tmp, `deposits-${runtime}-${connections}-${run}`);
@@ -61,6 +73,9 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     figures[`deposit p99 bun ${c}`] = figure("ms", results[`bun.${c}`].map((result) => result.p99));
     figures[`deposits/baseline ${c}`] = figure("ratio", ratios(rps(`bun.${c}`), rps(`baseline.${c}`)));
     figures[`deposits/baseline per server-core ${c}`] = figure("ratio", ratios(perCore(`bun.${c}`), perCore(`baseline.${c}`)));
+    figures[`durable-baseline req/s ${c}`] = figure("req/s", rps(`durable.${c}`));
+    figures[`durable-baseline/baseline ${c}`] = figure("ratio", ratios(rps(`durable.${c}`), rps(`baseline.${c}`)));
+    figures[`deposits/durable-baseline ${c}`] = figure("ratio", ratios(rps(`bun.${c}`), rps(`durable.${c}`)));
   }
   if (options.deno) {
     figures["deposits/s deno c64"] = figure("req/s", rps("deno.c64"));
