@@ -67,7 +67,6 @@ export function createApp(dependencies: AppDependencies): App {
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });
-      if (relayError.status === 429) log("rate_limited", { endpoint, ...(config.logClientAddresses ? { client } : {}) });
       reason = relayError.reason;
       response = errorResponse(relayError);
     }

@@ -4,10 +4,12 @@ interface Bucket {
   windowStart: number;
   previous: number;
   current: number;
+  /** The last request was refused. */
+  refusing: boolean;
 }
 
-/** A limiter's answer: go ahead, or wait `retryAfterSeconds`. */
-export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+/** A limiter's answer: go ahead, or wait `retryAfterSeconds`; `firstRefusal` when the client was allowed until now. */
+export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number; firstRefusal: boolean };
 
 /** Allows `limit` requests per client in any `windowSeconds`; `limit` 0 allows everything. */
 export class RateLimiter {
@@ -37,8 +39,11 @@ export class RateLimiter {
       // Wait until the previous window has faded enough to leave room for one more.
       const room = this.limit - 1 - bucket.current;
       const fadedAt = room >= 0 && bucket.previous > 0 ? 1 - room / bucket.previous : 1;
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((fadedAt - elapsed) * window)) };
+      const firstRefusal = !bucket.refusing;
+      bucket.refusing = true;
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((fadedAt - elapsed) * window)), firstRefusal };
     }
+    bucket.refusing = false;
     bucket.current++;
     return { allowed: true };
   }
@@ -51,7 +56,7 @@ export class RateLimiter {
   #bucket(client: string, windowStart: number): Bucket {
     let bucket = this.#buckets.get(client);
     if (bucket) this.#buckets.delete(client); // re-inserted below: Map order is recency
-    else bucket = { windowStart, previous: 0, current: 0 };
+    else bucket = { windowStart, previous: 0, current: 0, refusing: false };
     this.#buckets.set(client, bucket);
     if (this.#buckets.size > this.capacity) this.#buckets.delete(this.#buckets.keys().next().value!);
     return bucket;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
+import type { Logger } from "../lib/log.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey, PSS } from "../lib/client/keys.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
@@ -78,6 +79,7 @@ export async function testRelay(options: {
   relayPubkey?: string;
   config?: Partial<Config>;
   dataDir?: string;
+  log?: Logger;
 } = {}): Promise<TestRelay> {
   const dataDir = options.dataDir ?? await tempDataDir();
   let now = options.now ?? Date.now() / 1000;
@@ -92,7 +94,7 @@ export async function testRelay(options: {
     config,
     store,
     relayPubkey: options.relayPubkey ?? keys.relay.public_spki_pem,
-    log: () => {},
+    log: options.log ?? (() => {}),
     clock,
   });
   return {

@@ -28,6 +28,25 @@ describe("deposit rate limit", () => {
     expect((await relay.request("/deposit", deposit)).status).toBe(200);
   });
 
+  test("a flood is logged once per client when its refusals start, and counted in full", async () => {
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 2 }, log: (event, fields) => lines.push({ event, fields }) });
+    const flood = async (peer: string, count: number) => {
+      for (let i = 0; i < count; i++) await relay.request("/deposit", deposit, { peer });
+    };
+    await flood("10.0.0.1", 50);
+    await flood("10.0.0.2", 50);
+    const refusals = () => lines.filter((line) => line.event === "rate_limited");
+    expect(refusals()).toEqual([
+      { event: "rate_limited", fields: { endpoint: "/deposit" } },
+      { event: "rate_limited", fields: { endpoint: "/deposit" } },
+    ]);
+    expect(await (await relay.request("/metrics")).text()).toContain("rendezvous_rate_limited_total 96");
+    relay.setNow(NOW + 180); // allowed again, then refused again: a new streak, a new line
+    await flood("10.0.0.1", 3);
+    expect(refusals()).toHaveLength(3);
+  });
+
   test("the rate limit answers before the body is looked at", async () => {
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
     await relay.request("/deposit", "garbage");

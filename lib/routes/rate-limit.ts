@@ -4,10 +4,17 @@ import type { RequestContext } from "../context.ts";
 import { errors } from "../errors.ts";
 import type { RateLimiter } from "../rate-limiter.ts";
 
-/** Counts the request against `limiter`; throws 429 rate_limit_exceeded with Retry-After when over. */
+/**
+ * Counts the request against `limiter`; throws 429 rate_limit_exceeded with Retry-After when over.
+ * Logs when a client starts being refused, not each refusal: a flood must not become a flood of log lines.
+ */
 export function limitRate(context: RequestContext, limiter: RateLimiter): void {
-  const decision = limiter.take(rateLimitKey(context.client), context.relay.clock());
+  const { relay, client } = context;
+  const decision = limiter.take(rateLimitKey(client), relay.clock());
   if (decision.allowed) return;
-  context.relay.metrics.rateLimited++;
+  relay.metrics.rateLimited++;
+  if (decision.firstRefusal) {
+    relay.log("rate_limited", { endpoint: new URL(context.request.url).pathname, ...(relay.config.logClientAddresses ? { client } : {}) });
+  }
   throw errors.rateLimitExceeded(decision.retryAfterSeconds);
 }
