@@ -39,7 +39,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
       for (const connections of CONNECTIONS) {
         record(`baseline.c${connections}`, run, await timedDeposits(context, echo, connections, pool));
         const durableFile = join(context.tmp, `durable-baseline-${connections}-${run}.jsonl`);
-        const durable = await startBaseline("durable", [durableFile]);
+        const durable = await startBaseline("echo", [durableFile]);
         try {
           record(`durable.c${connections}`, run, await timedDeposits(context, durable, connections, pool));
         } finally {
