@@ -1,5 +1,10 @@
-/** The compiled x64 binary on its own: no bun, deno or node on PATH, run from outside the repository. */
+/**
+ * The compiled binaries on their own: no bun, deno or node on PATH, run from outside the repository.
+ * The arm64 one runs under qemu-user, as the CPUs of a Raspberry Pi 3 (Cortex-A53), 4 (A72) and 5 (A76),
+ * where qemu-aarch64-static and an arm64 glibc are installed (.ci/run installs them; skipped elsewhere).
+ */
 import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
 import { speakMessage } from "../lib/client/messages.ts";
@@ -8,34 +13,55 @@ import { tempDataDir } from "./helpers.ts";
 import { runProcess, startRelayProcess } from "./processes.ts";
 
 const BARE_ENV = { PATH: "/nonexistent" };
-let binary = "";
-let workDir = "";
+const QEMU = "/usr/bin/qemu-aarch64-static";
+const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
+const emulated = (cpu: string) => [QEMU, "-L", ARM64_SYSROOT, "-cpu", cpu];
 
-beforeAll(async () => {
-  workDir = await tempDataDir();
-  binary = join(workDir, "hivemind-rendezvous");
-  await compile("bun-linux-x64", binary);
-}, 60_000);
+const TARGETS = [
+  { target: "bun-linux-x64", runner: [] as string[], otherRunners: [] as string[][], available: true },
+  {
+    target: "bun-linux-arm64",
+    runner: emulated("cortex-a72"),
+    otherRunners: [emulated("cortex-a53"), emulated("cortex-a76")],
+    available: existsSync(QEMU) && existsSync(join(ARM64_SYSROOT, "lib", "ld-linux-aarch64.so.1")),
+  },
+];
 
-describe("compiled binary (bun-linux-x64)", () => {
-  test("--version → package.json's version", async () => {
-    expect(await run([binary, "--version"])).toMatchObject({ code: 0, stdout: `${packageJson.version}\n` });
+for (const { target, runner, otherRunners, available } of TARGETS) {
+  describe.skipIf(!available)(`compiled binary (${target}${runner.length ? `, ${runner.at(-1)} under qemu` : ""})`, () => {
+    let binary = "";
+    let workDir = "";
+    /** Runs the binary with `args` in the bare environment to its end. */
+    const run = (args: string[], through = runner) =>
+      runProcess([...through, binary, ...args], { cwd: workDir, env: BARE_ENV, timeoutMs: 30_000 });
+
+    beforeAll(async () => {
+      workDir = await tempDataDir();
+      binary = join(workDir, "hivemind-rendezvous");
+      await compile(target, binary);
+    }, 120_000);
+
+    test("--version → package.json's version", async () => {
+      for (const through of [runner, ...otherRunners]) {
+        expect(await run(["--version"], through)).toMatchObject({ code: 0, stdout: `${packageJson.version}\n` });
+      }
+    }, 60_000);
+
+    test("serve with PATH=/nonexistent, then keygen → deposit → retrieve with the same binary", async () => {
+      const relay = await startRelayProcess(
+        [...runner, binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", join(workDir, "data")],
+        { cwd: workDir, env: BARE_ENV, timeoutMs: 30_000 },
+      );
+      const url = `http://127.0.0.1:${relay.port}`;
+      const keys = join(workDir, "keys");
+      expect((await run(["keygen", keys])).code).toBe(0);
+      const to = join(keys, "public_key.pem");
+      const key = join(keys, "private_key.pem");
+      const deposited = await run(["deposit", url, "--to", to, "--from", key, "--text", "from the binary"]);
+      expect(deposited).toMatchObject({ code: 0, stdout: expect.stringMatching(/^[0-9a-f-]{36}\n$/) });
+      expect(await run(["retrieve", url, "--key", key])).toMatchObject({ code: 0, stdout: `${speakMessage("from the binary")}\n` });
+      relay.child.kill("SIGTERM");
+      expect(await relay.child.exited).toBe(0);
+    }, 120_000);
   });
-
-  test("serve with PATH=/nonexistent, then keygen → deposit → retrieve with the same binary", async () => {
-    const relay = await startRelay([binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", join(workDir, "data")]);
-    const url = `http://127.0.0.1:${relay.port}`;
-    const keys = join(workDir, "keys");
-    expect((await run([binary, "keygen", keys])).code).toBe(0);
-    const to = join(keys, "public_key.pem");
-    const key = join(keys, "private_key.pem");
-    const deposited = await run([binary, "deposit", url, "--to", to, "--from", key, "--text", "from the binary"]);
-    expect(deposited).toMatchObject({ code: 0, stdout: expect.stringMatching(/^[0-9a-f-]{36}\n$/) });
-    expect(await run([binary, "retrieve", url, "--key", key])).toMatchObject({ code: 0, stdout: `${speakMessage("from the binary")}\n` });
-  });
-});
-
-/** Runs a command in the bare environment to its end. */
-const run = (command: string[]) => runProcess(command, { cwd: workDir, env: BARE_ENV, timeoutMs: 15_000 });
-/** Starts the relay in the bare environment. */
-const startRelay = (command: string[]) => startRelayProcess(command, { cwd: workDir, env: BARE_ENV, timeoutMs: 15_000 });
+}
