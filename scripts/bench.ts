@@ -37,7 +37,7 @@ try {
   const nodeKey = join(tmp, "relay_key.pem");
   await writeFile(nodeKey, vectors.keys.relay.private_pkcs1_pem, { mode: 0o600 });
   log("loading client keys (generated once, cached in bench-results/.cache)");
-  const keys = await loadClientKeys(keysNeeded(options.retrieveMailboxes), join(resultsDir, ".cache", "client-keys-2048.json"));
+  const keys = await loadClientKeys(keysNeeded(options.retrieveMailboxes), join(resultsDir, ".cache", "client-keypairs-2048.json"));
   const context = {
     options,
     tmp,
