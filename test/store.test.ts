@@ -91,6 +91,32 @@ describe("compaction", () => {
   });
 });
 
+describe("a large index", () => {
+  test("140k messages (the index's slots span three chunks): removals, reused slots, compaction and reopening keep mailboxes exact", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock, durable: false });
+    const mailbox = (i: number) => `m${i % 1400}`;
+    const deposited = await Promise.all(Array.from({ length: 140_000 }, (_, i) => store.deposit(mailbox(i), `p${i}`, NOW + 600)));
+    // Half the messages of m0..m99 go, freeing slots in every chunk; new deposits to them take those slots.
+    const removed = new Set(deposited.filter((_, i) => i % 1400 < 100 && Math.floor(i / 1400) % 2 === 0));
+    for (let m = 0; m < 100; m++) await store.remove(`m${m}`, [...removed].filter((_, k) => k % 100 === m));
+    for (let i = 0; i < 5000; i++) await store.deposit(mailbox(i % 100), `again${i}`, NOW + 600);
+    const sample = ["m0", "m1", "m99", "m100", "m1399"];
+    const expected = Object.fromEntries(sample.map((name) => [name, [
+      ...deposited.flatMap((id, i) => mailbox(i) === name && !removed.has(id) ? [`p${i}`] : []),
+      ...Array.from({ length: 5000 }, (_, i) => i).flatMap((i) => mailbox(i % 100) === name ? [`again${i}`] : []),
+    ]]));
+    expect(expected.m0).toHaveLength(100);
+    expect(await contents(store, sample)).toEqual(expected);
+    expect(store.stats().messages).toBe(140_000);
+    await store.compact();
+    expect(await contents(store, sample)).toEqual(expected);
+    const reopened = await reopen(store, dir);
+    expect(await contents(reopened, sample)).toEqual(expected);
+    expect(reopened.stats().messages).toBe(140_000);
+  }, 60_000);
+});
+
 async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
   await store.close();
   return testStore(dir, { clock });
