@@ -37,6 +37,26 @@ function indexedSlot(index: MailboxIndex, line: Line): { slot: number; mailbox: 
   return slot >= 0 && index.offsetOf(slot) === line.offset ? { slot, mailbox: record.mb, id: record.id } : undefined;
 }
 
+/** The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long. */
+class CompactedFile {
+  #unsynced = 0;
+
+  constructor(readonly file: FileHandle) {}
+
+  async write(bytes: Uint8Array, position: number): Promise<void> {
+    for (let written = 0; written < bytes.length;) {
+      written += (await this.file.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+    }
+    this.#unsynced += bytes.length;
+    if (this.#unsynced > SYNC_EVERY_BYTES) await this.sync();
+  }
+
+  async sync(): Promise<void> {
+    await this.file.datasync();
+    this.#unsynced = 0;
+  }
+}
+
 /** Where records go in the new file: applied all at once at the swap. */
 class Relocations {
   readonly slots: number[] = [];
@@ -74,7 +94,7 @@ export async function compactLog(
   const { logPath, now, onStep = () => {} } = options;
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
-  const out = await open(tempPath, "w+", 0o600);
+  const out = new CompactedFile(await open(tempPath, "w+", 0o600));
   try {
     const relocations = new Relocations();
     const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocations });
@@ -86,11 +106,11 @@ export async function compactLog(
     };
     while (log.size - copiedEnd > CHUNK_BYTES) await catchUp(log.size);
     await onStep("compact:copied");
-    await out.datasync();
+    await out.sync();
     await onStep("compact:synced");
     return await log.exclusive(async () => {
       await catchUp(log.size);
-      await out.datasync();
+      await out.sync();
       await onStep("compact:tail-synced");
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
@@ -99,11 +119,11 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       relocations.applyTo(index);
-      log.replaceWith(out, size + copiedEnd - snapshotEnd, options.onReleaseError);
+      log.replaceWith(out.file, size + copiedEnd - snapshotEnd, options.onReleaseError);
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
   } catch (error) {
-    await out.close().catch(() => {});
+    await out.file.close().catch(() => {});
     await rm(tempPath, { force: true });
     throw error;
   }
@@ -113,11 +133,10 @@ export async function compactLog(
 async function copyLive(
   log: AppendLog,
   index: MailboxIndex,
-  out: FileHandle,
+  out: CompactedFile,
   walk: { end: number; now: number; relocations: Relocations },
 ): Promise<number> {
   let size = 0;
-  let synced = 0;
   for await (const lines of readLines(log.readInto, 0, walk.end, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
     const chunkStart = size;
@@ -132,11 +151,7 @@ async function copyLive(
       parts.push(line.bytes, NEWLINE);
       size += line.bytes.length + 1;
     }
-    await writeAll(out, concatBytes(parts), chunkStart);
-    if (size - synced > SYNC_EVERY_BYTES) {
-      await out.datasync();
-      synced = size;
-    }
+    await out.write(concatBytes(parts), chunkStart);
   }
   return size;
 }
@@ -145,7 +160,7 @@ async function copyLive(
 async function copyAppended(
   log: AppendLog,
   index: MailboxIndex,
-  out: FileHandle,
+  out: CompactedFile,
   range: { from: number; to: number; shift: number; relocations: Relocations },
 ): Promise<void> {
   for await (const lines of readLines(log.readInto, range.from, range.to, CHUNK_BYTES)) {
@@ -155,12 +170,6 @@ async function copyAppended(
       const found = indexedSlot(index, line);
       if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
     }
-    await writeAll(out, concatBytes(parts), lines[0].offset + range.shift);
-  }
-}
-
-async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += (await file.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
+    await out.write(concatBytes(parts), lines[0].offset + range.shift);
   }
 }
