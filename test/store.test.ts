@@ -115,6 +115,19 @@ describe("a large index", () => {
     expect(await contents(reopened, sample)).toEqual(expected);
     expect(reopened.stats().messages).toBe(140_000);
   }, 60_000);
+
+  test("one mailbox of 50k messages: removing some (ids repeated, unknown, or not a message id) then taking the rest empties it in order", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock, durable: false, mailboxMaxMessages: 100_000 });
+    const ids = await Promise.all(Array.from({ length: 50_000 }, (_, i) => store.deposit("big", `p${i}`, NOW + 600)));
+    const acked = ids.filter((_, i) => i % 10 === 0);
+    expect(await store.remove("big", [...acked, ...acked.slice(0, 5), crypto.randomUUID(), "not-an-id"])).toBe(acked.length);
+    expect(await store.remove("big", acked)).toBe(0);
+    const taken = await store.take("big");
+    expect(taken.map((message) => message.payload)).toEqual(ids.flatMap((_, i) => i % 10 === 0 ? [] : [`p${i}`]));
+    expect((await store.peek("big")).messages).toEqual([]);
+    expect((await reopen(store, dir)).stats().messages).toBe(0);
+  }, 60_000);
 });
 
 async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {

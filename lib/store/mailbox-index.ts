@@ -52,6 +52,11 @@ class IdColumn {
     return readId(this.#chunks[slot >>> CHUNK_BITS], (slot & CHUNK_MASK) * ID_BYTES);
   }
 
+  /** The first 4 bytes of the slot's id, as a number: a cheap key to look the id up by. */
+  prefix(slot: number): number {
+    return prefixOf(this.#chunks[slot >>> CHUNK_BITS], (slot & CHUNK_MASK) * ID_BYTES);
+  }
+
   /** True when the slot holds the id packed in `packed`. */
   holds(slot: number, packed: Uint8Array): boolean {
     const chunk = this.#chunks[slot >>> CHUNK_BITS];
@@ -120,6 +125,21 @@ export class MailboxIndex {
     return true;
   }
 
+  /** Those of `ids` that `mailbox` holds unexpired, in mailbox order. */
+  heldAmong(mailbox: string, ids: readonly string[], now: number): string[] {
+    return this.#slotsAmong(mailbox, ids).filter((slot) => this.#expiry.get(slot) > now).map((slot) => this.#ids.read(slot));
+  }
+
+  /** Removes every message of `mailbox` whose id is among `ids`; returns how many went. */
+  removeAll(mailbox: string, ids: readonly string[]): number {
+    const doomed = new Set(this.#slotsAmong(mailbox, ids));
+    if (doomed.size === 0) return 0;
+    const kept = this.#mailboxes.get(mailbox)!.filter((slot) => !doomed.has(slot));
+    if (kept.length) this.#mailboxes.set(mailbox, kept);
+    for (const slot of doomed) this.#release(mailbox, kept, slot);
+    return doomed.size;
+  }
+
   /** The first unexpired messages of a mailbox, oldest first: at most `limit`, and `maxBytes` of records once one is in. */
   head(mailbox: string, now: number, limit = Infinity, maxBytes = Infinity): { entries: IndexEntry[]; more: boolean } {
     const entries: IndexEntry[] = [];
@@ -171,6 +191,24 @@ export class MailboxIndex {
     return before - this.#count;
   }
 
+  /**
+   * The slots of `mailbox` whose ids are among `ids`, in one pass over the mailbox (a scan per id made
+   * emptying a mailbox of n messages cost n² comparisons): ids are looked up by their first 4 bytes.
+   */
+  #slotsAmong(mailbox: string, ids: readonly string[]): number[] {
+    const slots = this.#mailboxes.get(mailbox);
+    if (!slots) return [];
+    const wanted = new Map<number, Uint8Array[]>();
+    for (const id of ids) {
+      if (!isMessageId(id)) continue;
+      const packed = new Uint8Array(ID_BYTES);
+      writeId(id, packed, 0);
+      const key = prefixOf(packed, 0);
+      wanted.set(key, [...(wanted.get(key) ?? []), packed]);
+    }
+    return slots.filter((slot) => wanted.get(this.#ids.prefix(slot))?.some((packed) => this.#ids.holds(slot, packed)));
+  }
+
   #dropExpired(mailbox: string, slots: number[], now: number): void {
     const kept = slots.filter((slot) => this.#expiry.get(slot) > now);
     if (kept.length === slots.length) return;
@@ -201,6 +239,11 @@ function writeId(id: string, target: Uint8Array, at: number): void {
     if (i === 8 || i === 13 || i === 18 || i === 23) continue; // the dashes
     target[j++] = digit(i) * 16 + digit(++i);
   }
+}
+
+/** The 4 bytes at `at` as an unsigned number. */
+function prefixOf(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
 
 function readId(source: Uint8Array, at: number): string {

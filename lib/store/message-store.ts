@@ -135,15 +135,11 @@ export class MessageStore {
 
   /** Removes the named messages of `mailbox` durably; unknown ids are ignored. Resolves with how many went. */
   async remove(mailbox: string, ids: readonly string[]): Promise<number> {
-    const now = this.options.clock();
-    const targets = [...new Set(ids)].filter((id) => {
-      const slot = this.#index.find(mailbox, id);
-      return slot >= 0 && this.#index.expiresAtOf(slot) > now;
-    });
+    const targets = this.#index.heldAmong(mailbox, ids, this.options.clock());
     if (targets.length === 0) return 0;
     let removed = 0;
     await this.#append(concatBytes(targets.map((id) => encodeDel({ id, mb: mailbox }))), () => {
-      for (const id of targets) if (this.#index.remove(mailbox, id)) removed++;
+      removed = this.#index.removeAll(mailbox, targets);
     });
     this.#compactIfWorthIt();
     return removed;
