@@ -6,6 +6,7 @@ import { syncDirectory } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
 import { type Line, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
+import { appendTo } from "../collections.ts";
 import { decodeHeader } from "./records.ts";
 
 /** What one compaction did. */
@@ -25,16 +26,33 @@ const CHUNK_BYTES = 512 << 10;
 /** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
 const SYNC_EVERY_BYTES = 2 << 20;
 
-/** The slot (and mailbox) of a put line, when the index points at that very line. */
-function indexedSlot(index: MailboxIndex, line: Line): { slot: number; mailbox: string; id: string } | undefined {
-  let record;
-  try {
-    record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
-  } catch {
-    return undefined; // damaged: never copied
+/** A put line the index points at: its slot, mailbox and id. */
+interface IndexedLine {
+  slot: number;
+  mailbox: string;
+  id: string;
+}
+
+/** For each line, what the index holds of it when it is the very put line the index points at; one index pass per mailbox. */
+function indexedLines(index: MailboxIndex, lines: Line[]): (IndexedLine | undefined)[] {
+  const puts = new Map<string, { at: number; id: string }[]>();
+  lines.forEach((line, at) => {
+    let record;
+    try {
+      record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
+    } catch {
+      return; // damaged: never copied
+    }
+    if (record.k === "put") appendTo(puts, record.mb, { at, id: record.id });
+  });
+  const indexed: (IndexedLine | undefined)[] = lines.map(() => undefined);
+  for (const [mailbox, records] of puts) {
+    const slots = index.findAll(mailbox, records.map((record) => record.id));
+    records.forEach(({ at, id }, i) => {
+      if (slots[i] >= 0 && index.offsetOf(slots[i]) === lines[at].offset) indexed[at] = { slot: slots[i], mailbox, id };
+    });
   }
-  const slot = record.k === "put" ? index.find(record.mb, record.id) : -1;
-  return slot >= 0 && index.offsetOf(slot) === line.offset ? { slot, mailbox: record.mb, id: record.id } : undefined;
+  return indexed;
 }
 
 /** The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long. */
@@ -140,17 +158,20 @@ async function copyLive(
   for await (const lines of readLines(log.readInto, 0, walk.end, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
     const chunkStart = size;
-    for (const line of lines) {
-      const found = indexedSlot(index, line);
+    const indexed = indexedLines(index, lines);
+    const expired = new Map<string, string[]>();
+    for (const [at, line] of lines.entries()) {
+      const found = indexed[at];
       if (!found) continue;
       if (index.expiresAtOf(found.slot) <= walk.now) {
-        index.remove(found.mailbox, found.id);
+        appendTo(expired, found.mailbox, found.id);
         continue;
       }
       walk.relocations.add(found.slot, line.offset, size);
       parts.push(line.bytes, NEWLINE);
       size += line.bytes.length + 1;
     }
+    for (const [mailbox, ids] of expired) index.removeAll(mailbox, ids);
     await out.write(concatBytes(parts), chunkStart);
   }
   return size;
@@ -165,9 +186,10 @@ async function copyAppended(
 ): Promise<void> {
   for await (const lines of readLines(log.readInto, range.from, range.to, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
-    for (const line of lines) {
+    const indexed = indexedLines(index, lines);
+    for (const [at, line] of lines.entries()) {
       parts.push(line.bytes, NEWLINE);
-      const found = indexedSlot(index, line);
+      const found = indexed[at];
       if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
     }
     await out.write(concatBytes(parts), lines[0].offset + range.shift);

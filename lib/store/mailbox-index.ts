@@ -4,6 +4,7 @@
  * so a Pi can index millions of messages; payloads stay on disk. The columns grow a chunk of slots at a
  * time and never copy: doubling one-piece arrays at 1M slots held the event loop for 30-50 ms.
  */
+import { appendTo } from "../collections.ts";
 import { isMessageId } from "./records.ts";
 
 /** One indexed message, as handed out for reading. */
@@ -81,7 +82,6 @@ export class MailboxIndex {
   #used = 0;
   #count = 0;
   #bytes = 0;
-  readonly #probe = new Uint8Array(ID_BYTES);
 
   /** Messages indexed, expired ones not yet dropped included. */
   get count(): number {
@@ -100,39 +100,42 @@ export class MailboxIndex {
     this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
-    const slots = this.#mailboxes.get(mailbox);
-    if (slots) slots.push(slot);
-    else this.#mailboxes.set(mailbox, [slot]);
+    appendTo(this.#mailboxes, mailbox, slot);
     this.#count++;
     this.#bytes += entry.length;
   }
 
-  /** The slot of message `id` in `mailbox`, expired or not; -1 when it is not there. */
-  find(mailbox: string, id: string): number {
+  /**
+   * The slot of each of `ids` in `mailbox` (-1 when it is not there), in one pass over the mailbox: a
+   * scan per id made emptying a mailbox of n messages cost n² comparisons. Ids are matched by their
+   * first 4 bytes, then in full.
+   */
+  findAll(mailbox: string, ids: readonly string[]): number[] {
+    const found = ids.map(() => -1);
     const slots = this.#mailboxes.get(mailbox);
-    if (!slots || !isMessageId(id)) return -1;
-    writeId(id, this.#probe, 0);
-    return slots.find((slot) => this.#ids.holds(slot, this.#probe)) ?? -1;
+    if (!slots) return found;
+    const wanted = new Map<number, { packed: Uint8Array; at: number }[]>();
+    ids.forEach((id, at) => {
+      if (!isMessageId(id)) return;
+      const packed = new Uint8Array(ID_BYTES);
+      writeId(id, packed, 0);
+      appendTo(wanted, prefixOf(packed, 0), { packed, at });
+    });
+    for (const slot of slots) {
+      for (const { packed, at } of wanted.get(this.#ids.prefix(slot)) ?? []) if (this.#ids.holds(slot, packed)) found[at] = slot;
+    }
+    return found;
   }
 
-  /** Removes message `id` from `mailbox`; false when the mailbox does not hold it. */
-  remove(mailbox: string, id: string): boolean {
-    const slot = this.find(mailbox, id);
-    if (slot < 0) return false;
-    const slots = this.#mailboxes.get(mailbox)!;
-    slots.splice(slots.indexOf(slot), 1);
-    this.#release(mailbox, slots, slot);
-    return true;
-  }
-
-  /** Those of `ids` that `mailbox` holds unexpired, in mailbox order. */
+  /** Those of `ids` that `mailbox` holds unexpired, once each. */
   heldAmong(mailbox: string, ids: readonly string[], now: number): string[] {
-    return this.#slotsAmong(mailbox, ids).filter((slot) => this.#expiry.get(slot) > now).map((slot) => this.#ids.read(slot));
+    const slots = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0 && this.#expiry.get(slot) > now));
+    return [...slots].map((slot) => this.#ids.read(slot));
   }
 
   /** Removes every message of `mailbox` whose id is among `ids`; returns how many went. */
   removeAll(mailbox: string, ids: readonly string[]): number {
-    const doomed = new Set(this.#slotsAmong(mailbox, ids));
+    const doomed = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0));
     if (doomed.size === 0) return 0;
     const kept = this.#mailboxes.get(mailbox)!.filter((slot) => !doomed.has(slot));
     if (kept.length) this.#mailboxes.set(mailbox, kept);
@@ -189,24 +192,6 @@ export class MailboxIndex {
       if (++visited % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     return before - this.#count;
-  }
-
-  /**
-   * The slots of `mailbox` whose ids are among `ids`, in one pass over the mailbox (a scan per id made
-   * emptying a mailbox of n messages cost n² comparisons): ids are looked up by their first 4 bytes.
-   */
-  #slotsAmong(mailbox: string, ids: readonly string[]): number[] {
-    const slots = this.#mailboxes.get(mailbox);
-    if (!slots) return [];
-    const wanted = new Map<number, Uint8Array[]>();
-    for (const id of ids) {
-      if (!isMessageId(id)) continue;
-      const packed = new Uint8Array(ID_BYTES);
-      writeId(id, packed, 0);
-      const key = prefixOf(packed, 0);
-      wanted.set(key, [...(wanted.get(key) ?? []), packed]);
-    }
-    return slots.filter((slot) => wanted.get(this.#ids.prefix(slot))?.some((packed) => this.#ids.holds(slot, packed)));
   }
 
   #dropExpired(mailbox: string, slots: number[], now: number): void {

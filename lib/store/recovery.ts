@@ -2,6 +2,7 @@
 import { open } from "node:fs/promises";
 import { lineEnd, type ReadInto, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
+import { appendTo } from "../collections.ts";
 import { decodeHeader } from "./records.ts";
 
 /** What replaying the log found. */
@@ -26,10 +27,11 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
     const { size } = await file.stat();
     const read: ReadInto = async (target, at, length, position) => (await file.read(target, at, length, position)).bytesRead;
     for await (const lines of readLines(read, 0, size, 4 << 20)) {
+      const deleted = new Map<string, string[]>(); // applied per chunk: one pass over each mailbox
       for (const line of lines) {
         try {
           const record = decodeHeader(line.bytes);
-          if (record.k === "del") index.remove(record.mb, record.id);
+          if (record.k === "del") appendTo(deleted, record.mb, record.id);
           else if (record.exp > now) {
             index.add(record.mb, record.id, { expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
           }
@@ -38,6 +40,7 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
         }
         report.validEnd = lineEnd(line);
       }
+      for (const [mailbox, ids] of deleted) index.removeAll(mailbox, ids);
     }
     report.tornBytes = size - report.validEnd;
     return report;
