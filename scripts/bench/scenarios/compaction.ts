@@ -74,7 +74,7 @@ async function measureStall(url: string, pid: number, bodies: string[], triggerP
   const compactionMs = (await metricValue(url, "rendezvous_last_compaction_seconds")) * 1000;
   await sleep(1000);
   finish();
-  const { timeline } = await loading;
+  const { timeline, otherCores } = await loading;
   if (Number.isNaN(ended)) throw new Error("no compaction within 120 s of the trigger (dead bytes not above live bytes?)");
   const during: number[] = [];
   const before: number[] = [];
@@ -94,5 +94,7 @@ async function measureStall(url: string, pid: number, bodies: string[], triggerP
     maxBefore: before.at(-1) ?? NaN,
     p99Before: percentile(before, 99),
     rateRatio: (during.length / (ended - triggered)) / (before.length / (triggered - began - 500)),
+    /** CPU other processes used meanwhile: above ~0.2 cores the latencies say more about them than about the relay. */
+    otherCores,
   };
 }
