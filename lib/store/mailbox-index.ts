@@ -82,6 +82,7 @@ export class MailboxIndex {
   #used = 0;
   #count = 0;
   #bytes = 0;
+  readonly #probe = new Uint8Array(ID_BYTES);
 
   /** Messages indexed, expired ones not yet dropped included. */
   get count(): number {
@@ -114,6 +115,14 @@ export class MailboxIndex {
     const found = ids.map(() => -1);
     const slots = this.#mailboxes.get(mailbox);
     if (!slots) return found;
+    if (ids.length === 1) {
+      // The common case (one ack, or a compaction chunk holding one line of this mailbox): a scan, no allocation.
+      if (isMessageId(ids[0])) {
+        writeId(ids[0], this.#probe, 0);
+        found[0] = slots.find((slot) => this.#ids.holds(slot, this.#probe)) ?? -1;
+      }
+      return found;
+    }
     const wanted = new Map<number, { packed: Uint8Array; at: number }[]>();
     ids.forEach((id, at) => {
       if (!isMessageId(id)) return;
