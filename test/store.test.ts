@@ -133,6 +133,41 @@ describe("a large index", () => {
   }, 60_000);
 });
 
+describe("compaction while slots are reused", () => {
+  test("messages removed and replaced (their index slots reused) while a compaction waits to swap are read back right, before and after reopening", async () => {
+    const dir = await tempDataDir();
+    let release = () => {};
+    let reached = () => {};
+    const atSwap = new Promise<void>((resolve) => (reached = resolve));
+    const store = await testStore(dir, {
+      clock,
+      onStep: (step) => {
+        if (step !== "compact:copied") return;
+        reached();
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    const first = [];
+    for (let i = 0; i < 200; i++) first.push(await store.deposit(`m${i % 4}`, `first-${i}`, NOW + 600));
+    await store.remove("m0", first.filter((_, i) => i % 4 === 0));
+    const compaction = store.compact();
+    await atSwap; // every record is copied; the swap has not happened
+    await store.remove("m1", first.filter((_, i) => i % 4 === 1)); // frees slots the copy has seen live
+    const replacements = await Promise.all(Array.from({ length: 50 }, (_, i) => store.deposit("m2", `replacement-${i}`, NOW + 600)));
+    release();
+    await compaction;
+    const expected = {
+      m0: [],
+      m1: [],
+      m2: [...first.flatMap((_, i) => i % 4 === 2 ? [`first-${i}`] : []), ...replacements.map((_, i) => `replacement-${i}`)],
+      m3: first.flatMap((_, i) => i % 4 === 3 ? [`first-${i}`] : []),
+    };
+    expect(store.stats().compactions).toBe(1);
+    expect(await contents(store, ["m0", "m1", "m2", "m3"])).toEqual(expected);
+    expect(await contents(await reopen(store, dir), ["m0", "m1", "m2", "m3"])).toEqual(expected);
+  });
+});
+
 async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
   await store.close();
   return testStore(dir, { clock });

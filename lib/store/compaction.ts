@@ -5,7 +5,7 @@ import { concatBytes } from "../bytes.ts";
 import { syncDirectory } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
 import { type Line, readLines } from "./line-reader.ts";
-import type { MailboxIndex } from "./mailbox-index.ts";
+import { type MailboxIndex, Relocation } from "./mailbox-index.ts";
 import { appendTo } from "../collections.ts";
 import { decodeHeader } from "./records.ts";
 
@@ -75,23 +75,6 @@ class CompactedFile {
   }
 }
 
-/** Where records go in the new file: applied all at once at the swap. */
-class Relocations {
-  readonly slots: number[] = [];
-  readonly from: number[] = [];
-  readonly to: number[] = [];
-
-  add(slot: number, from: number, to: number): void {
-    this.slots.push(slot);
-    this.from.push(from);
-    this.to.push(to);
-  }
-
-  applyTo(index: MailboxIndex): void {
-    this.slots.forEach((slot, i) => index.relocate(slot, this.from[i], this.to[i]));
-  }
-}
-
 /**
  * Rewrites the log at `logPath` to hold only the unexpired messages `index` points at. Deposits and
  * reads go on meanwhile: the walk over the old file runs chunk by chunk, what was appended since is
@@ -114,12 +97,12 @@ export async function compactLog(
   const tempPath = compactionPath(logPath);
   const out = new CompactedFile(await open(tempPath, "w+", 0o600));
   try {
-    const relocations = new Relocations();
-    const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocations });
+    const relocation = new Relocation();
+    const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocation });
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
     let copiedEnd = snapshotEnd;
     const catchUp = async (to: number) => {
-      await copyAppended(log, index, out, { from: copiedEnd, to, shift: size - snapshotEnd, relocations });
+      await copyAppended(log, index, out, { from: copiedEnd, to, shift: size - snapshotEnd, relocation });
       copiedEnd = to;
     };
     while (log.size - copiedEnd > CHUNK_BYTES) await catchUp(log.size);
@@ -136,7 +119,7 @@ export async function compactLog(
       await syncDirectory(dirname(logPath)).catch(() => {});
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
-      relocations.applyTo(index);
+      index.relocate(relocation);
       log.replaceWith(out.file, size + copiedEnd - snapshotEnd, options.onReleaseError);
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
@@ -152,7 +135,7 @@ async function copyLive(
   log: AppendLog,
   index: MailboxIndex,
   out: CompactedFile,
-  walk: { end: number; now: number; relocations: Relocations },
+  walk: { end: number; now: number; relocation: Relocation },
 ): Promise<number> {
   let size = 0;
   for await (const lines of readLines(log.readInto, 0, walk.end, CHUNK_BYTES)) {
@@ -167,7 +150,7 @@ async function copyLive(
         appendTo(expired, found.mailbox, found.id);
         continue;
       }
-      walk.relocations.add(found.slot, line.offset, size);
+      walk.relocation.set(found.slot, size);
       parts.push(line.bytes, NEWLINE);
       size += line.bytes.length + 1;
     }
@@ -182,7 +165,7 @@ async function copyAppended(
   log: AppendLog,
   index: MailboxIndex,
   out: CompactedFile,
-  range: { from: number; to: number; shift: number; relocations: Relocations },
+  range: { from: number; to: number; shift: number; relocation: Relocation },
 ): Promise<void> {
   for await (const lines of readLines(log.readInto, range.from, range.to, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
@@ -190,7 +173,7 @@ async function copyAppended(
     for (const [at, line] of lines.entries()) {
       parts.push(line.bytes, NEWLINE);
       const found = indexed[at];
-      if (found) range.relocations.add(found.slot, line.offset, line.offset + range.shift);
+      if (found) range.relocation.set(found.slot, line.offset + range.shift);
     }
     await out.write(concatBytes(parts), lines[0].offset + range.shift);
   }
