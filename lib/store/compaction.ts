@@ -2,11 +2,11 @@
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
+import { appendTo } from "../collections.ts";
 import { syncDirectory } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
 import { type Line, readLines } from "./line-reader.ts";
 import { type MailboxIndex, Relocation } from "./mailbox-index.ts";
-import { appendTo } from "../collections.ts";
 import { decodeHeader } from "./records.ts";
 
 /** What one compaction did. */
