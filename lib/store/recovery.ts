@@ -1,8 +1,8 @@
 /** Start-up: rebuild the index from the log, find a torn final line and damaged lines. */
 import { open } from "node:fs/promises";
+import { appendTo } from "../collections.ts";
 import { lineEnd, type ReadInto, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
-import { appendTo } from "../collections.ts";
 import { decodeHeader } from "./records.ts";
 
 /** What replaying the log found. */
