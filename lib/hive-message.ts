@@ -1,6 +1,6 @@
 /** What the relay checks of a deposited HiveMessage: an INTERCOM envelope, addressed to the target key. */
-import { decodeBase64 } from "./crypto/pem.ts";
 import type { Buffer } from "node:buffer";
+import { decodeBase64 } from "./crypto/pem.ts";
 
 /** The message types HiveMind's bus knows; anything else is not a HiveMessage. */
 const KNOWN_TYPES = new Set([

@@ -1,7 +1,7 @@
 /** POST /deposit: check a message for a mailbox and store it durably. */
 import type { RequestContext } from "../context.ts";
-import { errors, jsonResponse } from "../errors.ts";
 import { sha256 } from "../crypto/public-keys.ts";
+import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { anyMissing, spendProof, verifyClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
