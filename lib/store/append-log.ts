@@ -1,5 +1,7 @@
 /** The log file: appends through one queue with group commit, positional reads, and an atomic swap. */
 import { type FileHandle, open } from "node:fs/promises";
+import { concatBytes } from "../bytes.ts";
+import { writeAll } from "../fsync.ts";
 
 const RELEASE_SLICE_BYTES = 16 << 20;
 
@@ -29,8 +31,10 @@ interface SharedHandle {
 export interface AppendLogOptions {
   /** fsync before answering. Off only for benchmarks and throwaway relays: a power cut loses answered deposits. */
   durable: boolean;
-  /** Called after each committed batch with its size and how long the write and fsync took. */
-  onCommit?(records: number, bytes: number, milliseconds: number): void;
+  /** Called after each committed batch with how long its write and fsync took. */
+  onCommit?(milliseconds: number): void;
+  /** Called when freeing a replaced file (after a compaction) fails. */
+  onReleaseError(error: unknown): void;
   /** Test hook awaited at each step of a write ("append:written", "append:synced"); it may never return. */
   onStep?(step: string): Promise<void> | void;
 }
@@ -107,11 +111,11 @@ export class AppendLog {
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file is
    * released in the background once no read uses it.
    */
-  replaceWith(file: FileHandle, size: number, onReleaseError: (error: unknown) => void): void {
+  replaceWith(file: FileHandle, size: number): void {
     const old = this.#handle;
     this.#handle = { file, readers: 0 };
     this.#size = size;
-    afterReads(old, () => release(old.file)).catch(onReleaseError);
+    afterReads(old, () => release(old.file)).catch(this.options.onReleaseError);
   }
 
   /** Waits for queued appends and running reads, then closes the file. */
@@ -123,22 +127,14 @@ export class AppendLog {
     this.#flushScheduled = false;
     const batch = this.#pending;
     this.#pending = [];
-    const total = batch.reduce((sum, item) => sum + item.bytes.length, 0);
-    const buffer = new Uint8Array(total);
+    const buffer = concatBytes(batch.map((item) => item.bytes));
     const start = this.#size;
-    let at = 0;
-    const offsets = batch.map((item) => {
-      buffer.set(item.bytes, at);
-      at += item.bytes.length;
-      return start + at - item.bytes.length;
-    });
     const began = performance.now();
     try {
       const file = this.#handle.file;
       if (this.#dirtyTail) await file.truncate(start); // cut what a failed write left behind
       this.#dirtyTail = true;
-      let written = 0;
-      while (written < total) written += (await file.write(buffer, written, total - written, start + written)).bytesWritten;
+      await writeAll(file, buffer, start);
       await this.options.onStep?.("append:written");
       if (this.options.durable) await file.datasync();
       this.#dirtyTail = false;
@@ -150,9 +146,13 @@ export class AppendLog {
       for (const item of batch) item.reject(error);
       return;
     }
-    this.#size = start + total;
-    this.options.onCommit?.(batch.length, total, performance.now() - began);
-    batch.forEach((item, i) => item.committed(offsets[i]));
+    this.#size = start + buffer.length;
+    this.options.onCommit?.(performance.now() - began);
+    let offset = start;
+    for (const item of batch) {
+      item.committed(offset);
+      offset += item.bytes.length;
+    }
     for (const item of batch) item.resolve();
   }
 }

@@ -3,11 +3,11 @@ import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { appendTo } from "../collections.ts";
-import { syncDirectory } from "../fsync.ts";
+import { syncDirectory, writeAll } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
-import { type Line, readLines } from "./line-reader.ts";
+import { chunkBytes, type Line, readLines } from "./line-reader.ts";
 import { type MailboxIndex, Relocation } from "./mailbox-index.ts";
-import { decodeHeader } from "./records.ts";
+import { decodeHeader, isPutLine } from "./records.ts";
 
 /** What one compaction did. */
 export interface CompactionReport {
@@ -26,33 +26,27 @@ const CHUNK_BYTES = 512 << 10;
 /** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
 const SYNC_EVERY_BYTES = 2 << 20;
 
-/** A put line the index points at: its slot, mailbox and id. */
-interface IndexedLine {
-  slot: number;
-  mailbox: string;
-  id: string;
-}
-
-/** For each line, what the index holds of it when it is the very put line the index points at; one index pass per mailbox. */
-function indexedLines(index: MailboxIndex, lines: Line[]): (IndexedLine | undefined)[] {
+/** For each line, its slot when it is the very put line the index points at, else -1; one index pass per mailbox. */
+function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
   const puts = new Map<string, { at: number; id: string }[]>();
   lines.forEach((line, at) => {
+    if (!isPutLine(line.bytes)) return; // a del record is never copied
     let record;
     try {
       record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
     } catch {
       return; // damaged: never copied
     }
-    if (record.k === "put") appendTo(puts, record.mb, { at, id: record.id });
+    appendTo(puts, record.mb, { at, id: record.id });
   });
-  const indexed: (IndexedLine | undefined)[] = lines.map(() => undefined);
+  const slots = lines.map(() => -1);
   for (const [mailbox, records] of puts) {
-    const slots = index.findAll(mailbox, records.map((record) => record.id));
-    records.forEach(({ at, id }, i) => {
-      if (slots[i] >= 0 && index.offsetOf(slots[i]) === lines[at].offset) indexed[at] = { slot: slots[i], mailbox, id };
+    const found = index.findAll(mailbox, records.map((record) => record.id));
+    records.forEach(({ at }, i) => {
+      if (found[i] >= 0 && index.offsetOf(found[i]) === lines[at].offset) slots[at] = found[i];
     });
   }
-  return indexed;
+  return slots;
 }
 
 /** The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long. */
@@ -62,9 +56,7 @@ class CompactedFile {
   constructor(readonly file: FileHandle) {}
 
   async write(bytes: Uint8Array, position: number): Promise<void> {
-    for (let written = 0; written < bytes.length;) {
-      written += (await this.file.write(bytes, written, bytes.length - written, position + written)).bytesWritten;
-    }
+    await writeAll(this.file, bytes, position);
     this.#unsynced += bytes.length;
     if (this.#unsynced > SYNC_EVERY_BYTES) await this.sync();
   }
@@ -76,7 +68,8 @@ class CompactedFile {
 }
 
 /**
- * Rewrites the log at `logPath` to hold only the unexpired messages `index` points at. Deposits and
+ * Rewrites the log at `logPath` to hold only the messages `index` points at (sweep expired ones from
+ * the index first). Deposits and
  * reads go on meanwhile: the walk over the old file runs chunk by chunk, what was appended since is
  * copied in catch-up rounds, and only the last few records, the rename and the swap hold the append
  * queue. `onStep` is a test hook.
@@ -86,19 +79,17 @@ export async function compactLog(
   index: MailboxIndex,
   options: {
     logPath: string;
-    now: number;
     onStep?(step: string): Promise<void> | void;
-    onReleaseError(error: unknown): void;
   },
 ): Promise<CompactionReport> {
   const began = performance.now();
-  const { logPath, now, onStep = () => {} } = options;
+  const { logPath, onStep = () => {} } = options;
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
   const out = new CompactedFile(await open(tempPath, "w+", 0o600));
   try {
     const relocation = new Relocation();
-    const size = await copyLive(log, index, out, { end: snapshotEnd, now, relocation });
+    const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
     let copiedEnd = snapshotEnd;
     const catchUp = async (to: number) => {
@@ -120,7 +111,7 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       index.relocate(relocation);
-      log.replaceWith(out.file, size + copiedEnd - snapshotEnd, options.onReleaseError);
+      log.replaceWith(out.file, size + copiedEnd - snapshotEnd);
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
   } catch (error) {
@@ -130,31 +121,24 @@ export async function compactLog(
   }
 }
 
-/** Copies the indexed, unexpired put lines of [0, end) to `out`; drops expired ones from the index. */
+/** Copies the indexed put lines of [0, end) to `out`. */
 async function copyLive(
   log: AppendLog,
   index: MailboxIndex,
   out: CompactedFile,
-  walk: { end: number; now: number; relocation: Relocation },
+  walk: { end: number; relocation: Relocation },
 ): Promise<number> {
   let size = 0;
   for await (const lines of readLines(log.readInto, 0, walk.end, CHUNK_BYTES)) {
     const parts: Uint8Array[] = [];
     const chunkStart = size;
-    const indexed = indexedLines(index, lines);
-    const expired = new Map<string, string[]>();
+    const slots = indexedSlots(index, lines);
     for (const [at, line] of lines.entries()) {
-      const found = indexed[at];
-      if (!found) continue;
-      if (index.expiresAtOf(found.slot) <= walk.now) {
-        appendTo(expired, found.mailbox, found.id);
-        continue;
-      }
-      walk.relocation.set(found.slot, size);
+      if (slots[at] < 0) continue;
+      walk.relocation.set(slots[at], size);
       parts.push(line.bytes, NEWLINE);
       size += line.bytes.length + 1;
     }
-    for (const [mailbox, ids] of expired) index.removeAll(mailbox, ids);
     await out.write(concatBytes(parts), chunkStart);
   }
   return size;
@@ -168,13 +152,8 @@ async function copyAppended(
   range: { from: number; to: number; shift: number; relocation: Relocation },
 ): Promise<void> {
   for await (const lines of readLines(log.readInto, range.from, range.to, CHUNK_BYTES)) {
-    const parts: Uint8Array[] = [];
-    const indexed = indexedLines(index, lines);
-    for (const [at, line] of lines.entries()) {
-      parts.push(line.bytes, NEWLINE);
-      const found = indexed[at];
-      if (found) range.relocation.set(found.slot, line.offset + range.shift);
-    }
-    await out.write(concatBytes(parts), lines[0].offset + range.shift);
+    const slots = indexedSlots(index, lines);
+    lines.forEach((line, at) => slots[at] >= 0 && range.relocation.set(slots[at], line.offset + range.shift));
+    await out.write(chunkBytes(lines), lines[0].offset + range.shift);
   }
 }

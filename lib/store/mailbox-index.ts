@@ -8,7 +8,7 @@ import { appendTo } from "../collections.ts";
 import { isMessageId } from "./records.ts";
 
 /** One indexed message, as handed out for reading. */
-export interface IndexEntry {
+interface IndexEntry {
   id: string;
   expiresAt: number;
   /** Byte offset of the record's line in the log, and its length with the newline. */
@@ -165,10 +165,7 @@ export class MailboxIndex {
   /** Removes every message of `mailbox` whose id is among `ids`; returns how many went. */
   removeAll(mailbox: string, ids: readonly string[]): number {
     const doomed = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0));
-    if (doomed.size === 0) return 0;
-    const kept = this.#mailboxes.get(mailbox)!.filter((slot) => !doomed.has(slot));
-    if (kept.length) this.#mailboxes.set(mailbox, kept);
-    for (const slot of doomed) this.#release(mailbox, kept, slot);
+    if (doomed.size > 0) this.#keepOnly(mailbox, this.#mailboxes.get(mailbox)!, (slot) => !doomed.has(slot));
     return doomed.size;
   }
 
@@ -203,10 +200,6 @@ export class MailboxIndex {
     return this.#offsets.get(slot);
   }
 
-  expiresAtOf(slot: number): number {
-    return this.#expiry.get(slot);
-  }
-
   /** Puts a compaction's new offsets in place (slots it has no entry for hold no message). */
   relocate(relocation: Relocation): void {
     relocation.offsets.reserve(this.#used);
@@ -225,17 +218,24 @@ export class MailboxIndex {
   }
 
   #dropExpired(mailbox: string, slots: number[], now: number): void {
-    const kept = slots.filter((slot) => this.#expiry.get(slot) > now);
-    if (kept.length === slots.length) return;
-    if (kept.length) this.#mailboxes.set(mailbox, kept);
-    for (const slot of slots) if (this.#expiry.get(slot) <= now) this.#release(mailbox, kept, slot);
+    this.#keepOnly(mailbox, slots, (slot) => this.#expiry.get(slot) > now);
   }
 
-  #release(mailbox: string, remaining: number[], slot: number): void {
-    this.#count--;
-    this.#bytes -= this.#lengths.get(slot);
-    this.#free.push(slot);
-    if (remaining.length === 0) this.#mailboxes.delete(mailbox);
+  /** Keeps the slots of `mailbox` that pass `keep` (in order) and frees the others. */
+  #keepOnly(mailbox: string, slots: number[], keep: (slot: number) => boolean): void {
+    const kept: number[] = [];
+    for (const slot of slots) {
+      if (keep(slot)) {
+        kept.push(slot);
+        continue;
+      }
+      this.#count--;
+      this.#bytes -= this.#lengths.get(slot);
+      this.#free.push(slot);
+    }
+    if (kept.length === slots.length) return;
+    if (kept.length) this.#mailboxes.set(mailbox, kept);
+    else this.#mailboxes.delete(mailbox);
   }
 
   #grow(): number {

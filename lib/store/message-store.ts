@@ -51,7 +51,7 @@ export interface StoreStats {
 }
 
 /** What the log counts as it goes. */
-export interface LogCounters {
+interface LogCounters {
   damagedRecords: number;
   commits: number;
   commitMilliseconds: number;
@@ -73,6 +73,7 @@ export class MessageStore {
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
   readonly #taking = new Map<string, Promise<unknown>>();
   #compacting: Promise<void> | null = null;
+  #sweeping: { now: number; done: Promise<number> } | null = null;
   #closing: Promise<void> | undefined;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -101,7 +102,7 @@ export class MessageStore {
     const release = this.#inFlight.hold(mailbox, line.length);
     try {
       const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes;
-      if (!fits() && (await this.#index.sweepExpired(this.options.clock()), !fits())) throw new StoreError("store_full");
+      if (!fits() && (await this.#sweepExpired(), !fits())) throw new StoreError("store_full");
       await this.#append(line, (offset) => this.#index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
       release();
@@ -149,12 +150,8 @@ export class MessageStore {
   compact(): Promise<void> {
     this.#compacting ??= (async () => {
       try {
-        const report = await compactLog(this.#log, this.#index, {
-          logPath: this.#path,
-          now: this.options.clock(),
-          onStep: this.options.onStep,
-          onReleaseError: (error) => this.options.log("store_release_failed", { error: String(error) }),
-        });
+        await this.#sweepExpired();
+        const report = await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
         this.#compactions++;
         this.#lastCompaction = report;
         this.options.log("store_compacted", {
@@ -201,8 +198,19 @@ export class MessageStore {
   }
 
   async #sweep(): Promise<void> {
-    await this.#index.sweepExpired(this.options.clock());
+    await this.#sweepExpired();
     this.#compactIfWorthIt();
+  }
+
+  /**
+   * Drops expired messages from the index. Callers within the same clock second share one sweep: a
+   * second one would drop nothing more, and a full store would otherwise walk the whole index for
+   * every deposit it refuses.
+   */
+  #sweepExpired(): Promise<number> {
+    const now = this.options.clock();
+    if (this.#sweeping?.now !== now) this.#sweeping = { now, done: this.#index.sweepExpired(now) };
+    return this.#sweeping.done;
   }
 
   /** Compacts in the background once dead records outweigh both the live ones and 16 MiB. */

@@ -15,23 +15,24 @@ export async function openMessageStore(directory: string, options: StoreOptions)
   const index = new MailboxIndex();
   const report = await replayLog(path, index, options.clock());
   if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
-  if (report.damaged.length) {
+  if (report.damagedOffsets.length) {
     const aside = `${path}.damaged-${Date.now()}`;
     await copyFile(path, aside);
-    const offsets = report.damaged.slice(0, 10).map((line) => line.offset);
-    options.log("store_damaged_records", { count: report.damaged.length, kept_as: aside, offsets });
+    const offsets = report.damagedOffsets.slice(0, 10);
+    options.log("store_damaged_records", { count: report.damagedOffsets.length, kept_as: aside, offsets });
   }
-  const counters = { damagedRecords: report.damaged.length, commits: 0, commitMilliseconds: 0 };
+  const counters = { damagedRecords: report.damagedOffsets.length, commits: 0, commitMilliseconds: 0 };
   const log = await AppendLog.open(path, report.validEnd, {
     durable: options.durable,
     onStep: options.onStep,
-    onCommit: (_records, _bytes, milliseconds) => {
+    onCommit: (milliseconds) => {
       counters.commits++;
       counters.commitMilliseconds += milliseconds;
     },
+    onReleaseError: (error) => options.log("store_release_failed", { error: String(error) }),
   });
   const store = new MessageStore({ path, index, log, counters }, options);
-  if (report.damaged.length) await store.compact(); // the damage is kept aside; the log itself goes clean
+  if (report.damagedOffsets.length) await store.compact(); // the damage is kept aside; the log itself goes clean
   return store;
 }
 

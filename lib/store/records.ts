@@ -65,12 +65,17 @@ function splitPut(line: Uint8Array, checkCrc = true): { header: PutHeader; paylo
   return { header, payloadStart };
 }
 
+/** True when the line starts as a put record does (whether it is a whole one is for {@link decodeHeader}). */
+export function isPutLine(line: Uint8Array): boolean {
+  return PUT_START.every((byte, i) => line[i] === byte);
+}
+
 /**
  * Decodes one line (without its newline) to its header; throws SyntaxError when it is not a whole
  * record. `checkCrc: false` skips the payload check, for lines already checked when the log was opened.
  */
 export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
-  if (PUT_START.every((byte, i) => line[i] === byte)) return splitPut(line, checkCrc).header;
+  if (isPutLine(line)) return splitPut(line, checkCrc).header;
   const record = JSON.parse(utf8.decode(line));
   if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");

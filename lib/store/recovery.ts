@@ -11,13 +11,13 @@ export interface ReplayReport {
   validEnd: number;
   /** Bytes of an unterminated final line (a write cut short by a crash). */
   tornBytes: number;
-  /** Complete lines that are not whole records; they are skipped, never the lines around them. */
-  damaged: { offset: number; length: number }[];
+  /** Offsets of complete lines that are not whole records; they are skipped, never the lines around them. */
+  damagedOffsets: number[];
 }
 
 /** Replays every record of the log at `path` into `index`; messages expired at `now` are left out. */
 export async function replayLog(path: string, index: MailboxIndex, now: number): Promise<ReplayReport> {
-  const report: ReplayReport = { validEnd: 0, tornBytes: 0, damaged: [] };
+  const report: ReplayReport = { validEnd: 0, tornBytes: 0, damagedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;
     throw error;
@@ -36,7 +36,7 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
             index.add(record.mb, record.id, { expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
           }
         } catch {
-          report.damaged.push({ offset: line.offset, length: line.bytes.length + 1 });
+          report.damagedOffsets.push(line.offset);
         }
         report.validEnd = lineEnd(line);
       }

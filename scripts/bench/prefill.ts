@@ -3,7 +3,9 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { LOG_FILE } from "../../lib/store/message-store.ts";
-import * as records from "../../lib/store/records.ts";
+import { concatBytes } from "../../lib/bytes.ts";
+import { writeAll } from "../../lib/fsync.ts";
+import { encodeDel, encodePut } from "../../lib/store/records.ts";
 
 /** What to write. */
 export interface PrefillPlan {
@@ -18,8 +20,6 @@ export interface PrefillPlan {
 
 const FLUSH_BYTES = 16 << 20;
 
-const encodePut = (id: string, mb: string, exp: number, payload: string) => records.encodePut({ id, mb, exp }, payload);
-const encodeDel = (id: string, mb: string) => records.encodeDel({ id, mb });
 
 /** `count` synthetic mailbox ids (64 hex, like SHA-256 of a key). */
 export function syntheticMailboxes(count: number): string[] {
@@ -43,10 +43,8 @@ export async function prefillLog(dataDir: string, plan: PrefillPlan): Promise<nu
     if (pending >= FLUSH_BYTES) await flush();
   };
   const flush = async () => {
-    const buffer = Buffer.concat(chunks, pending);
-    for (let written = 0; written < buffer.length;) {
-      written += (await file.write(buffer, written, buffer.length - written, size + written)).bytesWritten;
-    }
+    const buffer = concatBytes(chunks);
+    await writeAll(file, buffer, size);
     size += buffer.length;
     chunks = [];
     pending = 0;
@@ -57,9 +55,9 @@ export async function prefillLog(dataDir: string, plan: PrefillPlan): Promise<nu
       const mb = plan.mailboxes[i % plan.mailboxes.length];
       const id = randomUUID();
       if (isDead) deadIds.push({ id, mb });
-      await add(encodePut(id, mb, exp, plan.payload));
+      await add(encodePut({ id, mb, exp }, plan.payload));
     }
-    for (const { id, mb } of deadIds) await add(encodeDel(id, mb));
+    for (const record of deadIds) await add(encodeDel(record));
     await flush();
     await file.datasync();
   } finally {
