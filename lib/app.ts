@@ -63,7 +63,7 @@ export function createApp(dependencies: AppDependencies): App {
     let reason = "ok";
     try {
       if (route instanceof RelayError) throw route;
-      response = await route.handler({ request, client, relay, body: () => readJsonObject(request, limits) });
+      response = await route.handler({ request, endpoint, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });

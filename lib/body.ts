@@ -1,22 +1,19 @@
 /** Reading a request body as a JSON object, within a byte limit and a deadline. */
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, strictUtf8 } from "./bytes.ts";
 import { errors } from "./errors.ts";
-
-/** Strict UTF-8. Without `stream`, each decode stands alone, so one decoder serves every request. */
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
 export async function readJsonObject(
   request: Request,
   limits: { maxBytes: number; timeoutMs: number },
 ): Promise<Record<string, unknown>> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > limits.maxBytes) throw errors.payloadTooLarge();
-  const bytes = await readLimited(request, limits);
+  const declared = request.headers.get("content-length");
+  if (Number(declared) > limits.maxBytes) throw errors.payloadTooLarge();
+  const bytes = await readLimited(request, declared !== null, limits);
   if (bytes.length === 0) throw errors.emptyBody();
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    value = JSON.parse(strictUtf8.decode(bytes));
   } catch {
     throw errors.invalidJson();
   }
@@ -28,15 +25,15 @@ export async function readJsonObject(
   return value as Record<string, unknown>;
 }
 
-/** The body's bytes, read within `maxBytes` and the deadline. */
-async function readLimited(request: Request, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
+/** The body's bytes, read within `maxBytes` and the deadline; `declared` when it came with a Content-Length. */
+async function readLimited(request: Request, declared: boolean, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(errors.requestTimeout()), limits.timeoutMs);
   });
   try {
     // A declared length (already checked against the limit) is all the server will read: take it whole.
-    if (request.headers.has("content-length")) return new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
+    if (declared) return new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
     return await readChunked(request, limits.maxBytes, deadline);
   } finally {
     clearTimeout(timer);

@@ -1,5 +1,8 @@
 /** Byte-array helpers. */
 
+/** Strict UTF-8: invalid bytes throw. Without `stream`, each decode stands alone, so one decoder serves every caller. */
+export const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** The parts joined into one new array. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));

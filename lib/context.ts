@@ -27,6 +27,8 @@ export interface Relay {
 /** One request as a handler sees it. */
 export interface RequestContext {
   request: Request;
+  /** The route's path, or "other": how logs and metrics name the endpoint. */
+  endpoint: string;
   /** The client's address (see `clientAddress`). */
   client: string;
   relay: Relay;

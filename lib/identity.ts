@@ -1,7 +1,8 @@
 /** The relay's identity: the public key text it serves and binds into every proof. */
 import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { parsePrivateKeyPem, toPem } from "./crypto/pem.ts";
+import { publicPemOf, toPem } from "./crypto/pem.ts";
+import { PSS } from "./crypto/rsa-params.ts";
 import { syncDirectory } from "./fsync.ts";
 
 /** The key file generated in the data dir when no `--node-key` is given. */
@@ -20,7 +21,7 @@ export async function loadRelayPubkey(options: { keyless: boolean; nodeKey: stri
   });
   const pem = text ?? await generateKeyFile(path);
   try {
-    return toPem("PUBLIC KEY", parsePrivateKeyPem(pem).publicKey.spki);
+    return publicPemOf(pem);
   } catch (error) {
     throw new Error(`${path} is not an unencrypted RSA private key: ${(error as Error).message}`);
   }
@@ -28,7 +29,7 @@ export async function loadRelayPubkey(options: { keyless: boolean; nodeKey: stri
 
 async function generateKeyFile(path: string): Promise<string> {
   const keys = await crypto.subtle.generateKey(
-    { name: "RSA-PSS", modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1), hash: "SHA-256" },
+    { ...PSS, modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1) },
     true,
     ["sign", "verify"],
   );

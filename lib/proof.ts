@@ -1,10 +1,9 @@
 /** Ownership proofs: the canonical signed bytes and their RSA-PSS verification. No HTTP here. */
-import { Buffer } from "node:buffer";
-import { decodeBase64 } from "./crypto/pem.ts";
+import { decodeBase64, encodeBase64 } from "./crypto/pem.ts";
 import type { PublicKeyCache } from "./crypto/public-keys.ts";
+import { PSS_PARAMS } from "./crypto/rsa-params.ts";
 
 const DOMAIN = "hivemind-rendezvous-v1";
-const PSS = { name: "RSA-PSS", saltLength: 32 } as const;
 
 /** What a client claims: "I own `pubkey`", signed at `timestamp` (Unix seconds). */
 export interface OwnershipClaim {
@@ -34,8 +33,8 @@ export async function verifyOwnership(
   if (!key || !signature) return { valid: false, problem: "bad_signature" };
   const message = proofMessage(claim.pubkey, context.relayPubkey, claim.timestamp);
   const valid = await key.verifyKey()
-    .then((verifyKey) => crypto.subtle.verify(PSS, verifyKey, signature, message))
+    .then((verifyKey) => crypto.subtle.verify(PSS_PARAMS, verifyKey, signature, message))
     .catch(() => false); // a key the runtime refuses: an exotic exponent; on Deno, a modulus over 4096 bits
   // The canonical base64 of the signature names the proof: other spellings of the same bytes are the same proof.
-  return valid ? { valid: true, mailbox: key.mailbox, proofId: Buffer.from(signature).toString("base64") } : { valid: false, problem: "bad_signature" };
+  return valid ? { valid: true, mailbox: key.mailbox, proofId: encodeBase64(signature) } : { valid: false, problem: "bad_signature" };
 }

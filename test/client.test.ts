@@ -2,11 +2,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { parsePublicKeyPem } from "../lib/crypto/pem.ts";
+import { parsePublicKeyPem, publicPemOf } from "../lib/crypto/pem.ts";
 import { open, seal } from "../lib/client/envelope.ts";
 import { loadIdentity } from "../lib/client/identity.ts";
 import { retrieve } from "../lib/client/retrieve.ts";
-import { generateKeyPair, publicPemOf } from "../lib/client/keys.ts";
+import { generateKeyPair } from "../lib/client/keys.ts";
 import { envelopeOf, intercomMessage, speakMessage } from "../lib/client/messages.ts";
 import { intercom, json, keys, loadVector, proofBody, tempDataDir, testRelay } from "./helpers.ts";
 import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";

@@ -7,7 +7,8 @@ import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import { signProof } from "../lib/client/identity.ts";
-import { importPrivateKey, PSS } from "../lib/client/keys.ts";
+import { importPrivateKey } from "../lib/client/keys.ts";
+import { PSS } from "../lib/crypto/rsa-params.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 

@@ -11,10 +11,11 @@
  * Older senders bound SHA-256(recipient PEM) as GCM additional data; older still, the legacy form
  * is `ciphertext` = RSA-OAEP (SHA-1) of the whole inner message, plus `signature` over it.
  */
-import { Buffer } from "node:buffer";
-import { decodeBase64 } from "../crypto/pem.ts";
+import { concatBytes, strictUtf8 } from "../bytes.ts";
+import { decodeBase64, encodeBase64, publicPemOf } from "../crypto/pem.ts";
 import { sha256 } from "../crypto/public-keys.ts";
-import { importPrivateKey, importPublicKey, OAEP, PSS, PSS_PARAMS, publicPemOf, signBase64 } from "./keys.ts";
+import { OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
+import { importPrivateKey, importPublicKey, signBase64 } from "./keys.ts";
 
 const NONCE_BYTES = 16;
 const TAG_BYTES = 16;
@@ -44,16 +45,16 @@ export async function seal(
   const ciphertext = sealed.slice(0, -TAG_BYTES);
   const wrapped = await crypto.subtle.encrypt(OAEP, await importPublicKey(options.recipientPem, OAEP), aesKey);
   const envelope: Envelope = {
-    encrypted_key: base64(wrapped),
-    ciphertext: base64(ciphertext),
-    tag: base64(sealed.slice(-TAG_BYTES)),
-    nonce: base64(nonce),
+    encrypted_key: encodeBase64(wrapped),
+    ciphertext: encodeBase64(ciphertext),
+    tag: encodeBase64(sealed.slice(-TAG_BYTES)),
+    nonce: encodeBase64(nonce),
   };
   if (options.senderPrivatePem) {
     envelope.signature = await signBase64(await importPrivateKey(options.senderPrivatePem, PSS), ciphertext);
     envelope.sender_pubkey = publicPemOf(options.senderPrivatePem);
   }
-  envelope.recipient_fingerprint = base64(sha256(options.recipientPem));
+  envelope.recipient_fingerprint = encodeBase64(sha256(options.recipientPem));
   return envelope;
 }
 
@@ -84,7 +85,7 @@ export async function open(
 
 async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Array<ArrayBuffer>, privatePem: string) {
   const nonce = field(envelope, "nonce");
-  const sealed = Buffer.concat([ciphertext, field(envelope, "tag")]);
+  const sealed = concatBytes([ciphertext, field(envelope, "tag")]);
   const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key"));
   const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["decrypt"]).catch(() => {
     throw new Error("encrypted_key does not hold an AES key");
@@ -116,12 +117,9 @@ function field(envelope: Record<string, unknown>, name: string): Uint8Array<Arra
 
 function decodeUtf8(bytes: ArrayBuffer): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new Error("the plaintext is not UTF-8");
   }
 }
 
-function base64(bytes: ArrayBuffer | Uint8Array): string {
-  return Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString("base64");
-}

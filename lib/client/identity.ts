@@ -1,13 +1,12 @@
 /** The client's own key: the public PEM it claims and fresh, single-use ownership proofs for it. */
 import { proofMessage } from "../proof.ts";
 import type { Proof } from "./http.ts";
-import { importPrivateKey, PSS, publicPemOf, signBase64 } from "./keys.ts";
+import { publicPemOf } from "../crypto/pem.ts";
+import { PSS } from "../crypto/rsa-params.ts";
+import { importPrivateKey, signBase64 } from "./keys.ts";
 
 /** A private key ready to prove ownership of its public half. */
 export interface ClientIdentity {
-  privatePem: string;
-  /** The SPKI PEM of the key, exactly as keygen writes it: the text every proof claims. */
-  publicPem: string;
   /** A new proof for `relayPem` (each one is single-use at the relay). */
   prove(relayPem: string, now?: number): Promise<Proof>;
 }
@@ -22,8 +21,6 @@ export async function loadIdentity(privatePem: string): Promise<ClientIdentity> 
   const publicPem = publicPemOf(privatePem);
   const signingKey = await importPrivateKey(privatePem, PSS);
   return {
-    privatePem,
-    publicPem,
     async prove(relayPem, now = Date.now() / 1000) {
       const timestamp = Math.floor(now);
       return { pubkey: publicPem, timestamp, signature: await signProof(signingKey, publicPem, relayPem, timestamp) };

@@ -1,19 +1,12 @@
 /** RSA key material for the client: generation, PEM forms as Python HiveMind writes them, WebCrypto imports. */
-import { Buffer } from "node:buffer";
-import { parsePrivateKeyPem, parsePublicKeyPem, pkcs8ToPkcs1, toPem } from "../crypto/pem.ts";
+import { encodeBase64, parsePrivateKeyPem, parsePublicKeyPem, pkcs8ToPkcs1, toPem } from "../crypto/pem.ts";
+import { type OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
 
 /** A keypair as PEM text: SPKI public key and PKCS#1 private key, no trailing newline. */
 export interface PemKeyPair {
   publicPem: string;
   privatePem: string;
 }
-
-/** RSA-OAEP with SHA-1 (and MGF1-SHA-1): what HiveMind wraps AES keys with. */
-export const OAEP = { name: "RSA-OAEP", hash: "SHA-1" } as const;
-/** RSA-PSS with SHA-256: proofs and envelope signatures; sign and verify with {@link PSS_PARAMS}. */
-export const PSS = { name: "RSA-PSS", hash: "SHA-256" } as const;
-/** Salt length 32, as the Python stack signs. */
-export const PSS_PARAMS = { name: "RSA-PSS", saltLength: 32 } as const;
 
 /** A fresh RSA-2048 keypair, e = 65537. */
 export async function generateKeyPair(): Promise<PemKeyPair> {
@@ -27,10 +20,6 @@ export async function generateKeyPair(): Promise<PemKeyPair> {
   return { publicPem: toPem("PUBLIC KEY", spki), privatePem: toPem("RSA PRIVATE KEY", pkcs8ToPkcs1(pkcs8)) };
 }
 
-/** The SPKI PEM of a private key's public half, exactly as keygen writes it. */
-export function publicPemOf(privatePem: string): string {
-  return toPem("PUBLIC KEY", parsePrivateKeyPem(privatePem).publicKey.spki);
-}
 
 /** Imports a private key PEM (PKCS#1 or PKCS#8) for decrypting or signing. */
 export function importPrivateKey(pem: string, algorithm: typeof OAEP | typeof PSS): Promise<CryptoKey> {
@@ -46,5 +35,5 @@ export function importPublicKey(pem: string, algorithm: typeof OAEP | typeof PSS
 
 /** RSA-PSS SHA-256 salt 32 signature of `message`, as standard base64. */
 export async function signBase64(signingKey: CryptoKey, message: Uint8Array<ArrayBuffer>): Promise<string> {
-  return Buffer.from(await crypto.subtle.sign(PSS_PARAMS, signingKey, message)).toString("base64");
+  return encodeBase64(await crypto.subtle.sign(PSS_PARAMS, signingKey, message));
 }

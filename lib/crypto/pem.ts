@@ -17,6 +17,11 @@ export interface RsaPublicKey {
   modulusBits: number;
 }
 
+/** Bytes as standard base64 (with padding). */
+export function encodeBase64(bytes: Uint8Array | ArrayBuffer): string {
+  return Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString("base64");
+}
+
 /** Strict standard base64 (with padding) to bytes, or null. */
 export function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
   return BASE64.test(text) ? new Uint8Array(Buffer.from(text, "base64")) : null;
@@ -56,9 +61,14 @@ export function parsePrivateKeyPem(text: string): { pkcs8: Uint8Array<ArrayBuffe
   }
 }
 
+/** The SPKI PEM of a private key's public half, as keygen writes it and the relay serves it. */
+export function publicPemOf(privatePem: string): string {
+  return toPem("PUBLIC KEY", parsePrivateKeyPem(privatePem).publicKey.spki);
+}
+
 /** Writes DER as PEM the way Python HiveMind does: 64-column base64, LF, no trailing newline. */
 export function toPem(label: string, der: Uint8Array): string {
-  const lines = Buffer.from(der).toString("base64").match(/.{1,64}/g) ?? [];
+  const lines = encodeBase64(der).match(/.{1,64}/g) ?? [];
   return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join("\n");
 }
 

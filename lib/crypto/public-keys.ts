@@ -2,6 +2,7 @@
 import type { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { parsePublicKeyPem } from "./pem.ts";
+import { PSS } from "./rsa-params.ts";
 
 /** What the relay knows about one public key text. */
 export interface KnownKey {
@@ -45,7 +46,7 @@ export class PublicKeyCache {
       pemDigest: sha256(pem),
       spki,
       verifyKey: () =>
-        imported ??= crypto.subtle.importKey("spki", spki, { name: "RSA-PSS", hash: "SHA-256" }, false, ["verify"]),
+        imported ??= crypto.subtle.importKey("spki", spki, PSS, false, ["verify"]),
     };
     this.#entries.set(pem, key);
     if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);

@@ -14,7 +14,7 @@ export function limitRate(context: RequestContext, limiter: RateLimiter): void {
   if (decision.allowed) return;
   relay.metrics.rateLimited++;
   if (decision.firstRefusal) {
-    relay.log("rate_limited", { endpoint: new URL(context.request.url).pathname, ...(relay.config.logClientAddresses ? { client } : {}) });
+    relay.log("rate_limited", { endpoint: context.endpoint, ...(relay.config.logClientAddresses ? { client } : {}) });
   }
   throw errors.rateLimitExceeded(decision.retryAfterSeconds);
 }

@@ -1,5 +1,6 @@
 /** The closed set of log record kinds, one JSON line each, and their encoding. */
 import { crc32 } from "node:zlib";
+import { strictUtf8 } from "../bytes.ts";
 
 /** A deposited message, without its payload (which stays on disk). */
 export interface PutHeader {
@@ -46,7 +47,6 @@ export function encodeDel(record: Omit<DelRecord, "k">): Uint8Array<ArrayBuffer>
 }
 
 const latin1 = new TextDecoder("latin1");
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Where a put line's payload JSON starts; throws SyntaxError when damaged (the CRC checked unless told not to). */
 function splitPut(line: Uint8Array, checkCrc = true): { header: PutHeader; payloadStart: number } {
@@ -76,7 +76,7 @@ export function isPutLine(line: Uint8Array): boolean {
  */
 export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
   if (isPutLine(line)) return splitPut(line, checkCrc).header;
-  const record = JSON.parse(utf8.decode(line));
+  const record = JSON.parse(strictUtf8.decode(line));
   if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");
   }
@@ -86,5 +86,5 @@ export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
 /** The payload of a put line (without its newline). */
 export function decodePayload(line: Uint8Array): string {
   const { payloadStart } = splitPut(line);
-  return JSON.parse(utf8.decode(line.subarray(payloadStart, line.length - 1)));
+  return JSON.parse(strictUtf8.decode(line.subarray(payloadStart, line.length - 1)));
 }

@@ -1,7 +1,8 @@
 /** RSA-2048 client keypairs for the benchmark, made by the client's own keygen once and cached under bench-results/. */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { generateKeyPair, importPrivateKey, type PemKeyPair, PSS } from "../../lib/client/keys.ts";
+import { generateKeyPair, importPrivateKey, type PemKeyPair } from "../../lib/client/keys.ts";
+import { PSS } from "../../lib/crypto/rsa-params.ts";
 import { PublicKeyCache } from "../../lib/crypto/public-keys.ts";
 
 /** One client identity: the PEM it sends, its mailbox id, and its signing key. */
