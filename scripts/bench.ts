@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ROOT, startRelay } from "./bench/processes.ts";
 
-const ROOT = join(import.meta.dir, "..");
 if (!existsSync(join(ROOT, "node_modules", "autocannon"))) {
   console.error("bench: autocannon is not installed; run `npm ci` first");
   process.exit(1);
@@ -12,7 +12,6 @@ if (!existsSync(join(ROOT, "node_modules", "autocannon"))) {
 const { parseBenchArgs } = await import("./bench/options.ts");
 const { keysNeeded } = await import("./bench/context.ts");
 const { loadClientKeys } = await import("./bench/keys.ts");
-const { startRelay } = await import("./bench/processes.ts");
 const { renderReport, writeResults } = await import("./bench/report.ts");
 const { runScenarios } = await import("./bench/scenarios/index.ts");
 

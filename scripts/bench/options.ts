@@ -28,7 +28,7 @@ export interface BenchOptions {
   profile: boolean;
 }
 
-export const SCENARIOS = ["deposits", "store-size", "retrieve", "compaction"] as const;
+export const SCENARIO_NAMES = ["deposits", "store-size", "retrieve", "compaction"] as const;
 
 /** Parses the command line (without the program); throws TypeError on a bad flag. */
 export function parseBenchArgs(argv: string[]): BenchOptions {
@@ -48,7 +48,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (values.help) throw new TypeError(usage());
   const quick = values.quick ?? false;
   const only = values.only ? new Set(values.only.split(",")) : null;
-  for (const name of only ?? []) if (!(SCENARIOS as readonly string[]).includes(name)) throw new TypeError(`unknown scenario ${name}\n${usage()}`);
+  for (const name of only ?? []) if (!(SCENARIO_NAMES as readonly string[]).includes(name)) throw new TypeError(`unknown scenario ${name}\n${usage()}`);
   return {
     quick,
     runs: values.runs ? Number(values.runs) : 3,
@@ -68,10 +68,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
 }
 
 /** The --help text. */
-export function usage(): string {
+function usage(): string {
   return [
     "Usage: bun scripts/bench.ts [--quick] [--runs N] [--seconds S] [--only a,b] [--no-deno] [--profile]",
-    `  scenarios: ${SCENARIOS.join(", ")}`,
+    `  scenarios: ${SCENARIO_NAMES.join(", ")}`,
     "  --quick     ~2 minutes: shorter loads, stores up to 100k messages",
     "  --profile   write Bun CPU profiles (markdown) of every relay to bench-results/profiles/",
   ].join("\n");

@@ -67,7 +67,7 @@ export async function prefillLog(dataDir: string, plan: PrefillPlan): Promise<nu
 }
 
 /** The log file of a data dir. */
-export function logPath(dataDir: string): string {
+function logPath(dataDir: string): string {
   return join(dataDir, LOG_FILE);
 }
 

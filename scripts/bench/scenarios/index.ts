@@ -1,12 +1,14 @@
 /** Runs the selected scenarios in order; one failing scenario is reported and the rest still run. */
 import type { BenchContext } from "../context.ts";
 import type { ScenarioResult } from "../figures.ts";
+import type { SCENARIO_NAMES } from "../options.ts";
 import { compactionScenario } from "./compaction.ts";
 import { depositsScenario } from "./deposits.ts";
 import { retrieveScenario } from "./retrieve.ts";
 import { storeSizeScenario } from "./store-size.ts";
 
-const SCENARIOS: Record<string, (context: BenchContext) => Promise<ScenarioResult>> = {
+/** Every name `--only` accepts has its scenario, and only those (checked by tsc). */
+const SCENARIOS: Record<(typeof SCENARIO_NAMES)[number], (context: BenchContext) => Promise<ScenarioResult>> = {
   deposits: depositsScenario,
   "store-size": storeSizeScenario,
   retrieve: retrieveScenario,
