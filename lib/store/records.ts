@@ -48,21 +48,30 @@ export function encodeDel(record: Omit<DelRecord, "k">): Uint8Array<ArrayBuffer>
 
 const latin1 = new TextDecoder("latin1");
 
-/** Where a put line's payload JSON starts; throws SyntaxError when damaged (the CRC checked unless told not to). */
-function splitPut(line: Uint8Array, checkCrc = true): { header: PutHeader; payloadStart: number } {
+/**
+ * Where a put line's header ends and its payload JSON starts; throws SyntaxError when the line is cut
+ * short or (unless told not to check) the payload fails its CRC.
+ */
+function payloadBounds(line: Uint8Array, checkCrc: boolean): { prefix: string; headerEnd: number; payloadStart: number } {
   const prefix = latin1.decode(line.subarray(0, HEADER_BYTES));
-  const at = prefix.indexOf(PAYLOAD_KEY);
-  const colon = prefix.indexOf(',"p":', at);
-  if (at < 0 || colon < 0) throw new SyntaxError("put record without crc or payload");
-  const header = JSON.parse(`${prefix.slice(0, at)}}`);
+  const headerEnd = prefix.indexOf(PAYLOAD_KEY);
+  const colon = prefix.indexOf(',"p":', headerEnd);
+  if (headerEnd < 0 || colon < 0) throw new SyntaxError("put record without crc or payload");
   const payloadStart = colon + 5;
-  const crc = Number(prefix.slice(at + PAYLOAD_KEY.length, colon));
+  const crc = Number(prefix.slice(headerEnd + PAYLOAD_KEY.length, colon));
   const payload = line.subarray(payloadStart, line.length - 1);
   if (line[line.length - 1] !== 0x7d || (checkCrc && crc32(payload) !== crc)) throw new SyntaxError("payload fails its CRC");
+  return { prefix, headerEnd, payloadStart };
+}
+
+/** The header of a put line; throws SyntaxError when damaged. */
+function putHeader(line: Uint8Array, checkCrc: boolean): PutHeader {
+  const { prefix, headerEnd } = payloadBounds(line, checkCrc);
+  const header = JSON.parse(`${prefix.slice(0, headerEnd)}}`);
   if (!isMessageId(header.id) || typeof header.mb !== "string" || !Number.isSafeInteger(header.exp)) {
     throw new SyntaxError("put header without id, mailbox or expiry");
   }
-  return { header, payloadStart };
+  return header;
 }
 
 /** True when the line starts as a put record does (whether it is a whole one is for {@link decodeHeader}). */
@@ -75,7 +84,7 @@ export function isPutLine(line: Uint8Array): boolean {
  * record. `checkCrc: false` skips the payload check, for lines already checked when the log was opened.
  */
 export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
-  if (isPutLine(line)) return splitPut(line, checkCrc).header;
+  if (isPutLine(line)) return putHeader(line, checkCrc);
   const record = JSON.parse(strictUtf8.decode(line));
   if (record?.k !== "del" || !isMessageId(record.id) || typeof record.mb !== "string") {
     throw new SyntaxError("not a record");
@@ -83,8 +92,8 @@ export function decodeHeader(line: Uint8Array, checkCrc = true): RecordHeader {
   return record;
 }
 
-/** The payload of a put line (without its newline). */
+/** The payload of a put line (without its newline) the index points at; its header is not parsed again. */
 export function decodePayload(line: Uint8Array): string {
-  const { payloadStart } = splitPut(line);
+  const { payloadStart } = payloadBounds(line, true);
   return JSON.parse(strictUtf8.decode(line.subarray(payloadStart, line.length - 1)));
 }
