@@ -32,7 +32,7 @@ const cleanUp = () => rm(tmp, { recursive: true, force: true });
 process.on("SIGINT", () => void cleanUp().finally(() => process.exit(130)));
 
 try {
-  const vectors = JSON.parse(await readFile(join(ROOT, "..", "shared", "vectors", "keys.json"), "utf8"));
+  const vectors = JSON.parse(await readFile(join(ROOT, "test", "vectors", "keys.json"), "utf8"));
   const nodeKey = join(tmp, "relay_key.pem");
   await writeFile(nodeKey, vectors.keys.relay.private_pkcs1_pem, { mode: 0o600 });
   log("loading client keys (generated once, cached in bench-results/.cache)");

@@ -12,7 +12,7 @@ import { PSS } from "../lib/crypto/rsa-params.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 
-export const VECTORS_DIR = join(import.meta.dir, "..", "..", "shared", "vectors");
+export const VECTORS_DIR = join(import.meta.dir, "vectors");
 
 /** A parsed vector file. */
 export async function loadVector<T = any>(name: string): Promise<T> {
