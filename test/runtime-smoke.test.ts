@@ -28,7 +28,9 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
 
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
-      expect(await relay.output()).toContain('"event":"stopped"');
+      const output = await relay.output();
+      expect(output).toContain('"event":"stopped"');
+      expect(output).toMatch(new RegExp(`"runtime":"${runtime} \\d+\\.\\d+\\.\\d+"`));
 
       relay = await startRelay(runtime, dataDir);
       const now = Math.floor(Date.now() / 1000);

@@ -1,0 +1,59 @@
+/** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
+import { errorResponse, errors } from "../errors.ts";
+import { jsonLogger } from "../log.ts";
+
+/** The relay's request handler: a request and the peer's address. */
+export type Handler = (request: Request, peerAddress: string) => Promise<Response>;
+
+/** Where and how to serve. */
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Seconds a client may take to send a request; also how long a connection may sit idle. */
+  idleTimeoutSeconds: number;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  port: number;
+  /** Stops accepting connections and resolves when in-flight requests are answered. */
+  stop(): Promise<void>;
+}
+
+/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit. */
+export interface RuntimeAdapter {
+  /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
+  runtimeName: string;
+  /** Command-line arguments after the program (and script) name. */
+  args(): string[];
+  /** The process environment. */
+  environment(): Record<string, string | undefined>;
+  /** Serves `handler` on host:port. */
+  serve(handler: Handler, options: ServeOptions): RunningServer;
+  /** Calls `listener` once on SIGTERM or SIGINT. */
+  onShutdownSignal(listener: () => void): void;
+  /** Ends the process. */
+  exit(code: number): never;
+}
+
+const log = jsonLogger();
+
+/**
+ * The answer when the handler throws past the app's own error boundary: the catalog's 500, never the
+ * runtime's error page (Bun's shows source lines); logged as one line without a stack.
+ */
+export function internalErrorResponse(error: unknown): Response {
+  log("internal_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  return errorResponse(errors.internalError());
+}
+
+/** Calls `listener` once, however many of `signals` arrive; `subscribe` registers it with the runtime. */
+export function onceOnSignals(subscribe: (signal: "SIGTERM" | "SIGINT", listener: () => void) => void, listener: () => void): void {
+  let called = false;
+  const once = () => {
+    if (!called) listener();
+    called = true;
+  };
+  subscribe("SIGTERM", once);
+  subscribe("SIGINT", once);
+}

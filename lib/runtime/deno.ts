@@ -1,0 +1,29 @@
+/** The runtime adapter for Deno. */
+import { type Handler, internalErrorResponse, onceOnSignals, type RunningServer, type ServeOptions } from "./adapter.ts";
+
+export const runtimeName = `deno ${Deno.version.deno}`;
+
+export function args(): string[] {
+  return Deno.args;
+}
+
+export function environment(): Record<string, string | undefined> {
+  return Deno.env.toObject();
+}
+
+export function serve(handler: Handler, options: ServeOptions): RunningServer {
+  // Deno.serve has no body-size limit or idle timeout of its own: the handler enforces both.
+  const server = Deno.serve(
+    { hostname: options.host, port: options.port, onListen() {}, onError: internalErrorResponse },
+    (request, info) => handler(request, info.remoteAddr.hostname),
+  );
+  return { port: server.addr.port, stop: () => server.shutdown() };
+}
+
+export function onShutdownSignal(listener: () => void): void {
+  onceOnSignals((signal, once) => Deno.addSignalListener(signal, once), listener);
+}
+
+export function exit(code: number): never {
+  return Deno.exit(code);
+}
