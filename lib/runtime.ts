@@ -4,3 +4,4 @@ import type { RuntimeAdapter } from "./runtime/adapter.ts";
 const adapter: RuntimeAdapter = "Deno" in globalThis ? await import("./runtime/deno.ts") : await import("./runtime/bun.ts");
 
 export const { runtimeName, args, environment, serve, onShutdownSignal, exit } = adapter;
+export { ListenError } from "./runtime/adapter.ts";

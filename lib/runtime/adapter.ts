@@ -28,12 +28,35 @@ export interface RuntimeAdapter {
   args(): string[];
   /** The process environment. */
   environment(): Record<string, string | undefined>;
-  /** Serves `handler` on host:port. */
+  /** Serves `handler` on host:port; throws a ListenError when it cannot listen. */
   serve(handler: Handler, options: ServeOptions): RunningServer;
   /** Calls `listener` once on SIGTERM or SIGINT. */
   onShutdownSignal(listener: () => void): void;
   /** Ends the process. */
   exit(code: number): never;
+}
+
+/** The server could not listen; the message is one line for the operator. */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/** What the runtimes' error codes (Bun and Deno share them) mean to an operator. */
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "address not available",
+  EACCES: "permission denied",
+};
+
+/** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
+export function listenOrThrow<T>(options: ServeOptions, listen: () => T): T {
+  try {
+    return listen();
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    throw new ListenError(`cannot listen on ${address}: ${LISTEN_PROBLEMS[code ?? ""] ?? message ?? String(error)}`);
+  }
 }
 
 const log = jsonLogger();

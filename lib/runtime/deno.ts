@@ -1,5 +1,5 @@
 /** The runtime adapter for Deno. */
-import { type Handler, internalErrorResponse, onceOnSignals, type RunningServer, type ServeOptions } from "./adapter.ts";
+import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions } from "./adapter.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
 
@@ -13,10 +13,11 @@ export function environment(): Record<string, string | undefined> {
 
 export function serve(handler: Handler, options: ServeOptions): RunningServer {
   // Deno.serve has no body-size limit or idle timeout of its own: the handler enforces both.
-  const server = Deno.serve(
-    { hostname: options.host, port: options.port, onListen() {}, onError: internalErrorResponse },
-    (request, info) => handler(request, info.remoteAddr.hostname),
-  );
+  const server = listenOrThrow(options, () =>
+    Deno.serve(
+      { hostname: options.host, port: options.port, onListen() {}, onError: internalErrorResponse },
+      (request, info) => handler(request, info.remoteAddr.hostname),
+    ));
   return { port: server.addr.port, stop: () => server.shutdown() };
 }
 
