@@ -59,6 +59,25 @@ export function listenOrThrow<T>(options: ServeOptions, listen: () => T): T {
   }
 }
 
+/**
+ * Wraps `handler` so that `settled()` resolves once every call has finished, including calls whose
+ * client has gone: the runtimes' own graceful stop does not wait for those, and the store closes next.
+ */
+export function trackCalls(handler: Handler): { handler: Handler; settled(): Promise<void> } {
+  const inFlight = new Set<Promise<Response>>();
+  return {
+    handler(request, peerAddress) {
+      const response = handler(request, peerAddress);
+      inFlight.add(response);
+      response.then(() => inFlight.delete(response), () => inFlight.delete(response));
+      return response;
+    },
+    async settled() {
+      while (inFlight.size) await Promise.allSettled(inFlight);
+    },
+  };
+}
+
 const log = jsonLogger();
 
 /**

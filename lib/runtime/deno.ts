@@ -1,5 +1,5 @@
 /** The runtime adapter for Deno. */
-import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions } from "./adapter.ts";
+import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
 
@@ -11,14 +11,15 @@ export function environment(): Record<string, string | undefined> {
   return Deno.env.toObject();
 }
 
-export function serve(handler: Handler, options: ServeOptions): RunningServer {
+export function serve(app: Handler, options: ServeOptions): RunningServer {
+  const { handler, settled } = trackCalls(app);
   // Deno.serve has no body-size limit or idle timeout of its own: the handler enforces both.
   const server = listenOrThrow(options, () =>
     Deno.serve(
       { hostname: options.host, port: options.port, onListen() {}, onError: internalErrorResponse },
       (request, info) => handler(request, info.remoteAddr.hostname),
     ));
-  return { port: server.addr.port, stop: () => server.shutdown() };
+  return { port: server.addr.port, stop: async () => (await server.shutdown(), await settled()) };
 }
 
 export function onShutdownSignal(listener: () => void): void {
