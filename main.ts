@@ -2,7 +2,8 @@
 import packageJson from "./package.json" with { type: "json" };
 import { createApp } from "./lib/app.ts";
 import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
-import { loadRelayPubkey } from "./lib/identity.ts";
+import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
+import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
 import { openMessageStore } from "./lib/store/open-store.ts";
@@ -26,22 +27,25 @@ async function main(): Promise<number> {
   if (invocation.action === "version") return console.log(packageJson.version), 0;
   const { config } = invocation;
 
-  let relayPubkey: string;
+  let dataDirLock, relayKey, store;
   try {
-    relayPubkey = await loadRelayPubkey(config);
+    dataDirLock = await claimDataDir(config.dataDir, runtime.tryLockFile);
+    relayKey = await loadRelayKey(config);
+    store = await openMessageStore(config.dataDir, {
+      maxStoreBytes: config.maxStoreBytes,
+      mailboxMaxMessages: config.mailboxMaxMessages,
+      durable: !config.unsafeNoFsync,
+      sweepIntervalSeconds: config.sweepInterval,
+      clock: () => Math.floor(Date.now() / 1000),
+      log,
+    });
   } catch (error) {
-    console.error(`hivemind-rendezvous: ${(error as Error).message}`);
+    const problem = startUpProblem(error, config.dataDir);
+    if (problem === undefined) throw error;
+    console.error(`hivemind-rendezvous: ${problem}`);
     return 2;
   }
-  const store = await openMessageStore(config.dataDir, {
-    maxStoreBytes: config.maxStoreBytes,
-    mailboxMaxMessages: config.mailboxMaxMessages,
-    durable: !config.unsafeNoFsync,
-    sweepIntervalSeconds: config.sweepInterval,
-    clock: () => Math.floor(Date.now() / 1000),
-    log,
-  });
-  const app = createApp({ config, store, relayPubkey, log });
+  const app = createApp({ config, store, relayPubkey: relayKey.pubkey, log });
   let server;
   try {
     server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
@@ -51,18 +55,38 @@ async function main(): Promise<number> {
     console.error(`hivemind-rendezvous: ${error.message}`);
     return 2;
   }
-  console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
-  log("started", { version: packageJson.version, runtime: runtime.runtimeName, data_dir: config.dataDir, stored_messages: store.stats().messages, keyless: relayPubkey === "" });
-
-  return await new Promise<number>((resolve) => {
+  // Listening for signals before saying so: a SIGTERM right after the listening line stops the relay cleanly.
+  const stopped = new Promise<number>((resolve) => {
     runtime.onShutdownSignal(async () => {
       log("stopping", {});
       await server.stop();
       await store.close();
+      dataDirLock.release();
       log("stopped", {});
       resolve(0);
     });
   });
+  console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
+  log("started", {
+    version: packageJson.version,
+    runtime: runtime.runtimeName,
+    data_dir: config.dataDir,
+    stored_messages: store.stats().messages,
+    relay_key: relayKey.source,
+    ...(relayKey.pubkey ? { relay_key_sha256: pubkeyFingerprint(relayKey.pubkey) } : {}),
+  });
+
+  return await stopped;
+}
+
+/**
+ * A start-up failure the operator must fix, as one line (exit code 2, which systemd does not restart):
+ * an unusable or busy data dir, a bad --node-key, a file in the data dir the store cannot open.
+ */
+function startUpProblem(error: unknown, dataDir: string): string | undefined {
+  if (error instanceof DataDirError || error instanceof RelayKeyError) return error.message;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code) ? `data dir ${dataDir}: ${(error as Error).message}` : undefined;
 }
 
 runtime.exit(await main());

@@ -20,7 +20,12 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit. */
+/** An exclusive lock on a file, held until released or until the process ends, however it ends. */
+export interface FileLock {
+  release(): void;
+}
+
+/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit, file locks. */
 export interface RuntimeAdapter {
   /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
   runtimeName: string;
@@ -34,6 +39,11 @@ export interface RuntimeAdapter {
   onShutdownSignal(listener: () => void): void;
   /** Ends the process. */
   exit(code: number): never;
+  /**
+   * Takes an exclusive advisory lock (flock) on the existing file at `path` without waiting; undefined
+   * when another process holds it. The kernel drops the lock when the process dies (even by SIGKILL).
+   */
+  tryLockFile(path: string): Promise<FileLock | undefined>;
 }
 
 /** The server could not listen; the message is one line for the operator. */

@@ -1,5 +1,7 @@
 /** The runtime adapter for Bun (and the binary compiled with `bun build --compile`). */
-import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { dlopen, FFIType, read } from "bun:ffi";
+import { closeSync, openSync } from "node:fs";
+import { type FileLock, type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `bun ${Bun.version}`;
 
@@ -51,4 +53,30 @@ export function onShutdownSignal(listener: () => void): void {
 
 export function exit(code: number): never {
   return process.exit(code);
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+/** libc's flock(2) and errno (Bun has no file lock of its own), and the errno of "held by another". */
+const LIBC = process.platform === "darwin"
+  ? { path: "libSystem.B.dylib", errno: "__error", wouldBlock: 35 }
+  : { path: "libc.so.6", errno: "__errno_location", wouldBlock: 11 };
+let libc: { flock(fd: number, operation: number): number; errno(): number } | undefined;
+
+function openLibc(): NonNullable<typeof libc> {
+  const { symbols } = dlopen(LIBC.path, {
+    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    [LIBC.errno]: { args: [], returns: FFIType.ptr },
+  });
+  return { flock: (fd, operation) => symbols.flock(fd, operation), errno: () => read.i32(symbols[LIBC.errno]()!) };
+}
+
+export async function tryLockFile(path: string): Promise<FileLock | undefined> {
+  libc ??= openLibc();
+  const fd = openSync(path, "r");
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return { release: () => closeSync(fd) };
+  const errno = libc.errno();
+  closeSync(fd);
+  if (errno === LIBC.wouldBlock) return undefined;
+  throw new Error(`flock ${path} failed (errno ${errno})`);
 }

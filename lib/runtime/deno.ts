@@ -1,5 +1,5 @@
 /** The runtime adapter for Deno. */
-import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type FileLock, type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
 
@@ -28,4 +28,15 @@ export function onShutdownSignal(listener: () => void): void {
 
 export function exit(code: number): never {
   return Deno.exit(code);
+}
+
+export async function tryLockFile(path: string): Promise<FileLock | undefined> {
+  const file = await Deno.open(path, { read: true });
+  const locked = await file.tryLock(true).catch((error) => {
+    file.close();
+    throw error;
+  });
+  if (locked) return { release: () => file.close() };
+  file.close();
+  return undefined;
 }
