@@ -69,7 +69,7 @@ export function createApp(dependencies: AppDependencies): App {
       response = await route.handler({ request, endpoint, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
       const relayError = asRelayError(error);
-      if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: describe(error) });
+      if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });
       reason = relayError.reason;
       response = errorResponse(relayError);
     }
@@ -82,7 +82,7 @@ export function createApp(dependencies: AppDependencies): App {
 const INTERNAL_ERROR_LOG_INTERVAL_SECONDS = 60;
 
 /** An unexpected error's stack (or text) for the log; it never goes into a response. */
-function describe(error: unknown): string {
+function stackOf(error: unknown): string {
   try {
     return String((error as Error)?.stack ?? error);
   } catch {

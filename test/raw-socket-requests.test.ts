@@ -13,7 +13,7 @@ interface RawAnswer {
 
 /**
  * Writes `request` on a fresh connection (then half-closes it when `halfClose`) and reads one answer:
- * the head, then Content-Length bytes of body (none for HEAD).
+ * the head, then Content-Length bytes of body (none for HEAD; without Content-Length, all until the close).
  */
 function rawRequest(port: number, request: string, options: { halfClose?: boolean } = {}): Promise<RawAnswer | null> {
   return new Promise((resolve, reject) => {
@@ -22,14 +22,16 @@ function rawRequest(port: number, request: string, options: { halfClose?: boolea
       if (options.halfClose) socket.end();
     });
     let received = "";
-    const answer = (): RawAnswer | null => {
+    /** The answer once it is complete: its Content-Length read, or (without one) the connection closed. */
+    const answer = (closed = false): RawAnswer | null => {
       const headEnd = received.indexOf("\r\n\r\n");
       if (headEnd < 0) return null;
       const [statusLine, ...lines] = received.slice(0, headEnd).split("\r\n");
       const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
       const body = received.slice(headEnd + 4);
-      const length = request.startsWith("HEAD ") ? 0 : Number(headers.get("content-length") ?? NaN);
-      if (!(body.length >= length)) return null;
+      const declared = headers.get("content-length");
+      const length = request.startsWith("HEAD ") ? 0 : declared === undefined ? Infinity : Number(declared);
+      if (body.length < length && !closed) return null;
       return { status: Number(statusLine.split(" ")[1]), headers, body };
     };
     const timer = setTimeout(() => finish(new Error(`no complete answer within 10 s: ${JSON.stringify(received)}`)), 10_000);
@@ -37,7 +39,7 @@ function rawRequest(port: number, request: string, options: { halfClose?: boolea
       clearTimeout(timer);
       socket.destroy();
       if (error) reject(error);
-      else resolve(answer());
+      else resolve(answer(true));
     };
     socket.setEncoding("latin1");
     socket.on("data", (chunk: string) => {
@@ -45,7 +47,8 @@ function rawRequest(port: number, request: string, options: { halfClose?: boolea
       if (answer()) finish();
     });
     socket.on("end", () => finish());
-    socket.on("error", (error) => finish(error));
+    // A server that refuses a request it has not read to the end may reset the connection after its answer.
+    socket.on("error", (error) => finish(answer(true) ? undefined : error));
   });
 }
 
@@ -102,6 +105,20 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       }
       expect(metrics).toContain(counted);
     }, 10_000);
+
+    test("the runtime's own refusals (docs/protocol.md Part E) have empty bodies", async () => {
+      const parserAnswer = async (request: string) => {
+        const answer = await rawRequest(relay.port, request);
+        return [answer?.status, answer?.body];
+      };
+      const expected = runtime === "bun"
+        ? { version: 505, noHost: 400, bigHeader: 431 }
+        : { version: 400, noHost: 200, bigHeader: 400 };
+      expect(await parserAnswer("GET /healthz HTTP/2.5\r\nHost: relay\r\n\r\n")).toEqual([expected.version, ""]);
+      expect(await parserAnswer(`GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`)).toEqual([expected.bigHeader, ""]);
+      const noHost = await rawRequest(relay.port, "GET /healthz HTTP/1.1\r\n\r\n");
+      expect(noHost?.status).toBe(expected.noHost);
+    });
 
     test("after all of these: no internal_error in the log, nothing on stderr", async () => {
       relay.child.kill("SIGTERM");
