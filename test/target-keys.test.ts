@@ -39,6 +39,8 @@ const refusedEverywhere: Record<string, string> = {
 
 /** Keys at the edges, with what each runtime must answer for a deposit to them. */
 const edges: { name: string; pem: string; accepted: Record<RuntimeName, boolean>; privatePem?: string }[] = [
+  { name: "a key text with CRLF line ends and two trailing CRLFs", pem: keys.bob.public_spki_pem.replaceAll("\n", "\r\n") + "\r\n\r\n", privatePem: keys.bob.private_pkcs1_pem, accepted: { bun: true, deno: true } },
+  { name: "a key text ending in a lone CR", pem: keys.bob.public_spki_pem + "\r", accepted: { bun: false, deno: false } },
   { name: "an exponent of 2^33 − 1", pem: publicPemOf(edgeKeys.rsa_1024_e_2_33_minus_1), privatePem: edgeKeys.rsa_1024_e_2_33_minus_1, accepted: { bun: true, deno: true } },
   { name: "a 4096-bit modulus", pem: publicPemOf(edgeKeys.rsa_4096), privatePem: edgeKeys.rsa_4096, accepted: { bun: true, deno: true } },
   { name: "a 4097-bit modulus", pem: spkiPem(sequence(integer(modulusOfBits(4097)), integer(F4))), accepted: { bun: true, deno: false } },

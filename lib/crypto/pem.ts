@@ -101,7 +101,9 @@ export function toPem(label: string, der: Uint8Array): string {
 function parsePem(text: string): { label: string; der: Uint8Array<ArrayBuffer> } {
   let end = text.length; // trailing newlines (LF or CRLF) are tolerated
   while (text[end - 1] === "\n") end -= text[end - 2] === "\r" ? 2 : 1;
-  const lines = text.slice(0, end).split("\n").map((line) => line.endsWith("\r") ? line.slice(0, -1) : line);
+  const lines = text.slice(0, end).split("\n");
+  // CRLF line ends: a CR before each LF goes (the last line has no LF after it).
+  for (let i = 0; i < lines.length - 1; i++) if (lines[i].endsWith("\r")) lines[i] = lines[i].slice(0, -1);
   const first = lines[0];
   const label = first.startsWith("-----BEGIN ") && first.endsWith("-----") ? first.slice(11, -5) : "";
   if (!PEM_LABEL.test(label) || lines.length < 3 || lines[lines.length - 1] !== `-----END ${label}-----`) {
