@@ -89,7 +89,7 @@ function rsaPublicKey(pkcs1: Uint8Array): RsaPublicKey {
   const [modulus, exponent] = readSequence(readOnly(pkcs1, TAG.SEQUENCE), [TAG.INTEGER, TAG.INTEGER]);
   const modulusBits = integerBits(modulus);
   if (modulusBits < MIN_MODULUS_BITS || modulusBits > MAX_MODULUS_BITS) {
-    throw new RangeError(`RSA modulus of ${modulusBits} bits is outside ${MIN_MODULUS_BITS}-${MAX_MODULUS_BITS}`);
+    throw new RangeError(`RSA modulus of ${modulusBits} bits; accepted sizes are ${MIN_MODULUS_BITS} to ${MAX_MODULUS_BITS} bits`);
   }
   if (integerBits(exponent) < 2 || (exponent[exponent.length - 1] & 1) === 0) throw new RangeError("bad RSA exponent");
   const bitString = encodeElement(TAG.BIT_STRING, Uint8Array.of(0), pkcs1);
