@@ -130,9 +130,10 @@ function rsaPublicKey(pkcs1: Uint8Array): RsaPublicKey {
   const [modulus, exponent] = readSequence(readOnly(pkcs1, TAG.SEQUENCE), [TAG.INTEGER, TAG.INTEGER]);
   const unsignedModulus = unsignedInteger(modulus);
   const modulusBits = bitLength(unsignedModulus);
-  if (modulusBits < MIN_MODULUS_BITS || modulusBits > MAX_MODULUS_BITS || !isOdd(unsignedModulus)) {
-    throw new RangeError(`RSA modulus of ${modulusBits} bits is even or outside ${MIN_MODULUS_BITS}-${MAX_MODULUS_BITS}`);
+  if (modulusBits < MIN_MODULUS_BITS || modulusBits > MAX_MODULUS_BITS) {
+    throw new RangeError(`RSA modulus of ${modulusBits} bits; accepted sizes are ${MIN_MODULUS_BITS} to ${MAX_MODULUS_BITS} bits`);
   }
+  if (!isOdd(unsignedModulus)) throw new RangeError("RSA modulus is even");
   const unsignedExponent = unsignedInteger(exponent);
   const exponentValue = unsignedExponent.length > 5 ? Infinity : unsignedExponent.reduce((value, byte) => value * 256 + byte, 0);
   if (exponentValue < 3 || exponentValue > MAX_EXPONENT || !isOdd(unsignedExponent)) throw new RangeError("bad RSA exponent");
