@@ -1,6 +1,6 @@
 /**
- * A data dir the relay cannot use stops it at start with one line on stderr and exit code 2 (which the
- * systemd unit does not restart), under Bun and Deno. As root, the relay runs as `nobody` for these,
+ * A --trust-proxy value that is no address or range, or a data dir the relay cannot use, stops it at start
+ * with one line on stderr and exit code 2 (which the systemd unit does not restart), under Bun and Deno. As root, the relay runs as `nobody` for these,
  * since root may write anywhere.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
@@ -38,6 +38,16 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       const { code, stdout, stderr } = await runProcess(relayCommand(dataDir), { env });
       return { code, stdout, stderr: stderr.split("\n").filter(Boolean) };
     };
+
+    test("--trust-proxy that is neither an address nor a CIDR range → one line, exit 2", async () => {
+      for (const value of ["localhost", "10.0.0.0/33"]) {
+        const { code, stderr } = await runProcess([...relayCommand(freshPath()), "--trust-proxy", `127.0.0.1,${value}`], { env });
+        expect({ code, stderr }).toEqual({
+          code: 2,
+          stderr: `hivemind-rendezvous: --trust-proxy: expected an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8), got ${JSON.stringify(value)} (see --help)\n`,
+        });
+      }
+    }, 30_000);
 
     test("data dir is a file → one line, exit 2", async () => {
       const file = freshPath();
