@@ -1,7 +1,7 @@
 /**
  * A --trust-proxy value that is no address or range, or a data dir the relay cannot use, stops it at start
- * with one line on stderr and exit code 2 (which the systemd unit does not restart), under Bun and Deno. As root, the relay runs as `nobody` for these,
- * since root may write anywhere.
+ * with one line on stderr and exit code 2 (which the systemd unit does not restart), under Bun and Deno.
+ * As root, the relay runs as `nobody` for these, since root may write anywhere.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
