@@ -182,7 +182,7 @@ describe("a read-only data dir", () => {
       await store.close();
       execFileSync("mount", ["-o", "remount,ro", dir]);
       const error = await openMessageStore(storeDir, {
-        maxStoreBytes: 1 << 20, mailboxMaxMessages: 10, durable: true, sweepIntervalSeconds: 0, clock, log: () => {},
+        maxStoreBytes: 1 << 20, maxMessages: 100, mailboxMaxMessages: 10, durable: true, sweepIntervalSeconds: 0, clock, log: () => {},
       }).catch((error) => error);
       expect(error).toBeInstanceOf(StoreOpenError);
       expect(error.message).toStartWith(`cannot open the message store in ${storeDir}: `);

@@ -26,6 +26,8 @@ export interface StoredMessage {
 export interface StoreOptions {
   /** Live message bytes (log lines) the store may hold. */
   maxStoreBytes: number;
+  /** Messages the store may hold: this bounds the index's memory (mailboxes never outnumber messages). */
+  maxMessages: number;
   mailboxMaxMessages: number;
   /** fsync before a deposit is answered; off loses answered deposits on a power cut. */
   durable: boolean;
@@ -105,7 +107,8 @@ export class MessageStore {
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
     const release = this.#inFlight.hold(mailbox, line.length);
     try {
-      const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes;
+      const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes &&
+        this.#index.count + this.#inFlight.count <= this.options.maxMessages;
       if (!fits() && (await this.#sweepExpired(), !fits())) throw new StoreError("store_full");
       await this.#append(line, (offset) => this.#index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
