@@ -6,7 +6,7 @@ import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
 import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
-import { openMessageStore } from "./lib/store/open-store.ts";
+import { openMessageStore, StoreOpenError } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
 async function main(): Promise<number> {
@@ -31,6 +31,7 @@ async function main(): Promise<number> {
     relayKey = await loadRelayKey(config);
     store = await openMessageStore(config.dataDir, {
       maxStoreBytes: config.maxStoreBytes,
+      maxMessages: config.maxMessages,
       mailboxMaxMessages: config.mailboxMaxMessages,
       durable: !config.unsafeNoFsync,
       sweepIntervalSeconds: config.sweepInterval,
@@ -38,7 +39,7 @@ async function main(): Promise<number> {
       log,
     });
   } catch (error) {
-    const problem = startUpProblem(error, config.dataDir);
+    const problem = startUpProblem(error);
     if (problem === undefined) throw error;
     console.error(`hivemind-rendezvous: ${problem}`);
     return 2;
@@ -79,12 +80,11 @@ async function main(): Promise<number> {
 
 /**
  * A start-up failure the operator must fix, as one line (exit code 2, which systemd does not restart):
- * an unusable or busy data dir, a bad --node-key, a file in the data dir the store cannot open.
+ * an unusable or busy data dir, a relay key that cannot be read or written, a store that cannot be opened.
  */
-function startUpProblem(error: unknown, dataDir: string): string | undefined {
-  if (error instanceof DataDirError || error instanceof RelayKeyError) return error.message;
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && /^E[A-Z]+$/.test(code) ? `data dir ${dataDir}: ${(error as Error).message}` : undefined;
+function startUpProblem(error: unknown): string | undefined {
+  const known = error instanceof DataDirError || error instanceof RelayKeyError || error instanceof StoreOpenError;
+  return known ? error.message : undefined;
 }
 
 runtime.exit(await main());

@@ -9,7 +9,7 @@ import { syncDirectory } from "./fsync.ts";
 /** The key file generated in the data dir when no `--node-key` is given. */
 export const GENERATED_KEY_FILE = "relay_key.pem";
 
-/** A `--node-key` that cannot be read or is not a usable key; the message is one line for the operator. */
+/** A relay key that cannot be read, written or used; the message is one line for the operator. */
 export class RelayKeyError extends Error {
   override name = "RelayKeyError";
 }
@@ -34,7 +34,9 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
     if (error.code === "ENOENT" && !options.nodeKey) return null;
     throw new RelayKeyError(`cannot read the node key ${path}: ${error.message}`);
   });
-  const pem = text ?? await generateKeyFile(path);
+  const pem = text ?? await generateKeyFile(path).catch((error) => {
+    throw new RelayKeyError(`cannot write the relay key ${path}: ${error.message}`);
+  });
   try {
     return { pubkey: publicPemOf(pem), source: options.nodeKey ? "node_key" : text === null ? "generated" : "data_dir" };
   } catch (error) {

@@ -92,7 +92,7 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       await writeFile(join(dataDir, "messages.jsonl"), "", { mode: 0o400 });
       if (asRoot) await Promise.all([dataDir, join(dataDir, "messages.jsonl")].map((path) => chown(path, NOBODY, NOBODY)));
       expect(await failedStart(dataDir)).toEqual({
-        code: 2, stdout: "", stderr: [`hivemind-rendezvous: data dir ${dataDir}: EACCES: permission denied, open '${join(dataDir, "messages.jsonl")}'`],
+        code: 2, stdout: "", stderr: [`hivemind-rendezvous: cannot open the message store in ${dataDir}: EACCES: permission denied, open '${join(dataDir, "messages.jsonl")}'`],
       });
     }, 30_000);
   });
