@@ -71,9 +71,12 @@ describe("install.sh", () => {
     }
   });
 
-  test("the default base URL is the latest release of package.json's repository", async () => {
-    const repository = packageJson.repository.url.replace(/\.git$/, "");
-    expect(await readFile(join(ROOT, "install.sh"), "utf8")).toContain(`\nDEFAULT_BASE_URL=${repository}/releases/latest/download\n`);
+  test("the default base URL, and the one-line install in README and deploy.md, are the latest release of package.json's repository", async () => {
+    const latest = `${packageJson.repository.url.replace(/\.git$/, "")}/releases/latest/download`;
+    expect(await readFile(join(ROOT, "install.sh"), "utf8")).toContain(`\nDEFAULT_BASE_URL=${latest}\n`);
+    for (const doc of ["README.md", "docs/deploy.md"]) {
+      expect(await readFile(join(ROOT, doc), "utf8")).toContain(`\ncurl -fsSL ${latest}/install.sh | sudo sh -s -- --service\n`);
+    }
   });
 
   test("fresh install on x86_64 → the x64 binary in PREFIX/bin, mode 0755, and says which version", async () => {
