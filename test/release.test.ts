@@ -8,8 +8,8 @@ import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
 import { tagMismatch } from "../scripts/release.ts";
 import { runInstaller, serveRelease } from "./fake-release.ts";
-import { tempDataDir } from "./helpers.ts";
-import { ROOT, runProcess } from "./processes.ts";
+import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
+import { ROOT, runProcess, startRelayProcess } from "./processes.ts";
 
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
 const release = (args: string[]) => runProcess([BUN, join(ROOT, "scripts", "release.ts"), ...args], { timeoutMs: 180_000 });
@@ -76,4 +76,32 @@ describe(`release.ts --tag v${VERSION} (one full build)`, () => {
     expect(installed).toMatchObject({ code: 0, stderr: expect.stringContaining(`installed ${target} ${VERSION}\n`) });
     expect(await runProcess([target, "--version"], { env: { PATH: "/nonexistent" } })).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
   }, 60_000);
+
+  test("re-running install.sh over a relay that has run keeps its data dir: same relay key, the waiting message is delivered", async () => {
+    const prefix = await tempDataDir();
+    const env = { HIVEMIND_RENDEZVOUS_BASE_URL: server.url, HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_PREFIX: prefix };
+    const target = join(prefix, "bin", "hivemind-rendezvous");
+    const dataDir = join(prefix, "data");
+    const startRelay = () =>
+      startRelayProcess([target, "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir], { env: { PATH: "/nonexistent" }, timeoutMs: 30_000 });
+    expect((await runInstaller([], env)).code).toBe(0);
+
+    const before = await startRelay();
+    const { pubkey } = await (await fetch(`${before.url}/pubkey`)).json() as { pubkey: string };
+    const deposit = { payload: intercom({ data: "kept across the upgrade" }), target_pubkey: keys.bob.public_spki_pem };
+    expect((await fetch(`${before.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
+    before.child.kill("SIGTERM");
+    expect(await before.child.exited).toBe(0);
+
+    expect(await runInstaller([], env)).toMatchObject({ code: 0, stderr: expect.stringContaining(`upgraded ${target} from ${VERSION} to ${VERSION}\n`) });
+    const after = await startRelay();
+    try {
+      expect(await (await fetch(`${after.url}/pubkey`)).json()).toEqual({ pubkey });
+      const proof = await proofBody("bob", Math.floor(Date.now() / 1000), { relayPem: pubkey });
+      const retrieved = await fetch(`${after.url}/retrieve`, { method: "POST", body: JSON.stringify(proof) });
+      expect(await retrieved.json()).toEqual({ status: "ok", messages: [deposit.payload] });
+    } finally {
+      after.stop();
+    }
+  }, 90_000);
 });

@@ -70,12 +70,12 @@ describe("GET / status page", () => {
     // 24 slots of (600 - 48) / 24 = 23 px from x = 40; the current hour is the last slot (index 23).
     expect(bars(page)).toEqual([
       ["deposits", (40 + 18 * 23 + 0.12 * 23).toFixed(1), "08:00–09:00 UTC: 2 deposits"],
-      ["deposits", (40 + 23 * 23 + 0.12 * 23).toFixed(1), "13:00–14:00 UTC: 1 deposits"],
+      ["deposits", (40 + 23 * 23 + 0.12 * 23).toFixed(1), "13:00–14:00 UTC: 1 deposit"],
       ["delivered", (40 + 23 * 23 + 0.5 * 23).toFixed(1), "13:00–14:00 UTC: 3 deliveries"],
     ]);
 
     relay.setNow(NOW + 24 * 3600 + 10);
-    expect(bars(await (await browse(relay)).text()).map(([, , title]) => title)).toEqual(["13:00–14:00 UTC: 1 deposits", "13:00–14:00 UTC: 3 deliveries"]);
+    expect(bars(await (await browse(relay)).text()).map(([, , title]) => title)).toEqual(["13:00–14:00 UTC: 1 deposit", "13:00–14:00 UTC: 3 deliveries"]);
     relay.setNow(NOW + 29 * 3600 + 10);
     const later = await (await browse(relay)).text();
     expect(bars(later)).toEqual([]);
@@ -212,7 +212,7 @@ describe.skipIf(!CHROMIUM)("GET / in headless Chromium", () => {
       expect(dom.stdout).toContain(`version ${packageJson.version}`);
       expect(dom.stdout).toContain('<span class="health ok">ok</span>');
       expect(dom.stdout).toContain("<dt>Stored messages</dt><dd>1 ");
-      expect(dom.stdout).toContain('aria-label="Last 24 hours: 1 deposits, 0 deliveries"');
+      expect(dom.stdout).toContain('aria-label="Last 24 hours: 1 deposit, 0 deliveries"');
       expect(dom.stdout).toContain(`<code class="fingerprint">${spkiSha256(pubkey)}</code>`);
       expect(dom.stdout).toContain(`<pre>${relay.url}</pre>`);
       expect(dom.stdout).not.toContain(SECRET);

@@ -37,7 +37,7 @@ function acceptQuality(accept: string, type: string): number {
 }
 
 /** True when the client lists text/html, at least as high as application/json. */
-export function wantsHtml(accept: string | null): boolean {
+function wantsHtml(accept: string | null): boolean {
   const htmlQuality = acceptQuality(accept ?? "", "text/html");
   return htmlQuality > 0 && htmlQuality >= acceptQuality(accept ?? "", "application/json");
 }
@@ -101,9 +101,7 @@ export function statusPage({ request, relay }: RequestContext): Response {
   if (relay.config.noStatusPage || !wantsHtml(request.headers.get("accept"))) throw errors.notFound();
   const { config, metrics } = relay;
   const stats = relay.store.stats();
-  const now = relay.clock();
-  const uptime = Math.floor(now - relay.startedAt);
-  const hours = metrics.hourlyActivity();
+  const uptime = Math.floor(relay.clock() - relay.startedAt);
   const fingerprint = relayKeyFingerprint(relay.relayPubkey);
   const url = baseUrl(request);
   const health = stats.damagedRecords === 0
@@ -131,8 +129,7 @@ export function statusPage({ request, relay }: RequestContext): Response {
 </dl>
 
 <h2>Last ${HISTORY_HOURS} hours</h2>
-<p class="legend"><span class="deposits"></span>deposits: ${hours.reduce((sum, hour) => sum + hour.deposits, 0)}<span class="delivered"></span>deliveries: ${hours.reduce((sum, hour) => sum + hour.delivered, 0)}</p>
-${activityChart(hours)}
+${activityChart(metrics.hourlyActivity())}
 <p class="sub">Hourly, counted in memory since the relay started.</p>
 
 <h2>Relay key</h2>
