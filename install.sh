@@ -41,7 +41,7 @@ release_arch() {
     x86_64 | amd64) echo x64 ;;
     aarch64 | arm64)
       # A 64-bit kernel can run a 32-bit (armhf) userland, which cannot run the arm64 binary.
-      if [ -z "${HIVEMIND_RENDEZVOUS_ARCH:-}" ] && [ "$(getconf LONG_BIT 2>/dev/null || echo 64)" = 32 ]; then
+      if [ "$(getconf LONG_BIT 2>/dev/null || echo 64)" = 32 ]; then
         die "this is a 32-bit system on a 64-bit CPU ($machine): hivemind-rendezvous needs 64-bit Linux; on a Raspberry Pi install the 64-bit Raspberry Pi OS"
       fi
       echo arm64 ;;

@@ -159,6 +159,17 @@ describe("install.sh", () => {
     });
   }
 
+  test("a 64-bit kernel (uname -m aarch64) with a 32-bit userland (getconf LONG_BIT 32) → refused before anything is downloaded", async () => {
+    const before = v3.requested.length;
+    const path = await toolPath({ uname: '[ "$1" = -m ] && echo aarch64 || echo Linux', getconf: "echo 32" });
+    const result = await runInstaller(["--prefix", await tempDataDir()], { HIVEMIND_RENDEZVOUS_BASE_URL: v3.url, PATH: path });
+    expect(result).toMatchObject({
+      code: 1,
+      stderr: "install.sh: this is a 32-bit system on a 64-bit CPU (aarch64): hivemind-rendezvous needs 64-bit Linux; on a Raspberry Pi install the 64-bit Raspberry Pi OS\n",
+    });
+    expect(v3.requested.length).toBe(before);
+  });
+
   test("an unknown CPU (riscv64) → refused, naming the supported ones", async () => {
     const result = await runInstaller(["--prefix", await tempDataDir()], { HIVEMIND_RENDEZVOUS_BASE_URL: v3.url, HIVEMIND_RENDEZVOUS_ARCH: "riscv64" });
     expect(result).toMatchObject({ code: 1, stderr: "install.sh: unsupported CPU riscv64: release binaries exist for x86_64 and aarch64 only\n" });
