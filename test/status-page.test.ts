@@ -181,10 +181,10 @@ describe("GET / status page", () => {
     expect(await response.json()).toEqual({ status: "error", reason: "not_found" });
   });
 
-  test("POST / → 405 method_not_allowed, Allow: GET", async () => {
+  test("POST / → 405 method_not_allowed, Allow: GET, HEAD", async () => {
     const response = await (await testRelay()).request("/", "{}");
     expect(response.status).toBe(405);
-    expect(response.headers.get("allow")).toBe("GET");
+    expect(response.headers.get("allow")).toBe("GET, HEAD");
     expect(await response.json()).toEqual({ status: "error", reason: "method_not_allowed" });
   });
 });
