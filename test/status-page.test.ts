@@ -28,7 +28,7 @@ const depositForBob = (relay: Relay, peer = "192.0.2.1") =>
 
 describe("GET / status page", () => {
   test("a browser gets HTML: version, uptime, health, stored messages and bytes against the caps, the last 24 h, the key's fingerprint, the URL", async () => {
-    const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 2 << 20, mailboxMaxMessages: 50 } });
+    const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 2 << 20, maxMessages: 1000, mailboxMaxMessages: 50 } });
     for (let i = 0; i < 3; i++) expect((await depositForBob(relay)).status).toBe(200);
     expect((await json(await relay.request("/retrieve", await proofBody("bob", NOW)))).messages.length).toBe(3);
     for (let i = 0; i < 2; i++) await depositForBob(relay);
@@ -42,7 +42,9 @@ describe("GET / status page", () => {
     expect(page).toContain(`version ${packageJson.version}`);
     expect(page).toContain('<dt>Health</dt><dd><span class="health ok">ok</span></dd>');
     expect(page).toContain("<dt>Up for</dt><dd>1 h 2 min ");
-    expect(page).toContain("<dt>Stored messages</dt><dd>2 <span class=\"sub\">(at most 50 per mailbox)</span></dd>");
+    expect(page).toContain(
+      '<dt>Stored messages</dt><dd><meter min="0" max="1000" value="2" high="900"></meter>2 of 1000 (0.2 %) <span class="sub">(at most 50 per mailbox)</span></dd>',
+    );
     const bytes = relay.store.stats().bytes;
     expect(bytes).toBeGreaterThan(0);
     expect(page).toContain(`<meter min="0" max="${2 << 20}" value="${bytes}"`);
@@ -211,7 +213,7 @@ describe.skipIf(!CHROMIUM)("GET / in headless Chromium", () => {
       expect(dom.code).toBe(0);
       expect(dom.stdout).toContain(`version ${packageJson.version}`);
       expect(dom.stdout).toContain('<span class="health ok">ok</span>');
-      expect(dom.stdout).toContain("<dt>Stored messages</dt><dd>1 ");
+      expect(dom.stdout).toContain("</meter>1 of 1000000 (0.0 %) <span");
       expect(dom.stdout).toContain('aria-label="Last 24 hours: 1 deposit, 0 deliveries"');
       expect(dom.stdout).toContain(`<code class="fingerprint">${spkiSha256(pubkey)}</code>`);
       expect(dom.stdout).toContain(`<pre>${relay.url}</pre>`);

@@ -62,6 +62,11 @@ function bytes(count: number): string {
   return power === 0 ? `${count} bytes` : `${(count / 1024 ** power).toFixed(1).replace(/\.0$/, "")} ${units[power]}`;
 }
 
+/** A meter (amber from 90 %) and "value of cap (percent)", both written by `format`. */
+function usage(value: number, cap: number, format: (count: number) => string): Html {
+  return html`<meter min="0" max="${cap}" value="${value}" high="${Math.floor(cap * 0.9)}"></meter>${format(value)} of ${format(cap)} (${(value / cap * 100).toFixed(1)} %)`;
+}
+
 /** Lowercase hex SHA-256 of the relay key's SPKI DER (what `openssl pkey -pubin -outform DER | sha256sum` prints), or null when keyless. */
 function relayKeyFingerprint(relayPubkey: string): string | null {
   return relayPubkey ? sha256(parsePublicKeyPem(relayPubkey).spki).toString("hex") : null;
@@ -123,8 +128,8 @@ export function statusPage({ request, relay }: RequestContext): Response {
 <dl class="facts">
 <dt>Health</dt><dd>${health}</dd>
 <dt>Up for</dt><dd>${duration(uptime)} <span class="sub">(since ${new Date(relay.startedAt * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC)</span></dd>
-<dt>Stored messages</dt><dd>${stats.messages} <span class="sub">(at most ${config.mailboxMaxMessages} per mailbox)</span></dd>
-<dt>Stored bytes</dt><dd><meter min="0" max="${config.maxStoreBytes}" value="${stats.bytes}" high="${Math.floor(config.maxStoreBytes * 0.9)}"></meter>${bytes(stats.bytes)} of ${bytes(config.maxStoreBytes)} (${(stats.bytes / config.maxStoreBytes * 100).toFixed(1)} %)</dd>
+<dt>Stored messages</dt><dd>${usage(stats.messages, config.maxMessages, String)} <span class="sub">(at most ${config.mailboxMaxMessages} per mailbox)</span></dd>
+<dt>Stored bytes</dt><dd>${usage(stats.bytes, config.maxStoreBytes, bytes)}</dd>
 <dt>Largest deposit</dt><dd>${bytes(config.maxPayloadBytes)}</dd>
 </dl>
 
