@@ -43,7 +43,7 @@ describe("GET / status page", () => {
     expect(page).toContain('<dt>Health</dt><dd><span class="health ok">ok</span></dd>');
     expect(page).toContain("<dt>Up for</dt><dd>1 h 2 min ");
     expect(page).toContain(
-      '<dt>Stored messages</dt><dd><meter min="0" max="1000" value="2" high="900"></meter>2 of 1000 (0.2 %) <span class="sub">(at most 50 per mailbox)</span></dd>',
+      '<dt>Stored messages</dt><dd><meter min="0" max="1000" value="2" high="900"></meter>2 of 1,000 (0.2 %) <span class="sub">(max 50 per mailbox)</span></dd>',
     );
     const bytes = relay.store.stats().bytes;
     expect(bytes).toBeGreaterThan(0);
@@ -213,7 +213,7 @@ describe.skipIf(!CHROMIUM)("GET / in headless Chromium", () => {
       expect(dom.code).toBe(0);
       expect(dom.stdout).toContain(`version ${packageJson.version}`);
       expect(dom.stdout).toContain('<span class="health ok">ok</span>');
-      expect(dom.stdout).toContain("</meter>1 of 1000000 (0.0 %) <span");
+      expect(dom.stdout).toContain("</meter>1 of 1,000,000 (0.0 %) <span");
       expect(dom.stdout).toContain('aria-label="Last 24 hours: 1 deposit, 0 deliveries"');
       expect(dom.stdout).toContain(`<code class="fingerprint">${spkiSha256(pubkey)}</code>`);
       expect(dom.stdout).toContain(`<pre>${relay.url}</pre>`);

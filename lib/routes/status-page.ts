@@ -55,6 +55,11 @@ function duration(seconds: number): string {
   return parts.slice(first, first + 2).filter(([value]) => value > 0).map(([value, unit]) => `${value} ${unit}`).join(" ");
 }
 
+/** "1,000,000" */
+function grouped(count: number): string {
+  return String(count).replace(/\B(?=(\d{3})+$)/g, ",");
+}
+
 /** "1.5 MiB" */
 function bytes(count: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -128,7 +133,7 @@ export function statusPage({ request, relay }: RequestContext): Response {
 <dl class="facts">
 <dt>Health</dt><dd>${health}</dd>
 <dt>Up for</dt><dd>${duration(uptime)} <span class="sub">(since ${new Date(relay.startedAt * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC)</span></dd>
-<dt>Stored messages</dt><dd>${usage(stats.messages, config.maxMessages, String)} <span class="sub">(at most ${config.mailboxMaxMessages} per mailbox)</span></dd>
+<dt>Stored messages</dt><dd>${usage(stats.messages, config.maxMessages, grouped)} <span class="sub">(max ${grouped(config.mailboxMaxMessages)} per mailbox)</span></dd>
 <dt>Stored bytes</dt><dd>${usage(stats.bytes, config.maxStoreBytes, bytes)}</dd>
 <dt>Largest deposit</dt><dd>${bytes(config.maxPayloadBytes)}</dd>
 </dl>
