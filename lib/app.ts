@@ -13,9 +13,11 @@ import { findRoute, requestPath, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
 import { ack, collect, retrieve } from "./routes/mailbox.ts";
 import { healthz, metrics, pubkey } from "./routes/status.ts";
+import { statusPage } from "./routes/status-page.ts";
 import { type MessageStore, StoreError } from "./store/message-store.ts";
 
 const routes: Route<RequestContext>[] = [
+  { method: "GET", path: "/", handler: statusPage },
   { method: "GET", path: "/pubkey", handler: pubkey },
   { method: "POST", path: "/deposit", handler: deposit },
   { method: "POST", path: "/retrieve", handler: retrieve },
@@ -49,7 +51,7 @@ export function createApp(dependencies: AppDependencies): App {
     replays: new ReplayGuard(),
     depositLimiter: new RateLimiter(config.depositRateLimit, config.depositRateWindow),
     readLimiter: new RateLimiter(config.readRateLimit, config.readRateWindow),
-    metrics: new Metrics(),
+    metrics: new Metrics(clock),
     startedAt: clock(),
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };

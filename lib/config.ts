@@ -34,6 +34,7 @@ export const OPTIONS = {
   "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
   "sweep-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between sweeps for expired messages; the log is compacted once dead records outweigh live ones (0 = no timed sweep)" },
   "log-client-addresses": { kind: "boolean", default: false, help: "include client addresses in log lines" },
+  "no-status-page": { kind: "boolean", default: false, help: "answer GET / with 404 JSON instead of the HTML status page for browsers" },
   "unsafe-no-fsync": { kind: "boolean", default: false, help: "UNSAFE: answer deposits before fsync; a power cut loses them" },
 } satisfies Record<string, OptionSpec>;
 
