@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   const app = createApp({ config, store, relayPubkey, log });
   let server;
   try {
-    server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
+    server = await runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout, trustedProxies: config.trustProxy });
   } catch (error) {
     if (!(error instanceof runtime.ListenError)) throw error;
     await store.close();
