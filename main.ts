@@ -8,12 +8,10 @@ import * as runtime from "./lib/runtime.ts";
 import { openMessageStore } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
-/** Subcommands that make this program a client; loaded only when asked for. */
-const CLIENT_COMMANDS = new Set(["keygen", "deposit", "retrieve"]);
-
 async function main(): Promise<number> {
   const argv = runtime.args();
-  if (CLIENT_COMMANDS.has(argv[0])) return await (await import("./lib/client/cli.ts")).runClient(argv);
+  // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
+  if (argv.length && !argv[0].startsWith("-") && argv[0] !== "serve") return await (await import("./lib/client/cli.ts")).runClient(argv);
   let invocation;
   try {
     invocation = parseConfig(argv[0] === "serve" ? argv.slice(1) : argv, runtime.environment());

@@ -10,9 +10,10 @@
  * (loaded 2-core VM). A relay open to the Internet needs bounded connections more; once Deno.serve has
  * timeouts and a connection hook, this file can go.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { clientAddress, rateLimitKey } from "../client-address.ts";
+import { errorResponse, errors } from "../errors.ts";
 import { type Handler, internalErrorResponse, MAX_CONNECTIONS_PER_CLIENT, type ServeOptions } from "./adapter.ts";
 
 /** How often node:http looks for requests past their deadline. */
@@ -20,7 +21,8 @@ const TIMEOUT_CHECK_MS = 500;
 
 /** Serves `handler` on host:port with node:http; resolves once listening. */
 export async function serveNodeHttp(handler: Handler, options: ServeOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS }, (incoming, outgoing) => {
+  // Like Deno.serve: HTTP/1.1 without Host is passed on.
+  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS, requireHostHeader: false }, (incoming, outgoing) => {
     const peerAddress = incoming.socket.remoteAddress ?? "";
     handler(toRequest(incoming), peerAddress)
       .catch(internalErrorResponse)
@@ -30,6 +32,13 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
   server.headersTimeout = server.requestTimeout = server.keepAliveTimeout = options.idleTimeoutSeconds * 1000;
   server.on("connection", capPerClient(options.trustedProxies));
+  // node:http hands CONNECT over as a raw socket, and a web Request cannot carry it: refused as the app would.
+  server.on("connect", (incoming: IncomingMessage, socket: Socket) => {
+    const outgoing = new ServerResponse(incoming);
+    outgoing.assignSocket(socket);
+    outgoing.shouldKeepAlive = false;
+    send(errorResponse(errors.badRequest()), outgoing).then(() => socket.end(), () => socket.destroy());
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => (server.off("error", reject), resolve()));
@@ -58,19 +67,25 @@ function capPerClient(trustedProxies: readonly string[]): (socket: Socket) => vo
   };
 }
 
-/** The web Request for a node:http request (only the path of its URL is read). */
+/**
+ * The web Request for a node:http request. Its url is the one the client sent, parseable or not (from
+ * Host, like Deno.serve's and Bun's): the app judges it. A Request cannot be built on an unparseable URL,
+ * so it is built on a placeholder and given the received one.
+ */
 function toRequest(incoming: IncomingMessage): Request {
   const headers = new Headers();
   for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
   const method = incoming.method ?? "GET";
   const body = method === "GET" || method === "HEAD" ? undefined : ReadableStream.from<Uint8Array>(incoming);
-  return new Request(new URL(incoming.url ?? "/", "http://relay.invalid"), { method, headers, body, duplex: "half" } as RequestInit);
+  const target = incoming.url ?? "/";
+  const url = target.startsWith("/") ? `http://${incoming.headers.host ?? "localhost"}${target}` : target;
+  const request = new Request(URL.canParse(url) ? url : "http://relay.invalid/", { method, headers, body, duplex: "half" } as RequestInit);
+  return URL.canParse(url) ? request : Object.defineProperty(request, "url", { value: url });
 }
 
-/** Writes `response` (the relay's are small: buffered whole) to node:http. */
+/** Writes `response` (the relay's are small: buffered whole) to node:http; a HEAD answer keeps its Content-Length. */
 async function send(response: Response, outgoing: ServerResponse): Promise<void> {
   const body = new Uint8Array(await response.arrayBuffer());
-  const headers: Record<string, string> = Object.fromEntries(response.headers);
-  outgoing.writeHead(response.status, { ...headers, "content-length": String(body.length) });
+  outgoing.writeHead(response.status, { "content-length": String(body.length), ...Object.fromEntries(response.headers) });
   outgoing.end(body);
 }
