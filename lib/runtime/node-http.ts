@@ -23,21 +23,19 @@ const TIMEOUT_CHECK_MS = 500;
 export async function serveNodeHttp(handler: Handler, options: ServeOptions): Promise<{ port: number; close(): Promise<void> }> {
   // Like Deno.serve: HTTP/1.1 without Host is passed on.
   const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS, requireHostHeader: false }, (incoming, outgoing) => {
-    const peerAddress = incoming.socket.remoteAddress ?? "";
-    handler(toRequest(incoming), peerAddress)
-      .catch(internalErrorResponse)
-      .then((response) => send(response, outgoing))
-      .catch(() => outgoing.destroy());
+    const request = toRequest(incoming);
+    const answer = request ? handler(request, incoming.socket.remoteAddress ?? "").catch(internalErrorResponse) : refusal();
+    answer.then((response) => send(response, outgoing)).catch(() => outgoing.destroy());
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
   server.headersTimeout = server.requestTimeout = server.keepAliveTimeout = options.idleTimeoutSeconds * 1000;
   server.on("connection", capPerClient(options.trustedProxies));
-  // node:http hands CONNECT over as a raw socket, and a web Request cannot carry it: refused as the app would.
+  // node:http hands CONNECT over as a raw socket.
   server.on("connect", (incoming: IncomingMessage, socket: Socket) => {
     const outgoing = new ServerResponse(incoming);
     outgoing.assignSocket(socket);
     outgoing.shouldKeepAlive = false;
-    send(errorResponse(errors.badRequest()), outgoing).then(() => socket.end(), () => socket.destroy());
+    refusal().then((response) => send(response, outgoing)).then(() => socket.end(), () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -67,20 +65,29 @@ function capPerClient(trustedProxies: readonly string[]): (socket: Socket) => vo
   };
 }
 
+/** The answer to a request a web Request cannot carry (CONNECT, TRACE, TRACK): 400, as the app answers CONNECT. */
+const refusal = () => Promise.resolve(errorResponse(errors.badRequest()));
+
 /**
- * The web Request for a node:http request. Its url is the one the client sent, parseable or not (from
- * Host, like Deno.serve's and Bun's): the app judges it. A Request cannot be built on an unparseable URL,
- * so it is built on a placeholder and given the received one.
+ * The web Request for a node:http request, or null for a method a Request cannot carry. Its url is the
+ * one the client sent, parseable or not (from Host, like Deno.serve's and Bun's): the app judges it. A
+ * Request cannot be built on an unparseable URL, so it is built on a placeholder and given the received one.
  */
-function toRequest(incoming: IncomingMessage): Request {
+function toRequest(incoming: IncomingMessage): Request | null {
   const headers = new Headers();
   for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
   const method = incoming.method ?? "GET";
   const body = method === "GET" || method === "HEAD" ? undefined : ReadableStream.from<Uint8Array>(incoming);
   const target = incoming.url ?? "/";
   const url = target.startsWith("/") ? `http://${incoming.headers.host ?? "localhost"}${target}` : target;
-  const request = new Request(URL.canParse(url) ? url : "http://relay.invalid/", { method, headers, body, duplex: "half" } as RequestInit);
-  return URL.canParse(url) ? request : Object.defineProperty(request, "url", { value: url });
+  const parseable = URL.canParse(url);
+  let request: Request;
+  try {
+    request = new Request(parseable ? url : "http://relay.invalid/", { method, headers, body, duplex: "half" } as RequestInit);
+  } catch {
+    return null;
+  }
+  return parseable ? request : Object.defineProperty(request, "url", { value: url });
 }
 
 /** Writes `response` (the relay's are small: buffered whole) to node:http; a HEAD answer keeps its Content-Length. */
