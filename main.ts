@@ -42,7 +42,12 @@ async function main(): Promise<number> {
   const app = createApp({ config, store, relayPubkey, log });
   let server;
   try {
-    server = await runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout, trustedProxies: config.trustProxy });
+    server = await runtime.serve(app, {
+      host: config.host,
+      port: config.port,
+      idleTimeoutSeconds: config.requestTimeout,
+      isTrustedProxy: (address) => config.trustProxy.includes(address),
+    });
   } catch (error) {
     if (!(error instanceof runtime.ListenError)) throw error;
     await store.close();

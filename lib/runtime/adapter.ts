@@ -11,8 +11,8 @@ export interface ServeOptions {
   port: number;
   /** Seconds a client may take to send a request; also how long a connection may sit idle. */
   idleTimeoutSeconds: number;
-  /** Proxies whose connections carry many clients' requests (exempt from per-client connection caps). */
-  trustedProxies: readonly string[];
+  /** Whether a peer (an address in its one spelling) is a trusted proxy, whose connections carry many clients: not capped. */
+  isTrustedProxy(address: string): boolean;
 }
 
 /**

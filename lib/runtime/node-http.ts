@@ -29,7 +29,7 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
   server.headersTimeout = server.requestTimeout = server.keepAliveTimeout = options.idleTimeoutSeconds * 1000;
-  server.on("connection", capPerClient(options.trustedProxies));
+  server.on("connection", capPerClient(options.isTrustedProxy));
   // node:http hands CONNECT over as a raw socket.
   server.on("connect", (incoming: IncomingMessage, socket: Socket) => {
     const outgoing = new ServerResponse(incoming);
@@ -48,11 +48,11 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
 }
 
 /** A "connection" listener that destroys a client's connections beyond MAX_CONNECTIONS_PER_CLIENT at once. */
-function capPerClient(trustedProxies: readonly string[]): (socket: Socket) => void {
+function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
     const address = clientAddress(socket.remoteAddress ?? "", null, []);
-    if (trustedProxies.includes(address)) return;
+    if (isTrustedProxy(address)) return;
     const key = rateLimitKey(address);
     const count = open.get(key) ?? 0;
     if (count >= MAX_CONNECTIONS_PER_CLIENT) return void socket.destroy();
