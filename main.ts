@@ -33,6 +33,7 @@ async function main(): Promise<number> {
   }
   const store = await openMessageStore(config.dataDir, {
     maxStoreBytes: config.maxStoreBytes,
+    maxMessages: config.maxMessages,
     mailboxMaxMessages: config.mailboxMaxMessages,
     durable: !config.unsafeNoFsync,
     sweepIntervalSeconds: config.sweepInterval,

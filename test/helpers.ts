@@ -53,6 +53,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 export async function testStore(dataDir: string, options: Partial<StoreOptions> = {}): Promise<MessageStore> {
   const store = await openMessageStore(dataDir, {
     maxStoreBytes: 1 << 30,
+    maxMessages: 1_000_000,
     mailboxMaxMessages: 256,
     durable: true,
     sweepIntervalSeconds: 0,
@@ -89,6 +90,7 @@ export async function testRelay(options: {
   const store = await testStore(dataDir, {
     clock: () => Math.floor(clock()),
     maxStoreBytes: config.maxStoreBytes,
+    maxMessages: config.maxMessages,
     mailboxMaxMessages: config.mailboxMaxMessages,
   });
   const app = createApp({
