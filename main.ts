@@ -41,7 +41,20 @@ async function main(): Promise<number> {
     log,
   });
   const app = createApp({ config, store, relayPubkey, log });
-  const server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
+  let server;
+  try {
+    server = await runtime.serve(app, {
+      host: config.host,
+      port: config.port,
+      idleTimeoutSeconds: config.requestTimeout,
+      isTrustedProxy: (address) => config.trustProxy.includes(address),
+    });
+  } catch (error) {
+    if (!(error instanceof runtime.ListenError)) throw error;
+    await store.close();
+    console.error(`hivemind-rendezvous: ${error.message}`);
+    return 2;
+  }
   console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
   log("started", { version: packageJson.version, runtime: runtime.runtimeName, data_dir: config.dataDir, stored_messages: store.stats().messages, keyless: relayPubkey === "" });
 
