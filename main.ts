@@ -1,6 +1,7 @@
 /** Composition root: parse the config, open the store, build the app, serve it. */
 import packageJson from "./package.json" with { type: "json" };
 import { createApp } from "./lib/app.ts";
+import { isTrustedProxy } from "./lib/client-address.ts";
 import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
 import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
 import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
@@ -47,7 +48,12 @@ async function main(): Promise<number> {
   const app = createApp({ config, store, relayPubkey: relayKey.pubkey, log });
   let server;
   try {
-    server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
+    server = await runtime.serve(app, {
+      host: config.host,
+      port: config.port,
+      idleTimeoutSeconds: config.requestTimeout,
+      isTrustedProxy: (address) => isTrustedProxy(address, config.trustProxy),
+    });
   } catch (error) {
     if (!(error instanceof runtime.ListenError)) throw error;
     await store.close();

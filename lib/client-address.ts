@@ -11,7 +11,7 @@ export function clientAddress(peer: string, forwardedFor: string | null, trusted
   const peerBytes = parseAddress(peer);
   if (!peerBytes) return peer;
   let client = formatAddress(peerBytes);
-  const isTrusted = (bytes: Uint8Array) => trustedProxies.some((range) => rangeContains(range, bytes));
+  const isTrusted = (bytes: Uint8Array) => inRanges(bytes, trustedProxies);
   if (!forwardedFor || !isTrusted(peerBytes)) return client;
   const hops = forwardedFor.split(",").map((hop) => hop.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
@@ -21,6 +21,16 @@ export function clientAddress(peer: string, forwardedFor: string | null, trusted
     if (!isTrusted(bytes)) return client;
   }
   return client;
+}
+
+/** Whether `address` (any spelling) lies in one of the `trustedProxies` ranges. */
+export function isTrustedProxy(address: string, trustedProxies: readonly AddressRange[]): boolean {
+  const bytes = parseAddress(address);
+  return bytes !== undefined && inRanges(bytes, trustedProxies);
+}
+
+function inRanges(bytes: Uint8Array, ranges: readonly AddressRange[]): boolean {
+  return ranges.some((range) => rangeContains(range, bytes));
 }
 
 /**

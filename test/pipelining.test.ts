@@ -6,10 +6,11 @@ import { describe, expect, test } from "bun:test";
 import { intercom, keys, proofBody, tempDataDir, testStore } from "./helpers.ts";
 import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
 import { exchange, wireRequest } from "./raw-socket.ts";
+import { RUNTIMES } from "./relay-child.ts";
 
 const depositBody = (text: string) => JSON.stringify({ payload: intercom({ text }), target_pubkey: keys.alice.public_spki_pem });
 
-for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+for (const runtime of RUNTIMES) {
   describe(`pipelined requests under ${runtime}`, () => {
     /** Runs `exchange` against a fresh relay holding `waiting` messages, stops it (SIGTERM: in-flight requests finish) and counts what it stored. */
     async function afterExchange(waiting: number, exchangeWith: (port: number) => Promise<number[]>) {

@@ -20,10 +20,11 @@ export async function openSocket(port: number): Promise<Socket> {
   return socket;
 }
 
-/** Resolves when `socket` is closed by the peer (true), or after `timeoutMs` with it still open (false). */
+/** Reads (and drops) what `socket` receives; resolves when the peer closes it (true), or after `timeoutMs` with it open (false). */
 export function closedWithin(socket: Socket, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     if (socket.closed) return resolve(true);
+    socket.on("error", () => {}).resume();
     const timer = setTimeout(() => resolve(false), timeoutMs);
     socket.once("close", () => {
       clearTimeout(timer);

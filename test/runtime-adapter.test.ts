@@ -1,8 +1,9 @@
 /** The runtime adapters under each runtime: what they answer when the handler itself throws. */
 import { describe, expect, test } from "bun:test";
 import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
+import { RUNTIMES } from "./relay-child.ts";
 
-for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+for (const runtime of RUNTIMES) {
   describe(`runtime adapter under ${runtime}`, () => {
     test("a throwing handler → the catalog's 500 internal_error JSON and one log line without a stack", async () => {
       const command = [...RELAY_COMMANDS[runtime].slice(0, -1), "test/fixtures/throwing-server.ts"];

@@ -1,5 +1,6 @@
 /** --trust-proxy through the app: ranges of proxies, and forwarded hops that are not addresses. */
 import { describe, expect, test } from "bun:test";
+import { isTrustedProxy } from "../lib/client-address.ts";
 import { parseAddressRange } from "../lib/ip-address.ts";
 import { intercom, json, keys, testRelay } from "./helpers.ts";
 
@@ -29,6 +30,12 @@ describe("trusted proxy ranges", () => {
     expect(await via("fd00::1", "2001:db8:1::1, fd00::2")).toEqual([200, "ok"]);
     expect(await via("fd00::1", "2001:db8:2::1, fd00::2")).toEqual([200, "ok"]);
     expect(await via("fd00::1", "2001:db8:1::9")).toEqual([429, "rate_limit_exceeded"]);
+  });
+
+  test("isTrustedProxy (the connection cap's exemption) matches any spelling of an address in a range, and nothing else", () => {
+    const ranges = ["10.0.0.0/8", "fd00::/8"].map((range) => parseAddressRange(range)!);
+    expect(["10.1.2.3", "::ffff:10.1.2.3", "fd00::1", "FD00:0:0:0:0:0:0:1"].map((address) => isTrustedProxy(address, ranges))).toEqual([true, true, true, true]);
+    expect(["11.0.0.1", "fe80::1", "localhost", ""].map((address) => isTrustedProxy(address, ranges))).toEqual([false, false, false, false]);
   });
 
   test("X-Forwarded-For from a peer outside the trusted range is ignored", async () => {

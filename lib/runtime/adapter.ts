@@ -11,7 +11,15 @@ export interface ServeOptions {
   port: number;
   /** Seconds a client may take to send a request; also how long a connection may sit idle. */
   idleTimeoutSeconds: number;
+  /** Whether a peer (an address in its one spelling) is a trusted proxy, whose connections carry many clients: not capped. */
+  isTrustedProxy(address: string): boolean;
 }
+
+/**
+ * Connections one client (an IPv4 address, an IPv6 /64) may hold at once; more are closed on arrival.
+ * Trusted proxies are not capped. Enforced where the runtime shows connections (Deno, via node:http).
+ */
+export const MAX_CONNECTIONS_PER_CLIENT = 64;
 
 /** A listening server. */
 export interface RunningServer {
@@ -33,8 +41,8 @@ export interface RuntimeAdapter {
   args(): string[];
   /** The process environment. */
   environment(): Record<string, string | undefined>;
-  /** Serves `handler` on host:port; throws a ListenError when it cannot listen. */
-  serve(handler: Handler, options: ServeOptions): RunningServer;
+  /** Serves `handler` on host:port; rejects with a ListenError when it cannot listen. */
+  serve(handler: Handler, options: ServeOptions): Promise<RunningServer>;
   /** Calls `listener` once on SIGTERM or SIGINT. */
   onShutdownSignal(listener: () => void): void;
   /** Ends the process. */
@@ -51,17 +59,20 @@ export class ListenError extends Error {
   override name = "ListenError";
 }
 
-/** What the runtimes' error codes (Bun and Deno share them) mean to an operator. */
+/** What the runtimes' error codes mean to an operator. */
 const LISTEN_PROBLEMS: Record<string, string> = {
   EADDRINUSE: "address already in use",
   EADDRNOTAVAIL: "address not available",
+  // Deno's node:net reports an address not on this host as EINVAL; Bun, a host name it cannot resolve.
+  EINVAL: "address not available",
+  ENOTFOUND: "no such host",
   EACCES: "permission denied",
 };
 
 /** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
-export function listenOrThrow<T>(options: ServeOptions, listen: () => T): T {
+export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | Promise<T>): Promise<T> {
   try {
-    return listen();
+    return await listen();
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;

@@ -13,13 +13,14 @@ export function environment(): Record<string, string | undefined> {
   return process.env;
 }
 
-export function serve(app: Handler, options: ServeOptions): RunningServer {
+export async function serve(app: Handler, options: ServeOptions): Promise<RunningServer> {
   const { handler, settled } = trackCalls(app);
-  const server = listenOrThrow(options, () =>
+  const server = await listenOrThrow(options, () =>
     Bun.serve({
       hostname: options.host,
       port: options.port,
       // Bun closes connections idle this long (its own default is 10 s); the handler times body reads too.
+      // Bun.serve shows no connection that has sent no request, so connections per client are not capped here.
       idleTimeout: options.idleTimeoutSeconds,
       async fetch(request, bunServer) {
         const peerAddress = bunServer.requestIP(request)?.address ?? "";

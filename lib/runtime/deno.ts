@@ -1,5 +1,6 @@
 /** The runtime adapter for Deno. */
-import { type FileLock, type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type FileLock, type Handler, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
 
@@ -11,15 +12,10 @@ export function environment(): Record<string, string | undefined> {
   return Deno.env.toObject();
 }
 
-export function serve(app: Handler, options: ServeOptions): RunningServer {
+export async function serve(app: Handler, options: ServeOptions): Promise<RunningServer> {
   const { handler, settled } = trackCalls(app);
-  // Deno.serve has no body-size limit or idle timeout of its own: the handler enforces both.
-  const server = listenOrThrow(options, () =>
-    Deno.serve(
-      { hostname: options.host, port: options.port, onListen() {}, onError: internalErrorResponse },
-      (request, info) => handler(request, info.remoteAddr.hostname),
-    ));
-  return { port: server.addr.port, stop: async () => (await server.shutdown(), await settled()) };
+  const server = await listenOrThrow(options, () => serveNodeHttp(handler, options));
+  return { port: server.port, stop: async () => (await server.close(), await settled()) };
 }
 
 export function onShutdownSignal(listener: () => void): void {
