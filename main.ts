@@ -4,7 +4,7 @@ import { createApp } from "./lib/app.ts";
 import { isTrustedProxy } from "./lib/client-address.ts";
 import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
 import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
-import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
+import { loadRelayKey, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
 import { openMessageStore, StoreOpenError } from "./lib/store/open-store.ts";
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     console.error(`hivemind-rendezvous: ${problem}`);
     return 2;
   }
-  const app = createApp({ config, store, relayPubkey: relayKey.pubkey, log });
+  const app = createApp({ config, store, relayPubkey: relayKey.pubkey, relayKeyFingerprint: relayKey.fingerprint, version: packageJson.version, log });
   let server;
   try {
     server = await runtime.serve(app, {
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
     data_dir: config.dataDir,
     stored_messages: store.stats().messages,
     relay_key: relayKey.source,
-    ...(relayKey.pubkey ? { relay_key_sha256: pubkeyFingerprint(relayKey.pubkey) } : {}),
+    ...(relayKey.fingerprint ? { relay_key_sha256: relayKey.fingerprint } : {}),
   });
 
   return await stopped;

@@ -32,6 +32,10 @@ export interface AppDependencies {
   config: Config;
   store: MessageStore;
   relayPubkey: string;
+  /** The relay key's fingerprint (see `loadRelayKey`), computed once at start; "" when keyless. */
+  relayKeyFingerprint: string;
+  /** The relay's version, for the status page. */
+  version: string;
   log: Logger;
   /** Unix seconds, fractional; tests freeze it. */
   clock?: () => number;
@@ -68,7 +72,7 @@ export function createApp(dependencies: AppDependencies): App {
       if (route instanceof RelayError) throw route;
       endpoint = route.path;
       const client = clientAddress(peerAddress, request.headers.get("x-forwarded-for"), config.trustProxy);
-      response = await route.handler({ request, endpoint, client, relay, body: () => readJsonObject(request, limits) });
+      response = await route.handler({ request, endpoint, peer: peerAddress, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });

@@ -13,6 +13,10 @@ export interface Relay {
   store: MessageStore;
   /** The PEM text `GET /pubkey` serves and every proof binds; "" for a keyless relay. */
   relayPubkey: string;
+  /** Lowercase hex SHA-256 of the relay key's SPKI DER; "" for a keyless relay. */
+  relayKeyFingerprint: string;
+  /** The relay's version. */
+  version: string;
   /** Unix seconds, fractional. */
   clock(): number;
   log: Logger;
@@ -29,6 +33,8 @@ export interface RequestContext {
   request: Request;
   /** The route's path, or "other": how logs and metrics name the endpoint. */
   endpoint: string;
+  /** The TCP peer's address. */
+  peer: string;
   /** The client's address (see `clientAddress`). */
   client: string;
   relay: Relay;

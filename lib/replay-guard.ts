@@ -1,5 +1,5 @@
 /** Single-use proofs: remembers each accepted proof until its freshness window has passed. */
-import { sha256 } from "./crypto/public-keys.ts";
+import { sha256 } from "./crypto/sha256.ts";
 
 /** Each proof is remembered as 128 bits of SHA-256 of its id, in four 32-bit words. */
 const DIGEST_WORDS = 4;

@@ -11,13 +11,23 @@ export interface Route<Context> {
 /** Resolves targets without a host of their own: HTTP/1.0 without `Host` reaches Bun as a bare path. */
 const BASE_URL = "http://relay.invalid";
 
+/** The URL `request` targets, a bare path resolved against BASE_URL; call once `requestPath` accepted it. */
+export function requestUrl(request: Request): URL {
+  return new URL(request.url, BASE_URL);
+}
+
+/** Whether `url` (from `requestUrl`) lacks a host of its own: the request came without `Host`. */
+export function lacksHost(url: URL): boolean {
+  return url.origin === BASE_URL;
+}
+
 /**
  * The path `request` targets, or 400 bad_request when it has none: a URL that does not parse
  * (a malformed `Host`), or CONNECT, whose target is a host and port (the relay is no proxy).
  */
 export function requestPath(request: Request): string | RelayError {
   if (request.method === "CONNECT" || !URL.canParse(request.url, BASE_URL)) return errors.badRequest();
-  return new URL(request.url, BASE_URL).pathname;
+  return requestUrl(request).pathname;
 }
 
 /** The route for `method path`, HEAD taking a GET route; or the error to answer: 404 not_found, 405 with `Allow`. */

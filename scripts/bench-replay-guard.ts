@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import process from "node:process";
-import { sha256 } from "../lib/crypto/public-keys.ts";
+import { sha256 } from "../lib/crypto/sha256.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
 
 const CAPACITY = 200_000;

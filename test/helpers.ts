@@ -3,11 +3,13 @@ import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import packageJson from "../package.json" with { type: "json" };
 import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
+import { publicKeyFingerprint } from "../lib/crypto/fingerprint.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
@@ -93,10 +95,13 @@ export async function testRelay(options: {
     maxMessages: config.maxMessages,
     mailboxMaxMessages: config.mailboxMaxMessages,
   });
+  const relayPubkey = options.relayPubkey ?? keys.relay.public_spki_pem;
   const app = createApp({
     config,
     store,
-    relayPubkey: options.relayPubkey ?? keys.relay.public_spki_pem,
+    relayPubkey,
+    relayKeyFingerprint: relayPubkey && publicKeyFingerprint(relayPubkey),
+    version: packageJson.version,
     log: options.log ?? (() => {}),
     clock,
   });

@@ -2,9 +2,16 @@
 import { describe, expect, test } from "bun:test";
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GENERATED_KEY_FILE, loadRelayKey, pubkeyFingerprint } from "../lib/identity.ts";
+import { createPublicKey } from "node:crypto";
+import { GENERATED_KEY_FILE, loadRelayKey } from "../lib/identity.ts";
 import { json, keys, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
+
+/** `curl -s RELAY/pubkey | jq -r .pubkey | openssl pkey -pubin -outform DER | sha256sum` for the vectors' relay key. */
+const RELAY_KEY_SHA256 = "84d0e23255a39c1ae6bf9d3f734549321ec9432be2a7bf7dab38b97b68f7283c";
+
+/** What sha256sum prints for the SPKI DER of `pem`, computed apart from the relay's code. */
+const spkiSha256 = (pem: string) => new Bun.CryptoHasher("sha256").update(createPublicKey(pem).export({ type: "spki", format: "der" })).digest("hex");
 
 describe("loadRelayKey", () => {
   test("generates a key on first start, mode 0600, and serves the same PEM after a restart, loaded from the data dir", async () => {
@@ -13,22 +20,26 @@ describe("loadRelayKey", () => {
     expect(first.source).toBe("generated");
     expect(first.pubkey).toMatch(/^-----BEGIN PUBLIC KEY-----\n(.{64}\n)+.{1,64}\n-----END PUBLIC KEY-----$/);
     expect((await stat(join(dataDir, GENERATED_KEY_FILE))).mode & 0o777).toBe(0o600);
-    expect(await loadRelayKey({ keyless: false, nodeKey: "", dataDir })).toEqual({ pubkey: first.pubkey, source: "data_dir" });
+    expect(await loadRelayKey({ keyless: false, nodeKey: "", dataDir })).toEqual({ pubkey: first.pubkey, fingerprint: first.fingerprint, source: "data_dir" });
   });
 
   test("--node-key with a PKCS#1 private key serves its SPKI public key exactly as Python exports it", async () => {
     const path = join(await tempDataDir(), "node.pem");
     await writeFile(path, keys.relay.private_pkcs1_pem);
-    expect(await loadRelayKey({ keyless: false, nodeKey: path, dataDir: "/nonexistent" })).toEqual({ pubkey: keys.relay.public_spki_pem, source: "node_key" });
+    expect(await loadRelayKey({ keyless: false, nodeKey: path, dataDir: "/nonexistent" })).toEqual({
+      pubkey: keys.relay.public_spki_pem,
+      fingerprint: RELAY_KEY_SHA256,
+      source: "node_key",
+    });
   });
 
   test("--keyless serves the empty string", async () => {
-    expect(await loadRelayKey({ keyless: true, nodeKey: "", dataDir: "/nonexistent" })).toEqual({ pubkey: "", source: "keyless" });
+    expect(await loadRelayKey({ keyless: true, nodeKey: "", dataDir: "/nonexistent" })).toEqual({ pubkey: "", fingerprint: "", source: "keyless" });
   });
 
-  test("the fingerprint is sha256sum of the served PEM, in hex", () => {
-    // printf '%s' "$(curl -s RELAY/pubkey | jq -r .pubkey)" | sha256sum, for the vectors' relay key
-    expect(pubkeyFingerprint(keys.relay.public_spki_pem)).toBe("05b45083727c39c0ece7881df697789e8d84fc34094c8948255abdba93081421");
+  test("the fingerprint of a generated key is the hex SHA-256 of its SPKI DER", async () => {
+    const generated = await loadRelayKey({ keyless: false, nodeKey: "", dataDir: await tempDataDir() });
+    expect(generated.fingerprint).toBe(spkiSha256(generated.pubkey));
   });
 
   test("--node-key that is missing, public or garbage → an error naming the file", async () => {
@@ -53,16 +64,16 @@ describe("the started log line", () => {
     return { relay_key, relay_key_sha256, served };
   }
 
-  test("names where the relay key came from and its fingerprint (hex SHA-256 of the PEM GET /pubkey serves)", async () => {
+  test("names where the relay key came from and its fingerprint (hex SHA-256 of the SPKI DER of the key GET /pubkey serves)", async () => {
     const dataDir = await tempDataDir();
     const generated = await startedLine(["--data-dir", dataDir]);
-    expect(generated).toEqual({ relay_key: "generated", relay_key_sha256: pubkeyFingerprint(generated.served), served: generated.served });
+    expect(generated).toEqual({ relay_key: "generated", relay_key_sha256: spkiSha256(generated.served), served: generated.served });
     expect(generated.relay_key_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(await startedLine(["--data-dir", dataDir])).toEqual({ ...generated, relay_key: "data_dir" });
     const nodeKey = join(dataDir, "node.pem");
     await writeFile(nodeKey, keys.relay.private_pkcs1_pem);
     expect(await startedLine(["--data-dir", dataDir, "--node-key", nodeKey])).toEqual({
-      relay_key: "node_key", relay_key_sha256: "05b45083727c39c0ece7881df697789e8d84fc34094c8948255abdba93081421", served: keys.relay.public_spki_pem,
+      relay_key: "node_key", relay_key_sha256: RELAY_KEY_SHA256, served: keys.relay.public_spki_pem,
     });
     expect(await startedLine(["--data-dir", dataDir, "--keyless"])).toEqual({ relay_key: "keyless", relay_key_sha256: undefined, served: "" });
   }, 60_000);

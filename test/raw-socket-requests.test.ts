@@ -80,6 +80,12 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       expect([unknown?.status, reasonOf(unknown)]).toEqual([404, "not_found"]);
     });
 
+    test("HTTP/1.0 GET / without Host, Accept: text/html → 200, the status page with a placeholder for the relay's address", async () => {
+      const answer = await rawRequest(relay.port, "GET / HTTP/1.0\r\nAccept: text/html\r\n\r\n");
+      expect([answer?.status, answer?.headers.get("content-type")]).toEqual([200, "text/html; charset=utf-8"]);
+      expect(answer!.body).toContain("<pre>http://&lt;relay-address&gt;:&lt;port&gt;</pre>");
+    });
+
     test("CONNECT host:443 → 400 bad_request", async () => {
       const answer = await rawRequest(relay.port, "CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\n");
       expect([answer?.status, reasonOf(answer)]).toEqual([400, "bad_request"]);

@@ -123,11 +123,27 @@ describe("GET / status page", () => {
     expect(page).not.toContain(`a"b'c&d`);
   });
 
-  test("X-Forwarded-Proto: https → the https URL, and no advice to use one", async () => {
-    const relay = await testRelay();
-    const page = await (await browse(relay, "http://relay.example.org/", { "x-forwarded-proto": "https" })).text();
+  test("X-Forwarded-Proto: https from a --trust-proxy peer → the https URL, and no advice to use one", async () => {
+    const relay = await testRelay({ config: { trustProxy: [parseAddressRange("10.0.0.0/8")!] } });
+    const page = await (await browse(relay, "http://relay.example.org/", { "x-forwarded-proto": "https" }, "10.1.2.3")).text();
     expect(page).toContain("<pre>https://relay.example.org</pre>");
     expect(page).not.toContain("Behind a TLS proxy");
+  });
+
+  test("X-Forwarded-Proto: https from a peer that is not a trusted proxy → ignored: the http URL", async () => {
+    const relay = await testRelay({ config: { trustProxy: [parseAddressRange("10.0.0.0/8")!] } });
+    const page = await (await browse(relay, "http://relay.example.org/", { "x-forwarded-proto": "https" }, "192.0.2.1")).text();
+    expect(page).toContain("<pre>http://relay.example.org</pre>");
+    expect(page).not.toContain("https://relay.example.org");
+  });
+
+  test("a request without Host (HTTP/1.0: a bare path, as Bun gives it) → 200 HTML with a placeholder for the relay's address", async () => {
+    const request = new Request("http://placeholder.invalid/", { headers: { accept: BROWSER_ACCEPT } });
+    Object.defineProperty(request, "url", { value: "/" });
+    const response = await (await testRelay()).app(request, "192.0.2.1");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(await response.text()).toContain("<pre>http://&lt;relay-address&gt;:&lt;port&gt;</pre>");
   });
 
   test("headers: no caching, Vary: Accept, a CSP that allows no script and nothing external, nosniff", async () => {
@@ -174,6 +190,7 @@ describe("GET / status page", () => {
       const response = await relay.app(new Request("http://relay.test/", { headers }), "192.0.2.1");
       expect(response.status).toBe(404);
       expect(response.headers.get("content-type")).toBe("application/json");
+      expect(response.headers.get("vary")).toBe("Accept"); // a cache must not give this answer to a browser
       expect(await response.json()).toEqual({ status: "error", reason: "not_found" });
     });
   }

@@ -13,7 +13,7 @@
  */
 import { concatBytes, strictUtf8 } from "../bytes.ts";
 import { decodeBase64, encodeBase64, publicPemOf } from "../crypto/pem.ts";
-import { sha256 } from "../crypto/public-keys.ts";
+import { sha256 } from "../crypto/sha256.ts";
 import { OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
 import { importPrivateKey, importPublicKey, signBase64 } from "./keys.ts";
 

@@ -1,7 +1,8 @@
 /** RSA key material for the client: generation, PEM forms as Python HiveMind writes them, WebCrypto imports. */
+import { publicKeyFingerprint } from "../crypto/fingerprint.ts";
 import { encodeBase64, parsePrivateKeyPem, parsePublicKeyPem, pkcs8ToPkcs1, toPem } from "../crypto/pem.ts";
-import { sha256 } from "../crypto/public-keys.ts";
-import { type OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
+import { generateRsaKeyPair } from "../crypto/rsa-keygen.ts";
+import { type OAEP, type PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
 
 /** A keypair as PEM text: SPKI public key and PKCS#1 private key, no trailing newline. */
 export interface PemKeyPair {
@@ -11,22 +12,13 @@ export interface PemKeyPair {
 
 /** A fresh RSA-2048 keypair, e = 65537. */
 export async function generateKeyPair(): Promise<PemKeyPair> {
-  const keys = await crypto.subtle.generateKey(
-    { ...PSS, modulusLength: 2048, publicExponent: Uint8Array.of(1, 0, 1) },
-    true,
-    ["sign", "verify"],
-  );
-  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  const { spki, pkcs8 } = await generateRsaKeyPair();
   return { publicPem: toPem("PUBLIC KEY", spki), privatePem: toPem("RSA PRIVATE KEY", pkcs8ToPkcs1(pkcs8)) };
 }
 
-/**
- * A public key's fingerprint: `sha256:` and the hex SHA-256 of its SPKI DER (the relay's mailbox id),
- * the same for its SPKI and PKCS#1 texts; `openssl pkey -pubin -outform DER | sha256sum` prints it too.
- */
+/** A public key's fingerprint as the client prints it: `sha256:` and {@link publicKeyFingerprint}. */
 export function keyFingerprint(publicPem: string): string {
-  return `sha256:${sha256(parsePublicKeyPem(publicPem).spki).toString("hex")}`;
+  return `sha256:${publicKeyFingerprint(publicPem)}`;
 }
 
 /** Imports a private key PEM (PKCS#1 or PKCS#8) for decrypting or signing. */

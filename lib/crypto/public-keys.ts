@@ -1,8 +1,8 @@
 /** Client public keys: PEM text → mailbox id and signature check, with a bounded cache. */
 import type { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { MAX_PUBLIC_KEY_PEM_LENGTH, parsePublicKeyPem } from "./pem.ts";
 import { PSS, PSS_PARAMS } from "./rsa-params.ts";
+import { sha256 } from "./sha256.ts";
 import { MAX_VERIFIABLE_MODULUS_BITS } from "./verify-limits.ts";
 
 /** What the relay knows about one public key text. */
@@ -16,11 +16,6 @@ export interface KnownKey {
    * way a signature can be: exactly as many bytes as the modulus, and a number below it.
    */
   verify(signature: Uint8Array<ArrayBuffer>, message: Uint8Array<ArrayBuffer>): Promise<boolean>;
-}
-
-/** SHA-256 of bytes or of a string's UTF-8 bytes. */
-export function sha256(data: Uint8Array | string): Buffer {
-  return createHash("sha256").update(data).digest();
 }
 
 /**

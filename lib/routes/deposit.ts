@@ -1,6 +1,6 @@
 /** POST /deposit: check a message for a mailbox and store it durably. */
 import type { RequestContext } from "../context.ts";
-import { sha256 } from "../crypto/public-keys.ts";
+import { sha256 } from "../crypto/sha256.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { anyMissing, spendClaim } from "./ownership.ts";

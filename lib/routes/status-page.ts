@@ -2,14 +2,13 @@
  * GET / for a browser: a small server-rendered HTML page on the relay's state (no script, no external
  * asset). It shows only what the operator may see: never a mailbox id, a key, a payload or a client address.
  */
-import packageJson from "../../package.json" with { type: "json" };
 import { activityChart } from "../activity-chart.ts";
+import { isTrustedProxy } from "../client-address.ts";
 import type { RequestContext } from "../context.ts";
-import { sha256 } from "../crypto/public-keys.ts";
-import { parsePublicKeyPem } from "../crypto/pem.ts";
-import { errors } from "../errors.ts";
+import { errors, RelayError } from "../errors.ts";
 import { Html, html } from "../html.ts";
 import { HISTORY_HOURS } from "../metrics.ts";
+import { lacksHost, requestUrl } from "../router.ts";
 
 const HEADERS = {
   "Content-Type": "text/html; charset=utf-8",
@@ -72,16 +71,25 @@ function usage(value: number, cap: number, format: (count: number) => string): H
   return html`<meter min="0" max="${cap}" value="${value}" high="${Math.floor(cap * 0.9)}"></meter>${format(value)} of ${format(cap)} (${(value / cap * 100).toFixed(1)} %)`;
 }
 
-/** Lowercase hex SHA-256 of the relay key's SPKI DER (what `openssl pkey -pubin -outform DER | sha256sum` prints), or null when keyless. */
-function relayKeyFingerprint(relayPubkey: string): string | null {
-  return relayPubkey ? sha256(parsePublicKeyPem(relayPubkey).spki).toString("hex") : null;
+/** What stands for the relay's address in the URL shown to a client that sent no Host (HTTP/1.0). */
+const UNKNOWN_HOST = "<relay-address>:<port>";
+
+/**
+ * The URL a node should be given: the Host the browser used (a placeholder without one), https when a
+ * trusted proxy (`--trust-proxy`) says so in X-Forwarded-Proto; any other peer's X-Forwarded-Proto is ignored.
+ */
+function baseUrl({ request, peer, relay }: RequestContext): string {
+  const url = requestUrl(request);
+  const forwardedProto = isTrustedProxy(peer, relay.config.trustProxy)
+    ? request.headers.get("x-forwarded-proto")?.trim().toLowerCase()
+    : undefined;
+  return `${forwardedProto === "https" ? "https:" : url.protocol}//${lacksHost(url) ? UNKNOWN_HOST : url.host}`;
 }
 
-/** The URL a node should be given: the Host the browser used, https when a proxy says so. */
-function baseUrl(request: Request): string {
-  const forwardedProto = request.headers.get("x-forwarded-proto")?.trim().toLowerCase();
-  const url = new URL(request.url);
-  return `${forwardedProto === "https" ? "https:" : url.protocol}//${url.host}`;
+/** 404 not_found, as for any unknown path; it varies with Accept, since a browser gets the page here. */
+function notForThisClient(): never {
+  const { status, reason } = errors.notFound();
+  throw new RelayError(status, reason, { Vary: "Accept" });
 }
 
 const STYLE = new Html(`
@@ -107,13 +115,15 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; }
 `);
 
 /** GET /: the status page for a browser; 404 JSON (as for any unknown path) when turned off or when HTML is not asked for. */
-export function statusPage({ request, relay }: RequestContext): Response {
-  if (relay.config.noStatusPage || !wantsHtml(request.headers.get("accept"))) throw errors.notFound();
-  const { config, metrics } = relay;
+export function statusPage(context: RequestContext): Response {
+  const { request, relay } = context;
+  if (relay.config.noStatusPage) throw errors.notFound();
+  if (!wantsHtml(request.headers.get("accept"))) notForThisClient();
+  const { config, metrics, version } = relay;
   const stats = relay.store.stats();
   const uptime = Math.floor(relay.clock() - relay.startedAt);
-  const fingerprint = relayKeyFingerprint(relay.relayPubkey);
-  const url = baseUrl(request);
+  const fingerprint = relay.relayKeyFingerprint;
+  const url = baseUrl(context);
   const health = stats.damagedRecords === 0
     ? html`<span class="health ok">ok</span>`
     : html`<span class="health warn">running, but ${stats.damagedRecords} damaged log lines were set aside at start</span> (see the <code>messages.jsonl.damaged-*</code> file)`;
@@ -122,13 +132,13 @@ export function statusPage({ request, relay }: RequestContext): Response {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>hivemind-rendezvous ${packageJson.version}</title>
+<title>hivemind-rendezvous ${version}</title>
 <style>${STYLE}</style>
 </head>
 <body>
 <header>
 <h1>hivemind-rendezvous</h1>
-<p class="sub">Store-and-forward relay for HiveMind nodes · version ${packageJson.version}</p>
+<p class="sub">Store-and-forward relay for HiveMind nodes · version ${version}</p>
 </header>
 <dl class="facts">
 <dt>Health</dt><dd>${health}</dd>

@@ -70,8 +70,9 @@ const refusal = () => Promise.resolve(errorResponse(errors.badRequest()));
 
 /**
  * The web Request for a node:http request, or null for a method a Request cannot carry. Its url is the
- * one the client sent, parseable or not (from Host, like Deno.serve's and Bun's): the app judges it. A
- * Request cannot be built on an unparseable URL, so it is built on a placeholder and given the received one.
+ * one the client sent, parseable or not (from Host, like Deno.serve's and Bun's; a bare path without Host, like
+ * Bun's): the app judges it. A Request cannot be built on an unparseable URL, so it is built on a placeholder
+ * and given the received one.
  */
 function toRequest(incoming: IncomingMessage): Request | null {
   const headers = new Headers();
@@ -79,7 +80,8 @@ function toRequest(incoming: IncomingMessage): Request | null {
   const method = incoming.method ?? "GET";
   const body = method === "GET" || method === "HEAD" ? undefined : ReadableStream.from<Uint8Array>(incoming);
   const target = incoming.url ?? "/";
-  const url = target.startsWith("/") ? `http://${incoming.headers.host ?? "localhost"}${target}` : target;
+  const host = incoming.headers.host;
+  const url = target.startsWith("/") && host !== undefined ? `http://${host}${target}` : target;
   const parseable = URL.canParse(url);
   let request: Request;
   try {

@@ -1,0 +1,11 @@
+/** A public key's fingerprint, as nodes, operators and the relay's mailbox ids all name a key. */
+import { parsePublicKeyPem } from "./pem.ts";
+import { sha256 } from "./sha256.ts";
+
+/**
+ * Lowercase hex SHA-256 of the key's SPKI DER: the same for its SPKI and PKCS#1 texts, the relay's
+ * mailbox id, and what `openssl pkey -pubin -outform DER | sha256sum` prints.
+ */
+export function publicKeyFingerprint(publicPem: string): string {
+  return sha256(parsePublicKeyPem(publicPem).spki).toString("hex");
+}
