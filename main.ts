@@ -3,6 +3,7 @@ import packageJson from "./package.json" with { type: "json" };
 import { createApp } from "./lib/app.ts";
 import { isTrustedProxy } from "./lib/client-address.ts";
 import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
+import { clientUsageLines } from "./lib/client/usage.ts";
 import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
 import { loadRelayKey, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
@@ -22,7 +23,7 @@ async function main(): Promise<number> {
     console.error(`hivemind-rendezvous: ${error.message} (see --help)`);
     return 2;
   }
-  if (invocation.action === "help") return console.log(helpText(packageJson.version)), 0;
+  if (invocation.action === "help") return console.log(helpText(packageJson.version, clientUsageLines())), 0;
   if (invocation.action === "version") return console.log(packageJson.version), 0;
   const { config } = invocation;
 

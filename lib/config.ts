@@ -1,6 +1,5 @@
 /** Configuration: flag > RENDEZVOUS_* environment variable > default, parsed once and frozen. */
 import { parseArgs } from "node:util";
-import { clientUsageLines } from "./client/usage.ts";
 import { type AddressRange, parseAddressRange } from "./ip-address.ts";
 
 type Kind = "string" | "boolean" | "integer" | "address-ranges";
@@ -88,8 +87,8 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
   return { action: "serve", config: Object.freeze(config) as Config };
 }
 
-/** `--help` text, generated from {@link OPTIONS}. */
-export function helpText(version: string): string {
+/** `--help` text, generated from {@link OPTIONS}, with the client's usage lines (without the program name). */
+export function helpText(version: string, clientUsageLines: string[]): string {
   const rows = Object.entries(OPTIONS).map(([name, spec]) => {
     const flag = spec.kind === "boolean" ? `--${name}` : `--${name} <${spec.kind === "integer" ? "n" : "value"}>`;
     const fallback = spec.kind === "boolean" || spec.default === "" || (Array.isArray(spec.default) && !spec.default.length)
@@ -101,7 +100,7 @@ export function helpText(version: string): string {
     `hivemind-rendezvous ${version}: store-and-forward relay for HiveMind nodes`,
     "",
     "Usage: hivemind-rendezvous [serve] [options]",
-    ...clientUsageLines().map((line) => `       hivemind-rendezvous ${line}`),
+    ...clientUsageLines.map((line) => `       hivemind-rendezvous ${line}`),
     "",
     "Options (flag > environment variable > default):",
     ...rows,

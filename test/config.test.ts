@@ -58,8 +58,9 @@ describe("parseConfig", () => {
     expect(parseConfig(["-v"], {})).toEqual({ action: "version" });
   });
 
-  test("helpText names every option and its variable", () => {
-    const text = helpText("1.2.3");
+  test("helpText names every option and its variable, and lists the given client usage lines", () => {
+    const text = helpText("1.2.3", ["keygen DIR"]);
+    expect(text).toContain("       hivemind-rendezvous keygen DIR\n");
     for (const name of Object.keys(OPTIONS)) {
       expect(text).toContain(`--${name}`);
       expect(text).toContain(`RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`);

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { parsePrivateKeyPem, parsePublicKeyPem } from "../crypto/pem.ts";
-import { MAX_TTL_SECONDS } from "../routes/deposit.ts";
+import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
 import { deposit } from "./deposit.ts";
 import { refusalHints } from "./hints.ts";
 import { RelayRefusal } from "./http.ts";

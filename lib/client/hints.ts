@@ -1,5 +1,5 @@
 /** What a refusal likely means for the person at the keyboard: hints printed beside the relay's reason. */
-import { TOLERANCE_SECONDS } from "../routes/ownership.ts";
+import { TOLERANCE_SECONDS } from "../protocol-limits.ts";
 import type { RelayRefusal } from "./http.ts";
 
 /** Reasons the relay gives for a proof whose timestamp is too far from its clock (among other causes). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateKeyPair, type PemKeyPair } from "./keys.ts";
 
 /** File names keygen writes inside its directory. */
-export const KEY_FILES = { private: "private_key.pem", public: "public_key.pem" } as const;
+const KEY_FILES = { private: "private_key.pem", public: "public_key.pem" } as const;
 
 /** Generates a keypair into `directory` (created if needed); refuses to overwrite an existing key. */
 export async function keygen(directory: string): Promise<{ privatePath: string; publicPath: string; publicPem: string }> {

@@ -1,8 +1,9 @@
 /**
  * What each client subcommand accepts and how it describes itself: the one source of the client's
- * usage text (its --help, its errors, and the relay's --help). No imports, so the relay can show it
- * without loading the client.
+ * usage text (its --help, its errors, and the relay's --help). It imports only the protocol's limits,
+ * so the relay can show it without loading the client.
  */
+import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
 
 /** One `--name` option of a subcommand. */
 export interface OptionSpec {
@@ -42,7 +43,7 @@ export const CLIENT_COMMANDS = {
     options: {
       to: { type: "string", form: "--to PUB.pem", help: "the recipient's public key (SPKI or PKCS#1 PEM)" },
       from: { type: "string", form: "--from PRIV.pem", help: "sign the message and the deposit with this private key" },
-      ttl: { type: "string", form: "--ttl SECONDS", help: "how long the relay keeps it; at most 604800 (7 days), the default" },
+      ttl: { type: "string", form: "--ttl SECONDS", help: `how long the relay keeps it; at most ${MAX_TTL_SECONDS} (${MAX_TTL_SECONDS / 86400} days), the default` },
       text: { type: "string", form: "--text TEXT", help: "the text to send" },
       file: { type: "string", form: "--file FILE|-", help: "send the text in FILE (- for stdin); one trailing newline is dropped" },
     },

@@ -3,11 +3,9 @@ import type { RequestContext } from "../context.ts";
 import { sha256 } from "../crypto/sha256.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
+import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
 import { anyMissing, spendClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
-
-/** Default and largest TTL: 7 days. */
-export const MAX_TTL_SECONDS = 604_800;
 
 const envelopeErrors: Record<EnvelopeProblem, () => Error> = {
   not_a_hive_message: errors.invalidPayload,

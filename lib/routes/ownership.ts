@@ -2,8 +2,7 @@
 import type { RequestContext } from "../context.ts";
 import { errors } from "../errors.ts";
 import { type OwnershipClaim, verifyOwnership } from "../proof.ts";
-
-export const TOLERANCE_SECONDS = 60;
+import { TOLERANCE_SECONDS } from "../protocol-limits.ts";
 
 /** Proof field values as received; null or "" count as absent, as they did for the Python relay. */
 export type ClaimFields = { pubkey: unknown; timestamp: unknown; signature: unknown };
