@@ -13,6 +13,9 @@ const SERIES = [
   { key: "delivered", one: "delivery", many: "deliveries", offset: 0.5 },
 ] as const;
 
+/** Labels on the time axis, evenly spaced from the oldest hour (−24 h, −18 h, … for 24 hours); "now" ends it. */
+const TICKS = 4;
+
 /** "1 deposit", "3 deposits". */
 const count = (n: number, { one, many }: { one: string; many: string }) => `${n} ${n === 1 ? one : many}`;
 
@@ -34,7 +37,7 @@ export function activityChart(hours: HourlyActivity[]): Html {
       return html`<rect class="${key}" x="${x.toFixed(1)}" y="${(BASELINE - height).toFixed(1)}" width="${(slot * 0.36).toFixed(1)}" height="${height.toFixed(1)}"><title>${hourLabel(hour.hourStart)}: ${count(hour[key], series)}</title></rect>`;
     })
   );
-  const ticks = [0, 6, 12, 18].map((index) =>
+  const ticks = Array.from({ length: TICKS }, (_, tick) => Math.round(tick * hours.length / TICKS)).map((index) =>
     html`<text x="${(PLOT.left + index * slot).toFixed(1)}" y="${HEIGHT - 6}">−${hours.length - index} h</text>`
   );
   const totals = SERIES.map((series) => ({ ...series, total: hours.reduce((sum, hour) => sum + hour[series.key], 0) }));
