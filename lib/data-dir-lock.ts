@@ -2,7 +2,7 @@
 import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import type { FileLock } from "./runtime/adapter.ts";
+import type { FileLock, TryLockFile } from "./file-lock.ts";
 
 /** The file in the data dir whose lock marks it as in use; it holds the pid of the relay holding the lock. */
 export const LOCK_FILE = "relay.lock";
@@ -13,9 +13,6 @@ const WRITE_PROBE_FILE = "relay.lock.probe";
 export class DataDirError extends Error {
   override name = "DataDirError";
 }
-
-/** The runtime's non-waiting exclusive file lock (see RuntimeAdapter.tryLockFile). */
-export type TryLockFile = (path: string) => Promise<FileLock | undefined>;
 
 /**
  * Creates `directory` (mode 0700) if need be, checks that it is a directory this process may write,
@@ -31,7 +28,10 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile):
   const path = join(directory, LOCK_FILE);
   const probe = join(directory, WRITE_PROBE_FILE);
   await writable(directory, async () => await (await open(path, "a", 0o600)).close());
-  const lock = await tryLockFile(path);
+  const lock = await tryLockFile(path).catch((error) => {
+    // Not "held by another relay": the lock itself failed (libc not found, ENOLCK on a network file system, …).
+    throw new DataDirError(`cannot lock the data dir ${directory}: ${error instanceof Error ? error.message : String(error)}`);
+  });
   if (!lock) throw new DataDirError(`data dir ${directory} is in use by another relay (pid ${await holderPid(path)})`);
   await writable(directory, async () => {
     await writeFile(path, `${process.pid}\n`);

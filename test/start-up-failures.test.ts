@@ -86,6 +86,17 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
       });
     }, 30_000);
 
+    test("lock file the relay's user may write but not read, so the lock cannot be taken → one line, exit 2", async () => {
+      const dataDir = freshPath();
+      await mkdir(dataDir, { mode: 0o700 });
+      await writeFile(join(dataDir, "relay.lock"), "", { mode: 0o200 });
+      if (asRoot) await Promise.all([dataDir, join(dataDir, "relay.lock")].map((path) => chown(path, NOBODY, NOBODY)));
+      const { code, stdout, stderr } = await failedStart(dataDir);
+      expect({ code, stdout, lines: stderr.length }).toEqual({ code: 2, stdout: "", lines: 1 });
+      expect(stderr[0]).toStartWith(`hivemind-rendezvous: cannot lock the data dir ${dataDir}: `);
+      expect(stderr[0]).toMatch(/permission denied/i);
+    }, 30_000);
+
     test("message log the relay's user may not write → one line naming it, exit 2", async () => {
       const dataDir = freshPath();
       await mkdir(dataDir, { mode: 0o700 });

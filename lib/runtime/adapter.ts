@@ -1,5 +1,6 @@
 /** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
 import { errorResponse, errors } from "../errors.ts";
+import type { TryLockFile } from "../file-lock.ts";
 import { jsonLogger } from "../log.ts";
 
 /** The relay's request handler: a request and the peer's address. */
@@ -28,11 +29,6 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** An exclusive lock on a file, held until released or until the process ends, however it ends. */
-export interface FileLock {
-  release(): void;
-}
-
 /** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit, file locks. */
 export interface RuntimeAdapter {
   /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
@@ -47,11 +43,8 @@ export interface RuntimeAdapter {
   onShutdownSignal(listener: () => void): void;
   /** Ends the process. */
   exit(code: number): never;
-  /**
-   * Takes an exclusive advisory lock (flock) on the existing file at `path` without waiting; undefined
-   * when another process holds it. The kernel drops the lock when the process dies (even by SIGKILL).
-   */
-  tryLockFile(path: string): Promise<FileLock | undefined>;
+  /** See {@link TryLockFile}. */
+  tryLockFile: TryLockFile;
 }
 
 /** The server could not listen; the message is one line for the operator. */

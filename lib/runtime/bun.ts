@@ -1,7 +1,9 @@
 /** The runtime adapter for Bun (and the binary compiled with `bun build --compile`). */
-import { dlopen, FFIType, read } from "bun:ffi";
+import { dlopen, FFIType, type Pointer, read } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
-import { type FileLock, type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { constants } from "node:os";
+import type { FileLock } from "../file-lock.ts";
+import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `bun ${Bun.version}`;
 
@@ -58,26 +60,31 @@ export function exit(code: number): never {
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-/** libc's flock(2) and errno (Bun has no file lock of its own), and the errno of "held by another". */
-const LIBC = process.platform === "darwin"
-  ? { path: "libSystem.B.dylib", errno: "__error", wouldBlock: 35 }
-  : { path: "libc.so.6", errno: "__errno_location", wouldBlock: 11 };
-let libc: { flock(fd: number, operation: number): number; errno(): number } | undefined;
+/** libc's flock(2), and where it leaves errno (Bun has no file lock of its own). */
+const LIBC = process.platform === "darwin" ? { path: "libSystem.B.dylib", errno: "__error" } : { path: "libc.so.6", errno: "__errno_location" };
+let libc: { flock(fd: number, operation: number): number; errno: Pointer } | undefined;
 
+/**
+ * libc's flock and the address of this thread's errno. The address is taken once: it is the same for
+ * the thread's life (JavaScript runs on one thread), so errno is read with a plain load right after
+ * flock returns, not through a second call into libc that could itself set errno first.
+ */
 function openLibc(): NonNullable<typeof libc> {
   const { symbols } = dlopen(LIBC.path, {
     flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     [LIBC.errno]: { args: [], returns: FFIType.ptr },
   });
-  return { flock: (fd, operation) => symbols.flock(fd, operation), errno: () => read.i32(symbols[LIBC.errno]()!) };
+  return { flock: (fd, operation) => symbols.flock(fd, operation), errno: symbols[LIBC.errno]() as Pointer };
 }
 
+/** Rejects when libc cannot be loaded (e.g. musl, whose libc is not libc.so.6), the file cannot be opened, or flock fails other than "held". */
 export async function tryLockFile(path: string): Promise<FileLock | undefined> {
   libc ??= openLibc();
   const fd = openSync(path, "r");
   if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return { release: () => closeSync(fd) };
-  const errno = libc.errno();
+  const errno = read.i32(libc.errno); // first, before closeSync can set errno again
   closeSync(fd);
-  if (errno === LIBC.wouldBlock) return undefined;
-  throw new Error(`flock ${path} failed (errno ${errno})`);
+  if (errno === constants.errno.EWOULDBLOCK) return undefined;
+  const name = Object.entries(constants.errno).find(([, number]) => number === errno)?.[0] ?? `errno ${errno}`;
+  throw new Error(`flock ${path}: ${name}`);
 }

@@ -1,5 +1,6 @@
 /** The runtime adapter for Deno. */
-import { type FileLock, type Handler, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import type { FileLock } from "../file-lock.ts";
+import { type Handler, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
