@@ -65,11 +65,17 @@ async function main(): Promise<number> {
   const stopped = new Promise<number>((resolve) => {
     runtime.onShutdownSignal(async () => {
       log("stopping", {});
-      await server.stop();
-      await store.close();
-      dataDirLock.release();
-      log("stopped", {});
-      resolve(0);
+      try {
+        await server.stop();
+        await store.close();
+        log("stopped", {});
+        resolve(0);
+      } catch (error) {
+        log("stop_failed", { error: error instanceof Error ? error.message : String(error) });
+        resolve(1);
+      } finally {
+        dataDirLock.release();
+      }
     });
   });
   console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
