@@ -3,7 +3,8 @@
  *
  *   bun scripts/release.ts --tag v0.3.0 [--dist DIR] [--check-only] [--publish]
  *
- * 1. refuses a tag that is not "v" + package.json's version (exit 1, one line on stderr);
+ * 1. refuses a tag that is not "v" + package.json's version (exit 1, one line on stderr), and with --publish
+ *    a repository URL that still holds the OWNER placeholder (install.sh would download from nowhere);
  * 2. builds the x64 and arm64 binaries into DIST (default dist/) with the running (pinned) bun;
  * 3. runs the binary for this machine's CPU and refuses unless `--version` prints that version;
  * 4. copies install.sh and the systemd unit beside them and writes SHA256SUMS over all four;
@@ -23,6 +24,13 @@ const RELEASE_FILES = ["install.sh", "scripts/hivemind-rendezvous.service"];
 /** Null when `tag` is `v` + `version`, else why it is refused (one line). */
 export function tagMismatch(tag: string, version: string): string | null {
   return tag === `v${version}` ? null : `tag ${JSON.stringify(tag)} does not match package.json's version ${version} (expected v${version})`;
+}
+
+/** Null when package.json's repository `url` names a real owner, else why a release is refused (one line). */
+export function placeholderRepository(url: string): string | null {
+  return url.includes("OWNER")
+    ? `package.json's repository URL ${url} still holds the OWNER placeholder: set the real owner (and in install.sh and the docs) before publishing`
+    : null;
 }
 
 /** Builds the release into `dist` and returns every file to attach, SHA256SUMS last. */
@@ -67,6 +75,11 @@ async function main(argv: string[]): Promise<number> {
   const mismatch = tagMismatch(values.tag, packageJson.version);
   if (mismatch) {
     console.error(`release: ${mismatch}`);
+    return 1;
+  }
+  const placeholder = values.publish ? placeholderRepository(packageJson.repository.url) : null;
+  if (placeholder) {
+    console.error(`release: ${placeholder}`);
     return 1;
   }
   if (values["check-only"]) return 0;

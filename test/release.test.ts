@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
-import { tagMismatch } from "../scripts/release.ts";
+import { placeholderRepository, tagMismatch } from "../scripts/release.ts";
 import { runInstaller, serveRelease } from "./fake-release.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { ROOT, runProcess, startRelayProcess } from "./processes.ts";
@@ -29,6 +29,21 @@ describe("release tag check", () => {
       code: 1,
       stdout: "",
       stderr: `release: tag "v9.9.9" does not match package.json's version ${VERSION} (expected v${VERSION})\n`,
+    });
+    expect(await Bun.file(dist).exists()).toBe(false);
+  });
+
+  test("placeholderRepository: a URL with OWNER is refused, a real owner passes", () => {
+    expect(placeholderRepository("https://github.com/hivemind-org/hivemind-rendezvous.git")).toBeNull();
+    expect(placeholderRepository("https://github.com/OWNER/hivemind-rendezvous.git")).toContain("OWNER placeholder");
+  });
+
+  test.skipIf(!packageJson.repository.url.includes("OWNER"))("release.ts --publish while package.json's repository URL holds OWNER → exit 1, one line, nothing built", async () => {
+    const dist = join(await tempDataDir(), "dist");
+    expect(await release(["--tag", `v${VERSION}`, "--dist", dist, "--publish"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `release: package.json's repository URL ${packageJson.repository.url} still holds the OWNER placeholder: set the real owner (and in install.sh and the docs) before publishing\n`,
     });
     expect(await Bun.file(dist).exists()).toBe(false);
   });
