@@ -16,6 +16,9 @@ interface SpawnOptions {
   timeoutMs?: number;
 }
 
+/** How `startRelayProcess` starts a relay; `detached`: in a process group of its own, led by the child (setsid). */
+type StartOptions = SpawnOptions & { captureStderr?: boolean; detached?: boolean };
+
 const children: Bun.Subprocess[] = [];
 
 /** Kills every child the tests started; test/setup.ts calls it after the last test file. */
@@ -46,9 +49,9 @@ export interface RelayProcess {
 }
 
 /** Starts a relay and resolves once it prints its listening line (within `timeoutMs`); stderr is passed through unless captured. */
-export async function startRelayProcess(command: string[], options: SpawnOptions & { captureStderr?: boolean } = {}): Promise<RelayProcess> {
+export async function startRelayProcess(command: string[], options: StartOptions = {}): Promise<RelayProcess> {
   const stderr = options.captureStderr ? "pipe" : "inherit";
-  const child = Bun.spawn(command, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdout: "pipe", stderr });
+  const child = Bun.spawn(command, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdout: "pipe", stderr, detached: options.detached });
   children.push(child);
   const stop = () => child.kill("SIGKILL");
   const reader = child.stdout.getReader();

@@ -1,7 +1,7 @@
 /** `npm start` and `deno task start` as a service manager or a shell runs them: SIGTERM stops the relay; Deno fetches nothing. */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { json, tempDataDir } from "./helpers.ts";
 import { ROOT, startRelayProcess } from "./processes.ts";
@@ -10,11 +10,20 @@ const BIN = join(ROOT, "node_modules", ".bin");
 /** The pinned bun and deno first on PATH, as after `npm install`; npm and node from the test's own PATH. */
 const ENV = { ...process.env, PATH: `${BIN}:${process.env.PATH}`, NO_COLOR: "1" };
 
-/** Pids of the processes whose command line mentions `marker` (Linux /proc). */
-async function processesMentioning(marker: string): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-  const commandLines = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")));
-  return pids.filter((_, i) => commandLines[i].split("\0").includes(marker)).map(Number);
+/** Whether any process is left in the process group `group` (a launcher started detached leads its own). */
+function groupHasProcesses(group: number): boolean {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the group is empty, given a moment for the last processes to be reaped. */
+async function groupEmptied(group: number): Promise<boolean> {
+  for (let attempt = 0; attempt < 20 && groupHasProcesses(group); attempt++) await Bun.sleep(50);
+  return !groupHasProcesses(group);
 }
 
 /** Whether a server can listen on 127.0.0.1:`port` now. */
@@ -42,17 +51,18 @@ const LAUNCHERS = {
 for (const [name, command] of Object.entries(LAUNCHERS)) {
   describe(name, () => {
     test("kill -TERM of the launcher stops the relay: no relay process remains and the port is free", async () => {
-      const dataDir = await tempDataDir();
+      // Detached, the launcher leads a process group of its own, which holds the relay it starts and nothing else.
+      const relay = await startRelayProcess(command(await tempDataDir()), { env: ENV, timeoutMs: 60_000, detached: true });
+      const group = relay.child.pid;
       try {
-        const relay = await startRelayProcess(command(dataDir), { env: ENV, timeoutMs: 60_000 });
         expect(await json(await fetch(`${relay.url}/healthz`))).toMatchObject({ status: "ok" });
         relay.child.kill("SIGTERM");
         expect(await relay.child.exited).toBe(0);
         expect(await relay.output()).toContain('"event":"stopped"');
-        expect(await processesMentioning(dataDir)).toEqual([]);
+        expect(await groupEmptied(group)).toBe(true);
         expect(portIsFree(relay.port)).toBe(true);
       } finally {
-        for (const pid of await processesMentioning(dataDir)) process.kill(pid, "SIGKILL");
+        if (groupHasProcesses(group)) process.kill(-group, "SIGKILL");
       }
     }, 90_000);
   });
