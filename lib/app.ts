@@ -76,7 +76,7 @@ export function createApp(dependencies: AppDependencies): App {
 }
 
 const unexpected = errors.internalError();
-const storeErrors = { mailbox_full: errors.mailboxFull, store_full: errors.storeFull, io: errors.storageError };
+const storeErrors = { mailbox_full: errors.mailboxFull, store_full: errors.storeFull, io: errors.storageError, unavailable: errors.storeUnavailable };
 
 /** Domain errors become their catalog entry here, at the edge; anything else is `unexpected` (500). */
 function asRelayError(error: unknown): RelayError {

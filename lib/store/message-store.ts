@@ -6,9 +6,9 @@ import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
 import { Reservations } from "./reservations.ts";
 
-/** Why the store refused or failed an operation. */
+/** Why the store refused or failed an operation; "unavailable": a shared engine could not be reached in time. */
 export class StoreError extends Error {
-  constructor(readonly kind: "mailbox_full" | "store_full" | "io", options?: ErrorOptions) {
+  constructor(readonly kind: "mailbox_full" | "store_full" | "io" | "unavailable", options?: ErrorOptions) {
     super(`store: ${kind}`, options);
     this.name = "StoreError";
   }
