@@ -3,7 +3,7 @@
  * `postgres` user when the tests run as root (PostgreSQL refuses root), removed afterwards.
  * Where PostgreSQL is not installed, `startCluster` resolves null and says so in one line.
  */
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -80,9 +80,11 @@ export async function startCluster(): Promise<Cluster | null> {
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     async crash() {
-      const pid = (await Bun.file(join(data, "postmaster.pid")).text()).split("\n")[0];
-      process.kill(Number(pid), "SIGKILL");
-      while (isAlive(Number(pid))) await Bun.sleep(20);
+      // The postmaster and its backends at once, as a power cut would: a backend left behind holds the shared memory.
+      const postmaster = Number((await Bun.file(join(data, "postmaster.pid")).text()).split("\n")[0]);
+      const pids = [postmaster, ...childrenOf(postmaster)];
+      for (const pid of pids) process.kill(pid, "SIGKILL");
+      while (pids.some(isAlive)) await Bun.sleep(20);
     },
     start,
     async drop() {
@@ -91,6 +93,17 @@ export async function startCluster(): Promise<Cluster | null> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The processes whose parent is `parent`, from /proc. */
+function childrenOf(parent: number): number[] {
+  return readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((pid) => {
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1]) === parent;
+    } catch {
+      return false; // gone meanwhile
+    }
+  }).map(Number);
 }
 
 function isAlive(pid: number): boolean {

@@ -58,6 +58,8 @@ export class Engine {
       max: options.poolSize,
       connect_timeout: Math.max(1, Math.ceil(options.operationTimeoutMs / 1000)),
       idle_timeout: 60,
+      // The client's own backoff grows to 20 s between attempts; a relay should be back within a second of the engine.
+      backoff: (retries: number) => Math.min(0.05 * retries, 1) * (0.5 + Math.random() / 2),
       onnotice: () => {},
       connection: { application_name: "hivemind-rendezvous" },
     });

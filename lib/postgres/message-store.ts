@@ -59,9 +59,9 @@ const SWEEP_BATCH = 10_000;
 const STATS_REFRESH_MS = 5_000;
 /** Rows of rendezvous_usage (see schema.ts). */
 const USAGE_SLOTS = 16;
-const TEXT = 25;
-const UUID = 2950;
-const INT8 = 20;
+const TEXT_ARRAY = 1009;
+const UUID_ARRAY = 2951;
+const INT8_ARRAY = 1016;
 
 const encoder = new TextEncoder();
 const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
@@ -131,7 +131,7 @@ export class PostgresMessageStore {
     if (known.length === 0) return 0;
     const now = this.options.clock();
     const [row] = await this.#engine.run("remove", (sql) =>
-      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, UUID)}, ${now}, ${usageSlot()})`);
+      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, UUID_ARRAY)}, ${now}, ${usageSlot()})`);
     return row.removed;
   }
 
@@ -202,10 +202,10 @@ export class PostgresMessageStore {
     try {
       const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit(
           ${batchId}::uuid,
-          ${sql.array(batch.map((d) => d.id), UUID)},
-          ${sql.array(batch.map((d) => d.mailbox), TEXT)},
-          ${sql.array(batch.map((d) => d.payload), TEXT)},
-          ${sql.array(batch.map((d) => d.expiresAt), INT8)},
+          ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
+          ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
+          ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
+          ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
           ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${usageSlot()}
         ) AS verdicts`, true);
       verdicts = row.verdicts;

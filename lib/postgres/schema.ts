@@ -103,6 +103,38 @@ const MIGRATIONS: string[] = [
     SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
   $$;
 
+  -- Counts one request of the client against max_requests per window_s, as the in-memory limiter
+  -- does (a sliding window estimated from two fixed ones; refused requests are not counted).
+  CREATE FUNCTION rendezvous_rate_take(client text, now_s double precision, window_s integer, max_requests integer)
+  RETURNS TABLE (allowed boolean, retry_after integer, first_refusal boolean) LANGUAGE plpgsql AS $$
+  DECLARE
+    start bigint := floor(now_s / window_s)::bigint * window_s;
+    elapsed double precision := (now_s - start) / window_s;
+    previous integer;
+    current integer;
+    was_refusing boolean;
+    room integer;
+    faded double precision;
+  BEGIN
+    INSERT INTO rendezvous_rate_windows (key, window_start, count, refusing, expires_at)
+    SELECT client, start, 0, coalesce((SELECT w.refusing FROM rendezvous_rate_windows w WHERE w.key = client AND w.window_start = start - window_s), false),
+           start + 2 * window_s
+    ON CONFLICT DO NOTHING;
+    SELECT w.count, w.refusing INTO current, was_refusing FROM rendezvous_rate_windows w
+    WHERE w.key = client AND w.window_start = start FOR UPDATE;
+    previous := coalesce((SELECT w.count FROM rendezvous_rate_windows w WHERE w.key = client AND w.window_start = start - window_s), 0);
+    IF previous * (1 - elapsed) + current + 1 > max_requests THEN
+      -- Wait until the previous window has faded enough to leave room for one more.
+      room := max_requests - 1 - current;
+      faded := CASE WHEN room >= 0 AND previous > 0 THEN 1 - room::double precision / previous ELSE 1 END;
+      UPDATE rendezvous_rate_windows SET refusing = true WHERE key = client AND window_start = start;
+      RETURN QUERY SELECT false, greatest(1, ceil((faded - elapsed) * window_s))::integer, NOT was_refusing;
+    ELSE
+      UPDATE rendezvous_rate_windows SET count = count + 1, refusing = false WHERE key = client AND window_start = start;
+      RETURN QUERY SELECT true, 0, false;
+    END IF;
+  END $$;
+
   -- Drops up to batch_size expired messages (and stale batches, proofs and rate windows) unless
   -- another instance is sweeping; returns how many messages went, or -1 when another one holds the sweep.
   CREATE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
