@@ -5,7 +5,7 @@ import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
 import { loadRelayPubkey } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
-import { openMessageStore } from "./lib/store/open-store.ts";
+import { openStorage, StorageError } from "./lib/storage.ts";
 
 const log = jsonLogger();
 /** Subcommands that make this program a client; loaded only when asked for. */
@@ -33,18 +33,19 @@ async function main(): Promise<number> {
     console.error(`hivemind-rendezvous: ${(error as Error).message}`);
     return 2;
   }
-  const store = await openMessageStore(config.dataDir, {
-    maxStoreBytes: config.maxStoreBytes,
-    mailboxMaxMessages: config.mailboxMaxMessages,
-    durable: !config.unsafeNoFsync,
-    sweepIntervalSeconds: config.sweepInterval,
-    clock: () => Math.floor(Date.now() / 1000),
-    log,
-  });
-  const app = createApp({ config, store, relayPubkey, log });
+  let storage;
+  try {
+    storage = await openStorage(config, relayPubkey, log);
+  } catch (error) {
+    if (!(error instanceof StorageError)) throw error;
+    console.error(`hivemind-rendezvous: ${error.message}`);
+    return 2;
+  }
+  const { store, shared } = storage;
+  const app = createApp({ config, store, shared, relayPubkey, log });
   const server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
   console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
-  log("started", { version: packageJson.version, runtime: runtime.runtimeName, data_dir: config.dataDir, stored_messages: store.stats().messages, keyless: relayPubkey === "" });
+  log("started", { version: packageJson.version, runtime: runtime.runtimeName, data_dir: config.dataDir, store: storage.location, stored_messages: store.stats().messages, keyless: relayPubkey === "" });
 
   return await new Promise<number>((resolve) => {
     runtime.onShutdownSignal(async () => {

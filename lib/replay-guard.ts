@@ -1,7 +1,15 @@
 /** Single-use proofs: remembers each accepted proof until its freshness window has passed. */
 
+/** A claim's outcome: first use, a replay, or no room to remember it. */
+export type ProofUse = "fresh" | "replayed" | "full";
+
+/** Where spent proofs are remembered: this process (ReplayGuard) or a database every instance shares. */
+export interface SpentProofs {
+  claim(proofId: string, expiresAt: number, now: number): ProofUse | Promise<ProofUse>;
+}
+
 /** Remembers proofs by id until they expire; bounded in memory. */
-export class ReplayGuard {
+export class ReplayGuard implements SpentProofs {
   readonly #seen = new Map<string, number>();
 
   constructor(readonly capacity = 200_000) {}
@@ -10,7 +18,7 @@ export class ReplayGuard {
    * Marks `proofId` used until `expiresAt` (Unix seconds). Returns "fresh" the first time,
    * "replayed" after, and "full" when `capacity` unexpired proofs are already held.
    */
-  claim(proofId: string, expiresAt: number, now: number): "fresh" | "replayed" | "full" {
+  claim(proofId: string, expiresAt: number, now: number): ProofUse {
     const until = this.#seen.get(proofId);
     if (until !== undefined && until >= now) return "replayed";
     this.#forgetExpired(now);

@@ -25,12 +25,13 @@ export interface EngineStats {
   poolSize: number;
   /** Operations waiting for or holding a connection now. */
   inFlight: number;
-  operations: number;
   failures: number;
-  /** Seconds spent in operations that succeeded (sum) and the slowest of them. */
-  seconds: number;
-  slowestSeconds: number;
+  /** How long operations that succeeded took: cumulative counts per upper bound (seconds), their sum and count. */
+  latency: { buckets: [number, number][]; seconds: number; count: number };
 }
+
+/** Upper bounds (seconds) of the latency histogram. */
+const LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** Errors that say the engine is unreachable or going away (not that the statement was wrong). */
 function isUnavailable(error: unknown): boolean {
@@ -48,10 +49,11 @@ export class Engine {
   readonly sql: Sql;
   #state: "up" | "down" = "up";
   #inFlight = 0;
-  #operations = 0;
   #failures = 0;
-  #seconds = 0;
-  #slowest = 0;
+  readonly #latencyCounts = LATENCY_BOUNDS.map(() => 0);
+  #latencySeconds = 0;
+  #latencyCount = 0;
+  #probing: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly options: EngineOptions) {
     this.sql = postgres(options.url, {
@@ -112,29 +114,40 @@ export class Engine {
       state: this.#state,
       poolSize: this.options.poolSize,
       inFlight: this.#inFlight,
-      operations: this.#operations,
       failures: this.#failures,
-      seconds: this.#seconds,
-      slowestSeconds: this.#slowest,
+      latency: {
+        buckets: LATENCY_BOUNDS.map((bound, i) => [bound, this.#latencyCounts[i]]),
+        seconds: this.#latencySeconds,
+        count: this.#latencyCount,
+      },
     };
   }
 
   /** Closes the pool, letting running queries finish for up to `timeoutSeconds`. */
   async close(timeoutSeconds = 5): Promise<void> {
+    clearInterval(this.#probing);
     await this.sql.end({ timeout: timeoutSeconds });
   }
 
   #succeeded(milliseconds: number): void {
-    this.#operations++;
-    this.#seconds += milliseconds / 1000;
-    this.#slowest = Math.max(this.#slowest, milliseconds / 1000);
+    const seconds = milliseconds / 1000;
+    LATENCY_BOUNDS.forEach((bound, i) => seconds <= bound && this.#latencyCounts[i]++);
+    this.#latencySeconds += seconds;
+    this.#latencyCount++;
     this.#setState("up");
   }
 
+  /** Logs each change; while down, probes every second so the state turns up again without traffic. */
   #setState(state: "up" | "down", error?: unknown): void {
     if (state === this.#state) return;
     this.#state = state;
     this.options.log(state === "up" ? "engine_up" : "engine_down", state === "down" ? { error: String(error) } : {});
+    clearInterval(this.#probing);
+    this.#probing = undefined;
+    if (state === "down") {
+      this.#probing = setInterval(() => void this.probe(), 1000);
+      (this.#probing as { unref?(): void }).unref?.();
+    }
   }
 }
 

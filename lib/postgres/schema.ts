@@ -4,8 +4,11 @@
  */
 import type { Sql } from "./engine.ts";
 
-/** Advisory lock keys (two-int form): class 2 is the relay's own; class 1 is per mailbox (see deposit). */
-export const LOCKS = { schema: [2, 1], sweep: [2, 2] } as const;
+/**
+ * Advisory locks (two-int form), per database: (1, hash of mailbox) serialises a mailbox's deposits,
+ * (2, 1) the migrations, (3, hash of the schema name) the sweep.
+ */
+const SCHEMA_LOCK = [2, 1] as const;
 
 /**
  * Migration n (1-based) brings the schema from version n-1 to n. Append only: a released migration
@@ -143,7 +146,7 @@ const MIGRATIONS: string[] = [
     gone bigint;
     freed bigint;
   BEGIN
-    IF NOT pg_try_advisory_xact_lock(2, 2) THEN
+    IF NOT pg_try_advisory_xact_lock(3, hashtext(current_schema())) THEN
       RETURN -1;
     END IF;
     WITH doomed AS (
@@ -172,7 +175,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  */
 export async function migrate(sql: Sql): Promise<{ from: number; to: number }> {
   return await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${LOCKS.schema[0]}, ${LOCKS.schema[1]})`;
+    await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK[0]}, ${SCHEMA_LOCK[1]})`;
     await tx`CREATE TABLE IF NOT EXISTS rendezvous_schema (version integer NOT NULL)`;
     const [row] = await tx`SELECT version FROM rendezvous_schema`;
     const from: number = row?.version ?? 0;

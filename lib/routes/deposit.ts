@@ -27,7 +27,7 @@ export function parseTtl(value: unknown): number {
 /** Checks run in the order of the wire contract; the first failing one answers. */
 export async function deposit(context: RequestContext): Promise<Response> {
   const { relay } = context;
-  limitRate(context, relay.depositLimiter);
+  await limitRate(context, relay.depositLimiter);
   const body = await context.body();
   const ttl = parseTtl(body.ttl);
   const { payload, target_pubkey: target } = body;
@@ -44,7 +44,7 @@ export async function deposit(context: RequestContext): Promise<Response> {
   if (problem) throw envelopeErrors[problem]();
   if (!key) throw errors.invalidTargetPubkey();
   // Spent only now, so a deposit refused for its content can be sent again, corrected, with the same proof.
-  if (depositorProof) spendProof(context, depositorProof);
+  if (depositorProof) await spendProof(context, depositorProof);
   const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
   relay.metrics.deposits++;
   return jsonResponse({ status: "ok", deposit_id: depositId });

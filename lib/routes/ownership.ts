@@ -47,8 +47,8 @@ export async function verifyClaim(context: RequestContext, fields: ClaimFields):
 }
 
 /** Marks a verified proof used; throws 401 replay_detected if it already was, 503 when the guard is full. */
-export function spendProof(context: RequestContext, proof: VerifiedProof): void {
-  const use = context.relay.replays.claim(proof.proofId, proof.freshUntil, context.relay.clock());
+export async function spendProof(context: RequestContext, proof: VerifiedProof): Promise<void> {
+  const use = await context.relay.replays.claim(proof.proofId, proof.freshUntil, context.relay.clock());
   if (use === "full") throw errors.serverBusy();
   if (use === "replayed") throw errors.replayDetected();
 }
@@ -60,6 +60,6 @@ export async function provenMailbox(context: RequestContext, body: Record<string
   const proof = await verifyClaim(context, fields);
   if (proof === "stale") throw errors.replayDetected();
   if (proof === "bad_signature") throw errors.invalidSignature();
-  spendProof(context, proof);
+  await spendProof(context, proof);
   return proof.mailbox;
 }
