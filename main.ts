@@ -14,6 +14,7 @@ const CLIENT_COMMANDS = new Set(["keygen", "deposit", "retrieve"]);
 async function main(): Promise<number> {
   const argv = runtime.args();
   if (CLIENT_COMMANDS.has(argv[0])) return await (await import("./lib/client/cli.ts")).runClient(argv);
+  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1));
   let invocation;
   try {
     invocation = parseConfig(argv[0] === "serve" ? argv.slice(1) : argv, runtime.environment());

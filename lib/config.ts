@@ -102,6 +102,7 @@ export function helpText(version: string): string {
     "       hivemind-rendezvous keygen DIR",
     "       hivemind-rendezvous deposit URL --to PUB.pem [--from PRIV.pem] [--ttl N] (--text T | --file F)",
     "       hivemind-rendezvous retrieve URL --key PRIV.pem [--keep]",
+    "       hivemind-rendezvous copy FROM TO      (every live message; FROM and TO each a data dir or postgres://…)",
     "",
     "Options (flag > environment variable > default):",
     ...rows,

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { compile } from "../scripts/build.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { type Cluster, postgresInstalled, startCluster } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, type RelayProcess, runProcess, startRelayProcess } from "./processes.ts";
@@ -138,6 +139,22 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   }, 60_000);
 });
 
+describe.skipIf(!installed)("the compiled binary on PostgreSQL", () => {
+  test("x64 binary with PATH=/nonexistent beside a relay under Bun: a deposit on the binary is retrieved on the other", async () => {
+    const url = await cluster!.database();
+    const binary = join(await tempDataDir(), "hivemind-rendezvous");
+    await compile("bun-linux-x64", binary);
+    const onBinary = await startRelayProcess([binary, ...await relayArgs(url)], { env: { PATH: "/nonexistent" }, timeoutMs: 30_000 });
+    const onBun = await startInstance(url);
+    expect((await post(onBinary, "/deposit", depositFor("bob", "from the binary"))).status).toBe(200);
+    const proof = await proofBody("bob", Math.floor(Date.now() / 1000));
+    expect((await post(onBun, "/retrieve", proof)).body).toEqual({ status: "ok", messages: [intercom({ text: "from the binary" })] });
+    expect(await post(onBinary, "/retrieve", proof)).toMatchObject({ status: 401, body: { reason: "replay_detected" } });
+    onBinary.stop();
+    onBun.stop();
+  }, 120_000);
+});
+
 describe.skipIf(!installed)("PostgreSQL killed and restarted under load", () => {
   test("503 store_unavailable with Retry-After meanwhile and /healthz says so; no relay crashes; nothing acknowledged is lost", async () => {
     const url = await cluster!.database();
@@ -150,7 +167,7 @@ describe.skipIf(!installed)("PostgreSQL killed and restarted under load", () => 
     expect(during.body).toEqual({ status: "error", reason: "store_unavailable" });
     expect(during.headers.get("retry-after")).toBe("2");
     const health = await fetch(`${relays[1].url}/healthz`);
-    expect([health.status, (await health.json()).engine]).toEqual([503, "down"]);
+    expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([503, "down"]);
     await cluster!.start();
     const backAt = Date.now();
     while ((await post(relays[0], "/deposit", depositFor("alice", "after"))).status !== 200) {

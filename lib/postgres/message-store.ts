@@ -135,6 +135,34 @@ export class PostgresMessageStore {
     return row.removed;
   }
 
+  /** The mailboxes that hold unexpired messages. */
+  async mailboxes(): Promise<string[]> {
+    const now = this.options.clock();
+    const rows = await this.#engine.run("mailboxes", (sql) => sql`SELECT DISTINCT mailbox FROM rendezvous_messages WHERE expires_at > ${now}`, true);
+    return rows.map((row) => row.mailbox);
+  }
+
+  /**
+   * Adds copies of `messages` (ids and expiry kept, oldest first) to `mailbox`, caps aside; a message
+   * whose id is already stored is skipped, so a copy can be run again. Resolves with how many were added.
+   */
+  async restore(mailbox: string, messages: readonly StoredMessage[]): Promise<number> {
+    const [row] = await this.#engine.run("restore", (sql) => sql`
+      WITH added AS (
+        INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+        SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
+        FROM unnest(${sql.array(messages.map((m) => m.depositId), UUID_ARRAY)}::uuid[], ${sql.array(messages.map((m) => m.payload), TEXT_ARRAY)}::text[],
+                    ${sql.array(messages.map((m) => m.expiresAt), INT8_ARRAY)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+        ORDER BY n
+        ON CONFLICT (id) DO NOTHING
+        RETURNING bytes
+      ), counted AS (
+        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a) WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+      )
+      SELECT count(*)::int AS added FROM added`, true);
+    return row.added;
+  }
+
   /** Drops expired messages unless another instance is sweeping; resolves with how many went. */
   sweep(): Promise<number> {
     this.#sweeping ??= (async () => {

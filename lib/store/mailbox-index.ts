@@ -184,6 +184,11 @@ export class MailboxIndex {
     return { entries, more: false };
   }
 
+  /** The mailboxes that hold messages (expired ones not yet dropped included). */
+  mailboxes(): IterableIterator<string> {
+    return this.#mailboxes.keys();
+  }
+
   /** How many messages a mailbox holds, counting expired ones not yet dropped. */
   size(mailbox: string): number {
     return this.#mailboxes.get(mailbox)?.length ?? 0;

@@ -91,13 +91,12 @@ export class MessageStore {
     }
   }
 
-  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
-  async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id (a new one, unless copied with its `id`) once it is on disk. */
+  async deposit(mailbox: string, payload: string, expiresAt: number, id: string = crypto.randomUUID()): Promise<string> {
     const room = (held: number) => held + this.#inFlight.of(mailbox) < this.options.mailboxMaxMessages;
     if (!room(this.#index.size(mailbox)) && !room(this.#index.dropExpired(mailbox, this.options.clock()))) {
       throw new StoreError("mailbox_full");
     }
-    const id = crypto.randomUUID();
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
     const release = this.#inFlight.hold(mailbox, line.length);
     try {
@@ -108,6 +107,11 @@ export class MessageStore {
       release();
     }
     return id;
+  }
+
+  /** The mailboxes that hold messages. */
+  mailboxes(): string[] {
+    return [...this.#index.mailboxes()];
   }
 
   /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of records. */
