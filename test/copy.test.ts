@@ -1,17 +1,13 @@
 /** `hivemind-rendezvous copy`: embedded data dir → PostgreSQL → embedded data dir, the same messages with the same ids and expiry. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
-import { type Cluster, postgresInstalled, startCluster } from "./postgres-cluster.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, runProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
-let cluster: Cluster | null = null;
+const cluster = clusterForThisFile();
 
-beforeAll(async () => {
-  if (installed) cluster = await startCluster();
-}, 60_000);
-afterAll(async () => await cluster?.drop(), 30_000);
 
 const copy = (from: string, to: string) => runProcess([...RELAY_COMMANDS.bun, "copy", from, to]);
 
@@ -33,7 +29,7 @@ describe.skipIf(!installed)("copy between stores", () => {
     await store.close();
     expect(Object.values(expected).flat().length).toBe(300);
 
-    const url = await cluster!.database();
+    const url = await cluster().database();
     expect(await copy(origin, url)).toMatchObject({ code: 0, stdout: `copied 300 messages in 7 mailboxes from ${origin} to ${url}\n` });
     expect(await copy(origin, url)).toMatchObject({ code: 0, stdout: `copied 0 messages in 7 mailboxes from ${origin} to ${url} (300 were there already)\n` });
 

@@ -1,20 +1,16 @@
 /** The HTTP suites (the vectors among them) once more, with every test relay keeping its state in PostgreSQL. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Cluster, postgresInstalled, startCluster } from "./postgres-cluster.ts";
+import { describe, expect, test } from "bun:test";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, runProcess } from "./processes.ts";
 
 const SUITES = ["http-surface", "vectors", "delivery", "limits", "input-fuzz"].map((name) => `test/${name}.test.ts`);
 const installed = postgresInstalled();
-let cluster: Cluster | null = null;
+const cluster = clusterForThisFile();
 
-beforeAll(async () => {
-  if (installed) cluster = await startCluster();
-}, 60_000);
-afterAll(async () => await cluster?.drop(), 30_000);
 
 describe.skipIf(!installed)("the HTTP suites against relays on PostgreSQL", () => {
   test(SUITES.join(", "), async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const run = await runProcess([RELAY_COMMANDS.bun[0], "test", ...SUITES], {
       env: { ...process.env, RENDEZVOUS_TEST_STORE: url },
       timeoutMs: 170_000,

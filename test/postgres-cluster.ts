@@ -3,6 +3,7 @@
  * `postgres` user when the tests run as root (PostgreSQL refuses root), removed afterwards.
  * Where PostgreSQL is not installed, `startCluster` resolves null and says so in one line.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -113,4 +114,17 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A cluster for the calling test file: started before its tests, dropped after them. Call at the top
+ * level of a test file; the getter gives the running cluster (inside tests that skip without PostgreSQL).
+ */
+export function clusterForThisFile(): () => Cluster {
+  let cluster: Cluster | null = null;
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 60_000);
+  afterAll(async () => await cluster?.drop(), 30_000);
+  return () => cluster!;
 }

@@ -2,25 +2,22 @@
  * Several relay processes (Bun and Deno) on one PostgreSQL database, as behind a load balancer:
  * shared proofs, mailboxes and rate limits; one relay key; a relay or the engine killed under load.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { compile } from "../scripts/build.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
-import { type Cluster, postgresInstalled, startCluster } from "./postgres-cluster.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, type RelayProcess, runProcess, startRelayProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
-let cluster: Cluster | null = null;
+const cluster = clusterForThisFile();
 let relayKeyFile = "";
 
 beforeAll(async () => {
-  if (!installed) return;
-  cluster = await startCluster();
   relayKeyFile = join(await tempDataDir(), "relay.pem");
   await writeFile(relayKeyFile, keys.relay.private_pkcs1_pem);
-}, 60_000);
-afterAll(async () => await cluster?.drop(), 30_000);
+});
 
 /** The arguments of a relay on `url` with the vectors' relay key (unless `keyFile` says otherwise). */
 async function relayArgs(url: string, extra: string[] = [], keyFile = relayKeyFile): Promise<string[]> {
@@ -76,7 +73,7 @@ function depositLoad(relays: () => RelayProcess[], clients: number) {
 
 describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   test("a relay under Bun and one under Deno: a deposit on one is retrieved on the other; a proof spent on one is replay_detected on the other", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const [onBun, onDeno] = [await startInstance(url), await startInstance(url, [], "deno")];
     expect((await post(onBun, "/deposit", depositFor("bob", "across"))).status).toBe(200);
     const proof = await proofBody("bob", Math.floor(Date.now() / 1000));
@@ -89,7 +86,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   }, 60_000);
 
   test("8 retrieves racing on two relays hand out each of 200 messages exactly once", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
     const deposits = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await post(relays[i % 2], "/deposit", depositFor("bob", `m${i}`))).status));
     expect(deposits.filter((status) => status === 200).length).toBe(200);
@@ -102,7 +99,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   }, 60_000);
 
   test("the rate limit is shared: 3 requests a window across two relays, then 429 on either", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const relays = [await startInstance(url, ["--read-rate-limit", "3"]), await startInstance(url, ["--read-rate-limit", "3"])];
     const reasons = [];
     for (let i = 0; i < 5; i++) reasons.push((await post(relays[i % 2], "/collect", {})).body.reason);
@@ -111,7 +108,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   }, 60_000);
 
   test("a relay whose key differs from the others' refuses to start, in one line", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const first = await startInstance(url);
     const otherKey = join(await tempDataDir(), "other.pem");
     await writeFile(otherKey, keys.alice.private_pkcs1_pem);
@@ -122,7 +119,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   }, 60_000);
 
   test("kill -9 of one of two relays during deposits from 8 clients: every acknowledged id is stored exactly once", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
     let alive = relays;
     const load = depositLoad(() => alive, 8);
@@ -141,7 +138,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
 
 describe.skipIf(!installed)("the compiled binary on PostgreSQL", () => {
   test("x64 binary with PATH=/nonexistent beside a relay under Bun: a deposit on the binary is retrieved on the other", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const binary = join(await tempDataDir(), "hivemind-rendezvous");
     await compile("bun-linux-x64", binary);
     const onBinary = await startRelayProcess([binary, ...await relayArgs(url)], { env: { PATH: "/nonexistent" }, timeoutMs: 30_000 });
@@ -157,18 +154,18 @@ describe.skipIf(!installed)("the compiled binary on PostgreSQL", () => {
 
 describe.skipIf(!installed)("PostgreSQL killed and restarted under load", () => {
   test("503 store_unavailable with Retry-After meanwhile and /healthz says so; no relay crashes; nothing acknowledged is lost", async () => {
-    const url = await cluster!.database();
+    const url = await cluster().database();
     const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
     const load = depositLoad(() => relays, 8);
     await Bun.sleep(500);
-    await cluster!.crash();
+    await cluster().crash();
     const during = await post(relays[0], "/deposit", depositFor("alice", "while down"));
     expect(during.status).toBe(503);
     expect(during.body).toEqual({ status: "error", reason: "store_unavailable" });
     expect(during.headers.get("retry-after")).toBe("2");
     const health = await fetch(`${relays[1].url}/healthz`);
     expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([503, "down"]);
-    await cluster!.start();
+    await cluster().start();
     const backAt = Date.now();
     while ((await post(relays[0], "/deposit", depositFor("alice", "after"))).status !== 200) {
       expect(Date.now() - backAt).toBeLessThan(10_000);

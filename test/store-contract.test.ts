@@ -2,11 +2,11 @@
  * The store contract, run against both implementations: the embedded log and PostgreSQL.
  * The same tables, the same public API (deposit, peek, take, remove, close), the same answers.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { openPostgresStore } from "../lib/postgres/message-store.ts";
 import { StoreError, type StoredMessage } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
-import { type Cluster, postgresInstalled, startCluster } from "./postgres-cluster.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 
 const NOW = 1_767_225_600;
 
@@ -28,12 +28,8 @@ interface Caps {
 /** A place a store lives (a data dir, a database) and how to open a store on it, again after closing. */
 type Place = { open(caps: Caps): Promise<ContractStore> };
 
-let cluster: Cluster | null = null;
+const cluster = clusterForThisFile();
 const installed = postgresInstalled();
-beforeAll(async () => {
-  if (installed) cluster = await startCluster();
-}, 60_000);
-afterAll(async () => await cluster?.drop(), 30_000);
 
 const implementations: { name: string; skip: boolean; place(): Promise<Place> }[] = [
   {
@@ -48,7 +44,7 @@ const implementations: { name: string; skip: boolean; place(): Promise<Place> }[
     name: "PostgreSQL",
     skip: !installed,
     async place() {
-      const url = await cluster!.database();
+      const url = await cluster().database();
       return {
         open: (caps) => openPostgresStore({
           url,
