@@ -8,13 +8,11 @@ import * as runtime from "./lib/runtime.ts";
 import { openStorage, StorageError } from "./lib/storage.ts";
 
 const log = jsonLogger();
-/** Subcommands that make this program a client; loaded only when asked for. */
-const CLIENT_COMMANDS = new Set(["keygen", "deposit", "retrieve"]);
-
 async function main(): Promise<number> {
   const argv = runtime.args();
-  if (CLIENT_COMMANDS.has(argv[0])) return await (await import("./lib/client/cli.ts")).runClient(argv);
   if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1));
+  // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
+  if (argv.length && !argv[0].startsWith("-") && argv[0] !== "serve") return await (await import("./lib/client/cli.ts")).runClient(argv);
   let invocation;
   try {
     invocation = parseConfig(argv[0] === "serve" ? argv.slice(1) : argv, runtime.environment());

@@ -5,9 +5,9 @@ import type { Config } from "./config.ts";
 import type { Relay, RequestContext } from "./context.ts";
 import { PublicKeyCache } from "./crypto/public-keys.ts";
 import { errorResponse, errors, RelayError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, throttledLogger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { findRoute, type Route } from "./router.ts";
+import { findRoute, requestPath, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
 import { ack, collect, retrieve } from "./routes/mailbox.ts";
 import { healthz, metrics, pubkey } from "./routes/status.ts";
@@ -56,26 +56,48 @@ export function createApp(dependencies: AppDependencies): App {
     startedAt: clock(),
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
+  const logInternalError = throttledLogger(log, INTERNAL_ERROR_LOG_INTERVAL_SECONDS, clock);
 
+  // Never throws: whatever the request, the answer is a response from the catalog.
   return async (request, peerAddress) => {
-    const path = new URL(request.url).pathname;
-    const route = findRoute(routes, request.method, path);
-    const endpoint = route instanceof RelayError ? "other" : route.path;
-    const client = clientAddress(peerAddress, request.headers.get("x-forwarded-for"), config.trustProxy);
+    let endpoint = "other";
     let response: Response;
     let reason = "ok";
     try {
+      const path = requestPath(request);
+      const route = path instanceof RelayError ? path : findRoute(routes, request.method, path);
       if (route instanceof RelayError) throw route;
+      endpoint = route.path;
+      const client = clientAddress(peerAddress, request.headers.get("x-forwarded-for"), config.trustProxy);
       response = await route.handler({ request, endpoint, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
       const relayError = asRelayError(error);
-      if (relayError === unexpected) log("internal_error", { endpoint, error: String((error as Error)?.stack ?? error) });
+      if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });
       reason = relayError.reason;
       response = errorResponse(relayError);
     }
     relay.metrics.countRequest(endpoint, response.status, reason);
-    return response;
+    return request.method === "HEAD" ? await withoutBody(response) : response;
   };
+}
+
+/** A bug repeated by every request of a flood is logged once a minute per endpoint, with the count left out. */
+const INTERNAL_ERROR_LOG_INTERVAL_SECONDS = 60;
+
+/** An unexpected error's stack (or text) for the log; it never goes into a response. */
+function stackOf(error: unknown): string {
+  try {
+    return String((error as Error)?.stack ?? error);
+  } catch {
+    return "(an error that cannot be described)";
+  }
+}
+
+/** The answer to HEAD: GET's status and headers, no body, and the Content-Length GET's body would have. */
+async function withoutBody(response: Response): Promise<Response> {
+  const headers = new Headers(response.headers);
+  headers.set("Content-Length", String((await response.arrayBuffer()).byteLength));
+  return new Response(null, { status: response.status, headers });
 }
 
 const unexpected = errors.internalError();

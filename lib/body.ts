@@ -1,6 +1,6 @@
 /** Reading a request body as a JSON object, within a byte limit and a deadline. */
 import { concatBytes, strictUtf8 } from "./bytes.ts";
-import { errors } from "./errors.ts";
+import { errors, RelayError } from "./errors.ts";
 
 /** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
 export async function readJsonObject(
@@ -25,7 +25,10 @@ export async function readJsonObject(
   return value as Record<string, unknown>;
 }
 
-/** The body's bytes, read within `maxBytes` and the deadline; `declared` when it came with a Content-Length. */
+/**
+ * The body's bytes, read within `maxBytes` and the deadline; `declared` when it came with a Content-Length.
+ * A body cut short (the client closed or reset the connection mid-body) is 400 incomplete_body.
+ */
 async function readLimited(request: Request, declared: boolean, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -35,6 +38,8 @@ async function readLimited(request: Request, declared: boolean, limits: { maxByt
     // A declared length (already checked against the limit) is all the server will read: take it whole.
     if (declared) return new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
     return await readChunked(request, limits.maxBytes, deadline);
+  } catch (error) {
+    throw error instanceof RelayError ? error : errors.incompleteBody();
   } finally {
     clearTimeout(timer);
   }

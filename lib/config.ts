@@ -28,6 +28,7 @@ export const OPTIONS = {
   "max-payload-bytes": { kind: "integer", default: 65536, range: [1024, 64 << 20], help: "largest request body accepted" },
   "mailbox-max-messages": { kind: "integer", default: 256, range: [1, 1e6], help: "messages one mailbox may hold" },
   "max-store-bytes": { kind: "integer", default: GiB, range: [1 << 20, 2 ** 50], help: "bytes of messages the store may hold" },
+  "max-messages": { kind: "integer", default: 1_000_000, range: [1, 1e9], help: "messages the store may hold; bounds its memory (about 105 bytes per message at most)" },
   "trust-proxy": { kind: "list", default: [], help: "comma-separated proxy addresses whose X-Forwarded-For is believed" },
   "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
   "sweep-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between sweeps for expired messages; the log is compacted once dead records outweigh live ones (0 = no timed sweep)" },

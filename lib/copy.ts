@@ -3,57 +3,68 @@
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
 import type { Logger } from "./log.ts";
-import { openPostgresStore, type PostgresMessageStore } from "./postgres/message-store.ts";
+import { openPostgresStore } from "./postgres/message-store.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
-import type { MessageStore, StoredMessage } from "./store/message-store.ts";
+import { liveMessagesOf } from "./store/log-export.ts";
+import type { StoredMessage } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
 
 /** Caps are the source's business: a copy takes every message it is given. */
-const UNCAPPED = { maxStoreBytes: 2 ** 50, mailboxMaxMessages: Number.MAX_SAFE_INTEGER, sweepIntervalSeconds: 0 };
+const UNCAPPED = { maxStoreBytes: 2 ** 50, maxMessages: Number.MAX_SAFE_INTEGER, mailboxMaxMessages: Number.MAX_SAFE_INTEGER, sweepIntervalSeconds: 0 };
+const clock = () => Math.floor(Date.now() / 1000);
 
-type Opened = { kind: "embedded"; store: MessageStore } | { kind: "postgres"; store: PostgresMessageStore };
+const openPostgres = (url: string, log: Logger) =>
+  openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log });
 
-async function open(where: string, log: Logger): Promise<Opened> {
-  const clock = () => Math.floor(Date.now() / 1000);
-  if (isPostgresUrl(where)) {
-    return { kind: "postgres", store: await openPostgresStore({ ...UNCAPPED, url: where, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log }) };
-  }
-  return { kind: "embedded", store: await openMessageStore(where, { ...UNCAPPED, durable: true, clock, log }) };
-}
-
-/** Adds `messages` to `mailbox` of `target` with their ids; resolves with how many were added. */
-async function restore(target: Opened, mailbox: string, messages: StoredMessage[]): Promise<number> {
-  if (target.kind === "postgres") return await target.store.restore(mailbox, messages);
-  const store = target.store;
-  // Deposits issued together share the log's group commits, and are appended in the order issued.
-  await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
-  return messages.length;
-}
-
-/** Copies every live message of `from` into `to`; resolves with how many were copied and how many mailboxes held them. */
-export async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
-  const source = await open(from, log);
+/** Every live message of `from`, a mailbox at a time. */
+async function* messagesOf(from: string, log: Logger): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
+  if (!isPostgresUrl(from)) return yield* liveMessagesOf(from, clock());
+  const store = await openPostgres(from, log);
   try {
-    const target = await open(to, log);
-    try {
-      // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
-      if (target.kind === "embedded" && target.store.stats().messages > 0) {
-        throw new CopyError(`${to} already holds ${target.store.stats().messages} messages: copy into an empty data dir`);
-      }
-      const counts = { messages: 0, added: 0, mailboxes: 0 };
-      for (const mailbox of await source.store.mailboxes()) {
-        const { messages } = await source.store.peek(mailbox);
-        if (messages.length === 0) continue;
-        counts.mailboxes++;
-        counts.messages += messages.length;
-        counts.added += await restore(target, mailbox, messages);
-      }
-      return counts;
-    } finally {
-      await target.store.close();
-    }
+    for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
   } finally {
-    await source.store.close();
+    await store.close();
+  }
+}
+
+/** Where copies go: adds messages with their ids, resolving with how many were added. */
+interface CopyTarget {
+  restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
+  if (isPostgresUrl(to)) return await openPostgres(to, log);
+  const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
+  // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
+  const held = store.stats().messages;
+  if (held > 0) {
+    await store.close();
+    throw new CopyError(`${to} already holds ${held} messages: copy into an empty data dir`);
+  }
+  return {
+    async restore(mailbox, messages) {
+      // Deposits issued together share the log's group commits, and are appended in the order issued.
+      await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
+      return messages.length;
+    },
+    close: () => store.close(),
+  };
+}
+
+/** Copies every live message of `from` into `to`; resolves with how many there were, how many were added and in how many mailboxes. */
+export async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
+  const target = await targetOf(to, log);
+  try {
+    const counts = { messages: 0, added: 0, mailboxes: 0 };
+    for await (const { mailbox, messages } of messagesOf(from, log)) {
+      counts.mailboxes++;
+      counts.messages += messages.length;
+      counts.added += await target.restore(mailbox, messages);
+    }
+    return counts;
+  } finally {
+    await target.close();
   }
 }
 

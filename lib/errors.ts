@@ -16,8 +16,10 @@ const entry = (status: number, reason: string) => () => new RelayError(status, r
 
 /** Every reason the relay can answer with; handlers `throw errors.x()`. */
 export const errors = {
+  badRequest: entry(400, "bad_request"),
   notFound: entry(404, "not_found"),
   emptyBody: entry(400, "empty_body"),
+  incompleteBody: entry(400, "incomplete_body"),
   invalidJson: entry(400, "invalid_json"),
   payloadTooLarge: entry(413, "payload_too_large"),
   requestTimeout: entry(408, "request_timeout"),

@@ -1,7 +1,6 @@
 /** Ownership proofs: the canonical signed bytes and their RSA-PSS verification. No HTTP here. */
 import { decodeBase64, encodeBase64 } from "./crypto/pem.ts";
 import type { PublicKeyCache } from "./crypto/public-keys.ts";
-import { PSS_PARAMS } from "./crypto/rsa-params.ts";
 
 const DOMAIN = "hivemind-rendezvous-v1";
 
@@ -12,7 +11,10 @@ export interface OwnershipClaim {
   signature: string;
 }
 
-/** The outcome of checking a claim; `mailbox` names the claimer's mailbox when it holds. */
+/**
+ * The outcome of checking a claim; `mailbox` names the claimer's mailbox when it holds, and `proofId`
+ * names the proof: the same for every request that carries it, whatever else differs.
+ */
 export type ProofVerdict =
   | { valid: true; mailbox: string; proofId: string }
   | { valid: false; problem: "stale" | "bad_signature" };
@@ -30,11 +32,9 @@ export async function verifyOwnership(
   if (Math.abs(context.now - claim.timestamp) > context.toleranceSeconds) return { valid: false, problem: "stale" };
   const key = context.keys.lookup(claim.pubkey);
   const signature = decodeBase64(claim.signature);
-  if (!key || !signature) return { valid: false, problem: "bad_signature" };
-  const message = proofMessage(claim.pubkey, context.relayPubkey, claim.timestamp);
-  const valid = await key.verifyKey()
-    .then((verifyKey) => crypto.subtle.verify(PSS_PARAMS, verifyKey, signature, message))
-    .catch(() => false); // a key the runtime refuses: an exotic exponent; on Deno, a modulus over 4096 bits
-  // The canonical base64 of the signature names the proof: other spellings of the same bytes are the same proof.
-  return valid ? { valid: true, mailbox: key.mailbox, proofId: encodeBase64(signature) } : { valid: false, problem: "bad_signature" };
+  const valid = key && signature && await key.verify(signature, proofMessage(claim.pubkey, context.relayPubkey, claim.timestamp));
+  if (!valid) return { valid: false, problem: "bad_signature" };
+  // A signature that verifies has one spelling (its modulus's length, a number below the modulus), so
+  // its bytes name the proof. Its base64 does not: bits set before the padding decode to the same bytes.
+  return { valid: true, mailbox: key.mailbox, proofId: `${key.mailbox} ${claim.timestamp} ${encodeBase64(signature)}` };
 }

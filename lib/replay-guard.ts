@@ -1,4 +1,11 @@
 /** Single-use proofs: remembers each accepted proof until its freshness window has passed. */
+import { sha256 } from "./crypto/public-keys.ts";
+
+/** Each proof is remembered as 128 bits of SHA-256 of its id, in four 32-bit words. */
+const DIGEST_WORDS = 4;
+/** The table is never more than 3/4 full, so a linear probe stays a few slots long. */
+const MAX_LOAD = 0.75;
+const INITIAL_SLOTS = 1024;
 
 /** A claim's outcome: first use, a replay, or no room to remember it. */
 export type ProofUse = "fresh" | "replayed" | "full";
@@ -8,37 +15,89 @@ export interface SpentProofs {
   claim(proofId: string, expiresAt: number, now: number): ProofUse | Promise<ProofUse>;
 }
 
-/** Remembers proofs by id until they expire; bounded in memory. */
+/**
+ * Remembers proofs by id until they expire; bounded in memory. An open-addressing table of
+ * fixed-size digests and expiry seconds in typed arrays: 20 bytes a slot, 26.7 bytes a proof at
+ * capacity. It grows by doubling up to what `capacity` needs and drops expired proofs when it
+ * grows or is full.
+ */
 export class ReplayGuard implements SpentProofs {
-  readonly #seen = new Map<string, number>();
+  readonly #maxSlots: number;
+  #digests = new Uint32Array(0);
+  /** Unix seconds until which the slot's proof is remembered; 0 marks an empty slot. */
+  #expiries = new Uint32Array(0);
+  #size = 0;
+  /** The earliest expiry held: until then, dropping expired proofs would free nothing. */
+  #earliestExpiry = Infinity;
 
-  constructor(readonly capacity = 200_000) {}
+  constructor(readonly capacity = 200_000) {
+    this.#maxSlots = Math.ceil(capacity / MAX_LOAD);
+    this.#rebuild(Math.min(INITIAL_SLOTS, this.#maxSlots), 0);
+  }
 
   /**
    * Marks `proofId` used until `expiresAt` (Unix seconds). Returns "fresh" the first time,
    * "replayed" after, and "full" when `capacity` unexpired proofs are already held.
    */
   claim(proofId: string, expiresAt: number, now: number): ProofUse {
-    const until = this.#seen.get(proofId);
-    if (until !== undefined && until >= now) return "replayed";
-    this.#forgetExpired(now);
-    if (this.#seen.size >= this.capacity) return "full";
-    this.#seen.set(proofId, expiresAt);
+    const digest = sha256(proofId);
+    const words = [0, 1, 2, 3].map((word) => digest.readUInt32LE(word * 4));
+    const until = Math.min(Math.max(Math.ceil(expiresAt), 1), 0xffff_ffff);
+    let slot = this.#find(words);
+    if (this.#expiries[slot] !== 0) {
+      if (this.#expiries[slot] >= now) return "replayed";
+      this.#remember(slot, words, until); // the same id, expired: remembered afresh
+      return "fresh";
+    }
+    if (this.#size >= this.capacity) {
+      if (now > this.#earliestExpiry) this.#rebuild(this.#expiries.length, now);
+      if (this.#size >= this.capacity) return "full";
+      slot = this.#find(words);
+    } else if (this.#size + 1 > this.#expiries.length * MAX_LOAD) {
+      this.#rebuild(Math.min(this.#expiries.length * 2, this.#maxSlots), now);
+      slot = this.#find(words);
+    }
+    this.#size++;
+    this.#remember(slot, words, until);
     return "fresh";
   }
 
-  /** How many proofs are remembered. */
+  /** How many proofs are remembered (expired ones included until they are dropped). */
   get size(): number {
-    return this.#seen.size;
+    return this.#size;
   }
 
-  #forgetExpired(now: number): void {
-    // Insertion order is close to expiry order (timestamps are within the window), so stop at
-    // the first live entry, unless the guard is full: then sweep all of it.
-    const full = this.#seen.size >= this.capacity;
-    for (const [id, until] of this.#seen) {
-      if (until < now) this.#seen.delete(id);
-      else if (!full) break;
+  /** The slot holding `words`, or the empty slot where they would go. */
+  #find(words: number[]): number {
+    const slots = this.#expiries.length;
+    for (let slot = words[0] % slots; ; slot = (slot + 1) % slots) {
+      if (this.#expiries[slot] === 0) return slot;
+      const at = slot * DIGEST_WORDS;
+      const digests = this.#digests;
+      if (digests[at] === words[0] && digests[at + 1] === words[1] && digests[at + 2] === words[2] && digests[at + 3] === words[3]) {
+        return slot;
+      }
+    }
+  }
+
+  #remember(slot: number, words: number[], until: number): void {
+    this.#digests.set(words, slot * DIGEST_WORDS);
+    this.#expiries[slot] = until;
+    this.#earliestExpiry = Math.min(this.#earliestExpiry, until);
+  }
+
+  /** Re-inserts the proofs still remembered at `now` into a table of `slots` slots. */
+  #rebuild(slots: number, now: number): void {
+    const [digests, expiries] = [this.#digests, this.#expiries];
+    this.#digests = new Uint32Array(slots * DIGEST_WORDS);
+    this.#expiries = new Uint32Array(slots);
+    this.#size = 0;
+    this.#earliestExpiry = Infinity;
+    for (let slot = 0; slot < expiries.length; slot++) {
+      if (expiries[slot] === 0 || expiries[slot] < now) continue;
+      const words = Array.from(digests.subarray(slot * DIGEST_WORDS, (slot + 1) * DIGEST_WORDS));
+      this.#size++;
+      this.#remember(this.#find(words), words, expiries[slot]);
     }
   }
 }

@@ -1,4 +1,4 @@
-/** A route table: method + exact path → handler, with 404 and 405 answers. */
+/** A route table: the request's path, then method + exact path → handler, with 400, 404 and 405 answers. */
 import { errors, type RelayError } from "./errors.ts";
 
 /** One row of the table. */
@@ -8,7 +8,19 @@ export interface Route<Context> {
   handler(context: Context): Promise<Response> | Response;
 }
 
-/** The route for `method path`, or the error to answer: 404 not_found, 405 with `Allow`. */
+/** Resolves targets without a host of their own: HTTP/1.0 without `Host` reaches Bun as a bare path. */
+const BASE_URL = "http://relay.invalid";
+
+/**
+ * The path `request` targets, or 400 bad_request when it has none: a URL that does not parse
+ * (a malformed `Host`), or CONNECT, whose target is a host and port (the relay is no proxy).
+ */
+export function requestPath(request: Request): string | RelayError {
+  if (request.method === "CONNECT" || !URL.canParse(request.url, BASE_URL)) return errors.badRequest();
+  return new URL(request.url, BASE_URL).pathname;
+}
+
+/** The route for `method path`, HEAD taking a GET route; or the error to answer: 404 not_found, 405 with `Allow`. */
 export function findRoute<Context>(
   routes: readonly Route<Context>[],
   method: string,
@@ -16,5 +28,7 @@ export function findRoute<Context>(
 ): Route<Context> | RelayError {
   const forPath = routes.filter((route) => route.path === path);
   if (forPath.length === 0) return errors.notFound();
-  return forPath.find((route) => route.method === method) ?? errors.methodNotAllowed(forPath.map((route) => route.method));
+  const wanted = method === "HEAD" ? "GET" : method;
+  return forPath.find((route) => route.method === wanted) ??
+    errors.methodNotAllowed(forPath.flatMap((route) => (route.method === "GET" ? ["GET", "HEAD"] : [route.method])));
 }

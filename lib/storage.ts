@@ -39,6 +39,7 @@ export function redactUrl(url: string): string {
 export async function openStorage(config: Config, relayPubkey: string, log: Logger): Promise<Storage> {
   const common = {
     maxStoreBytes: config.maxStoreBytes,
+    maxMessages: config.maxMessages,
     mailboxMaxMessages: config.mailboxMaxMessages,
     sweepIntervalSeconds: config.sweepInterval,
     clock: () => Math.floor(Date.now() / 1000),

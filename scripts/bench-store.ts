@@ -15,7 +15,7 @@ for (const durable of [true, false]) {
   for (const writers of [1, 16, 64]) {
     const dir = await mkdtemp(join(tmpdir(), "rendezvous-bench-store-"));
     const store = await openMessageStore(dir, {
-      maxStoreBytes: 2 ** 40, mailboxMaxMessages: 1e9, durable, sweepIntervalSeconds: 0, clock: () => Math.floor(Date.now() / 1000), log: () => {},
+      maxStoreBytes: 2 ** 40, maxMessages: 1e9, mailboxMaxMessages: 1e9, durable, sweepIntervalSeconds: 0, clock: () => Math.floor(Date.now() / 1000), log: () => {},
     });
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
     const began = performance.now();

@@ -1,5 +1,6 @@
 /** The client: envelopes against the vectors, a sealed deposit through the app, the CLI against a relay process. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash, createPublicKey } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parsePublicKeyPem, publicPemOf } from "../lib/crypto/pem.ts";
@@ -167,22 +168,25 @@ describe("retrieve", () => {
   });
   const run = async (keep: boolean) => {
     const lines: string[] = [];
-    const failures = await retrieve({ url, privatePem: keys.bob.private_pkcs1_pem, keep }, { message: (line) => lines.push(line), note() {} });
-    return { failures, lines };
+    const notes: string[] = [];
+    const output = { message: (line: string) => lines.push(line), note: (line: string) => notes.push(line) };
+    const failures = await retrieve({ url, privatePem: keys.bob.private_pkcs1_pem, keep }, output);
+    return { failures, lines, notes };
   };
 
-  test("retrieve with a message it cannot open → a line saying so, counted as a failure, acknowledged", async () => {
+  test("retrieve with a message it cannot open → a note saying so, no message line, counted as a failure, acknowledged", async () => {
     await deposit(intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" }));
     const first = await run(false);
     expect(first.failures).toBe(1);
-    expect(first.lines).toEqual([expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: not encrypted for this key$/)]);
-    expect(await run(false)).toEqual({ failures: 0, lines: [] });
+    expect(first.lines).toEqual([]);
+    expect(first.notes).toEqual([expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: not encrypted for this key$/)]);
+    expect(await run(false)).toEqual({ failures: 0, lines: [], notes: ["no messages waiting"] });
   });
 
   test("retrieve from a relay without /collect → falls back to POST /retrieve", async () => {
     hideCollect = true;
     await deposit(intercomMessage(await seal(speakMessage("old relay"), { recipientPem: keys.bob.public_spki_pem }), keys.bob.public_spki_pem));
-    expect(await run(false)).toEqual({ failures: 0, lines: [speakMessage("old relay")] });
+    expect(await run(false)).toEqual({ failures: 0, lines: [speakMessage("old relay")], notes: ["message 1: not signed"] });
   });
 
   test("retrieve --keep from a relay without /collect → throws rather than delete", async () => {
@@ -202,9 +206,13 @@ describe("CLI against a relay process", () => {
   const cli = (...args: string[]) => runProcess([...RELAY_COMMANDS.bun, ...args]);
   const speak = (text: string) => `${speakMessage(text)}\n`;
 
-  test("keygen DIR → private_key.pem (mode 0600) and public_key.pem in Python's PEM forms", async () => {
-    expect((await cli("keygen", keyDir)).code).toBe(0);
+  test("keygen DIR → private_key.pem (mode 0600) and public_key.pem in Python's PEM forms; prints the key's fingerprint", async () => {
+    const result = await cli("keygen", keyDir);
+    expect(result.code).toBe(0);
     const privatePem = await readFile(join(keyDir, "private_key.pem"), "utf8");
+    const spki = createPublicKey(privatePem).export({ type: "spki", format: "der" });
+    const fingerprint = `sha256:${createHash("sha256").update(spki).digest("hex")}`;
+    expect(result.stdout).toBe(`wrote ${join(keyDir, "private_key.pem")} and ${join(keyDir, "public_key.pem")}; fingerprint ${fingerprint}\n`);
     expect(privatePem).toMatch(PYTHON_PEM("RSA PRIVATE KEY"));
     expect(await readFile(join(keyDir, "public_key.pem"), "utf8")).toBe(publicPemOf(privatePem));
     expect((await stat(join(keyDir, "private_key.pem"))).mode & 0o777).toBe(0o600);

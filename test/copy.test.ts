@@ -11,10 +11,12 @@ const cluster = clusterForThisFile();
 
 const copy = (from: string, to: string) => runProcess([...RELAY_COMMANDS.bun, "copy", from, to]);
 
+const MAILBOXES = Array.from({ length: 7 }, (_, i) => `mailbox-${i}`);
+
 /** Every mailbox's messages (id, payload, expiry), oldest first. */
 async function everything(store: MessageStore): Promise<Record<string, unknown[]>> {
   const state: Record<string, unknown[]> = {};
-  for (const mailbox of store.mailboxes().sort()) state[mailbox] = (await store.peek(mailbox)).messages;
+  for (const mailbox of MAILBOXES) state[mailbox] = (await store.peek(mailbox)).messages;
   return state;
 }
 
@@ -23,7 +25,7 @@ describe.skipIf(!installed)("copy between stores", () => {
     const now = Math.floor(Date.now() / 1000);
     const origin = await tempDataDir();
     const store = await testStore(origin, { clock: () => now });
-    for (let i = 0; i < 300; i++) await store.deposit(`mailbox-${i % 7}`, `message ${i} ✉️\n"quoted"`, now + 600 + i);
+    for (let i = 0; i < 300; i++) await store.deposit(MAILBOXES[i % 7], `message ${i} ✉️\n"quoted"`, now + 600 + i);
     await store.deposit("mailbox-0", "expired", now - 1);
     const expected = await everything(store);
     await store.close();

@@ -108,13 +108,19 @@ describe("single-use proofs", () => {
     expect([replay.status, (await json(replay)).reason]).toEqual([401, "replay_detected"]);
   });
 
-  test("a depositor proof is not spent by a deposit refused for its content", async () => {
+  test("a depositor proof that verified is spent even when the deposit is refused for its content", async () => {
     const relay = await testRelay({ now: NOW });
+    await depositTo(relay, keys.alice.public_spki_pem, { for: "alice" });
     const proof = await proofBody("alice", NOW);
     const depositor = { depositor_pubkey: proof.pubkey, depositor_timestamp: proof.timestamp, depositor_signature: proof.signature };
     const refused = await relay.request("/deposit", { payload: "{", target_pubkey: keys.bob.public_spki_pem, ...depositor });
-    expect(refused.status).toBe(400);
-    await depositTo(relay, keys.bob.public_spki_pem, { fixed: true }, depositor);
+    expect([refused.status, (await json(refused)).reason]).toEqual([400, "invalid_payload"]);
+    // The same signed bytes open the depositor's own mailbox: they must not still be unspent.
+    const retrieve = await relay.request("/retrieve", proof);
+    expect([retrieve.status, (await json(retrieve)).reason]).toEqual([401, "replay_detected"]);
+    const again = await relay.request("/deposit", { payload: intercom(), target_pubkey: keys.bob.public_spki_pem, ...depositor });
+    expect([again.status, (await json(again)).reason]).toEqual([401, "replay_detected"]);
+    expect((await json(await relay.request("/retrieve", await proofBody("alice", NOW)))).messages).toEqual([intercom({ for: "alice" })]);
   });
 
   test("two fresh proofs in the same second both work (collect, then ack)", async () => {

@@ -58,6 +58,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 export async function testStore(dataDir: string, options: Partial<StoreOptions> = {}): Promise<MessageStore> {
   const store = await openMessageStore(dataDir, {
     maxStoreBytes: 1 << 30,
+    maxMessages: 1_000_000,
     mailboxMaxMessages: 256,
     durable: true,
     sweepIntervalSeconds: 0,
@@ -124,6 +125,7 @@ export async function testRelay(options: {
   const { store, shared } = await testRelayStorage(dataDir, {
     clock: () => Math.floor(clock()),
     maxStoreBytes: config.maxStoreBytes,
+    maxMessages: config.maxMessages,
     mailboxMaxMessages: config.mailboxMaxMessages,
   });
   const app = createApp({

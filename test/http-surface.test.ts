@@ -1,6 +1,7 @@
 /** The HTTP surface: routing, bodies and every way a request can be malformed get a JSON error. */
 import { describe, expect, test } from "bun:test";
 import { intercom, json, keys, testRelay } from "./helpers.ts";
+import type { Logger } from "../lib/log.ts";
 
 const relay = await testRelay();
 
@@ -28,10 +29,83 @@ describe("routing", () => {
     await expectError(response, 405, "method_not_allowed");
   });
 
-  test("POST /pubkey → 405 with Allow: GET", async () => {
+  test("POST /pubkey → 405 with Allow: GET, HEAD", async () => {
     const response = await relay.request("/pubkey", {});
-    expect(response.headers.get("allow")).toBe("GET");
+    expect(response.headers.get("allow")).toBe("GET, HEAD");
     await expectError(response, 405, "method_not_allowed");
+  });
+});
+
+describe("request targets", () => {
+  /** A request as the runtime hands it over, with the URL it built from the request line and Host. */
+  const withUrl = (url: string, method = "GET") => Object.defineProperty(new Request("http://relay.test/", { method }), "url", { value: url });
+
+  test("a Host that makes the URL unparseable (Host: [::) → 400 bad_request", async () => {
+    await expectError(await relay.app(withUrl("http://[::/healthz"), "127.0.0.1"), 400, "bad_request");
+  });
+
+  test("HTTP/1.0 without Host (Bun hands over a bare path) is served like any request", async () => {
+    const response = await relay.app(withUrl("/healthz"), "127.0.0.1");
+    expect(response.status).toBe(200);
+    expect((await json(response)).status).toBe("ok");
+    await expectError(await relay.app(withUrl("/nope"), "127.0.0.1"), 404, "not_found");
+  });
+
+  test("CONNECT host:443, as Bun (bare authority) and Deno (a URL) hand it over → 400 bad_request", async () => {
+    await expectError(await relay.app(withUrl("host:443", "CONNECT"), "127.0.0.1"), 400, "bad_request");
+    await expectError(await relay.app(new Request("http://host:443", { method: "CONNECT" }), "127.0.0.1"), 400, "bad_request");
+  });
+});
+
+describe("HEAD", () => {
+  for (const path of ["/pubkey", "/healthz"]) {
+    test(`HEAD ${path} → GET's status and headers, no body, Content-Length of GET's body`, async () => {
+      const frozen = await testRelay({ now: 1_800_000_000 });
+      const get = await frozen.request(path);
+      const getBody = new Uint8Array(await get.arrayBuffer());
+      const head = await frozen.request(path, undefined, { method: "HEAD" });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+      expect(head.headers.get("content-length")).toBe(String(getBody.length));
+      expect(head.body).toBeNull();
+    });
+  }
+
+  test("HEAD /metrics → 200 text, no body, the length its text has now", async () => {
+    const head = await relay.request("/metrics", undefined, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-type"), head.body]).toEqual([200, "text/plain; version=0.0.4; charset=utf-8", null]);
+    expect(Number(head.headers.get("content-length"))).toBeGreaterThan(1000);
+  });
+
+  test("HEAD on a POST route → 405 with Allow: POST and no body", async () => {
+    const response = await relay.request("/deposit", undefined, { method: "HEAD" });
+    expect([response.status, response.headers.get("allow"), response.body]).toEqual([405, "POST", null]);
+  });
+});
+
+describe("internal errors", () => {
+  test("an unexpected error → 500 internal_error without internals; logged at most once a minute per endpoint, with the count left out", async () => {
+    const lines: [string, Record<string, unknown>][] = [];
+    const log: Logger = (event, fields = {}) => lines.push([event, fields]);
+    const broken = await testRelay({ now: 1_800_000_000, log });
+    broken.store.stats = () => {
+      throw new Error("disk geometry at /secret/path");
+    };
+    for (let i = 0; i < 5; i++) {
+      const response = await broken.request("/healthz");
+      expect(await response.text()).toBe('{"status":"error","reason":"internal_error"}');
+      expect(response.status).toBe(500);
+    }
+    expect(lines.map(([event, fields]) => [event, fields.endpoint, fields.suppressed])).toEqual([["internal_error", "/healthz", undefined]]);
+    expect(String(lines[0][1].error)).toContain("disk geometry");
+    await broken.request("/metrics");
+    broken.setNow(1_800_000_060);
+    await broken.request("/healthz");
+    expect(lines.map(([event, fields]) => [event, fields.endpoint, fields.suppressed])).toEqual([
+      ["internal_error", "/healthz", undefined],
+      ["internal_error", "/metrics", undefined],
+      ["internal_error", "/healthz", 4],
+    ]);
   });
 });
 
@@ -90,6 +164,20 @@ describe("request bodies", () => {
     const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), "127.0.0.1");
     expect(response.status).toBe(200);
   });
+
+  for (const declared of [true, false]) {
+    test(`a body cut short (the client closed mid-body), ${declared ? "with" : "without"} Content-Length → 400 incomplete_body`, async () => {
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"payload"'));
+          controller.error(new Error("The connection was closed."));
+        },
+      });
+      const headers = declared ? { "Content-Length": "1000" } : undefined;
+      const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, headers, duplex: "half" } as RequestInit), "127.0.0.1");
+      await expectError(response, 400, "incomplete_body");
+    });
+  }
 
   test("a body that stalls past the request timeout → 408 request_timeout", async () => {
     const slow = await testRelay({ config: { requestTimeout: 1 } });

@@ -41,11 +41,14 @@ export interface RelayProcess {
   stop(): void;
   /** Everything it printed on stdout, once it has exited. */
   output(): Promise<string>;
+  /** Everything it printed on stderr, once it has exited ("" unless started with `captureStderr`). */
+  errorOutput(): Promise<string>;
 }
 
-/** Starts a relay and resolves once it prints its listening line (within `timeoutMs`). */
-export async function startRelayProcess(command: string[], options: SpawnOptions = {}): Promise<RelayProcess> {
-  const child = Bun.spawn(command, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdout: "pipe", stderr: "inherit" });
+/** Starts a relay and resolves once it prints its listening line (within `timeoutMs`); stderr is passed through unless captured. */
+export async function startRelayProcess(command: string[], options: SpawnOptions & { captureStderr?: boolean } = {}): Promise<RelayProcess> {
+  const stderr = options.captureStderr ? "pipe" : "inherit";
+  const child = Bun.spawn(command, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdout: "pipe", stderr });
   children.push(child);
   const stop = () => child.kill("SIGKILL");
   const reader = child.stdout.getReader();
@@ -72,5 +75,6 @@ export async function startRelayProcess(command: string[], options: SpawnOptions
     return output;
   })();
   const port = Number(/listening on \S+:(\d+)/.exec(output)![1]);
-  return { child, port, url: `http://127.0.0.1:${port}`, stop, output: () => drained };
+  const errorOutput = child.stderr instanceof ReadableStream ? new Response(child.stderr).text() : Promise.resolve("");
+  return { child, port, url: `http://127.0.0.1:${port}`, stop, output: () => drained, errorOutput: () => errorOutput };
 }

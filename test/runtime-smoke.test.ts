@@ -1,19 +1,11 @@
 /** The same black-box smoke suite against main.ts started as a child process under Bun and under Deno. */
 import { describe, expect, test } from "bun:test";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, ROOT, runProcess, startRelayProcess } from "./processes.ts";
+import { RUNTIMES, startRelay } from "./relay-child.ts";
 
-/** Starts main.ts under `runtime` with the vectors' relay key. */
-async function startRelay(runtime: keyof typeof RELAY_COMMANDS, dataDir: string, extra: string[] = []) {
-  const keyFile = join(dataDir, "node.pem");
-  await writeFile(keyFile, keys.relay.private_pkcs1_pem);
-  const args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--node-key", keyFile, ...extra];
-  return startRelayProcess([...RELAY_COMMANDS[runtime], ...args], { env: { ...process.env, NO_COLOR: "1" } });
-}
-
-for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+for (const runtime of RUNTIMES) {
   describe(`main.ts under ${runtime}`, () => {
     // Non-ASCII text: its record's CRC (taken over the UTF-8 of a string) is checked again at the restart.
     test("serves the relay key, round-trips a message across a restart, and stops cleanly on SIGTERM", async () => {

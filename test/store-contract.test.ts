@@ -4,20 +4,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { openPostgresStore } from "../lib/postgres/message-store.ts";
-import { StoreError, type StoredMessage } from "../lib/store/message-store.ts";
+import type { MailboxStore } from "../lib/store/mailbox-store.ts";
+import { StoreError } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
-
-const NOW = 1_767_225_600;
-
-/** The public API both stores share. */
-interface ContractStore {
-  deposit(mailbox: string, payload: string, expiresAt: number): Promise<string>;
-  peek(mailbox: string, limit?: number, maxBytes?: number): Promise<{ messages: StoredMessage[]; more: boolean }>;
-  take(mailbox: string): Promise<StoredMessage[]>;
-  remove(mailbox: string, ids: readonly string[]): Promise<number>;
-  close(): Promise<void>;
-}
+import { contents, NOW, STORE_TABLE } from "./store-table.ts";
 
 interface Caps {
   clock: () => number;
@@ -26,7 +17,7 @@ interface Caps {
 }
 
 /** A place a store lives (a data dir, a database) and how to open a store on it, again after closing. */
-type Place = { open(caps: Caps): Promise<ContractStore> };
+type Place = { open(caps: Caps): Promise<MailboxStore> };
 
 const cluster = clusterForThisFile();
 const installed = postgresInstalled();
@@ -61,33 +52,11 @@ const implementations: { name: string; skip: boolean; place(): Promise<Place> }[
   },
 ];
 
-/** Every mailbox's payloads, oldest first. */
-async function contents(store: ContractStore, mailboxes = ["a", "b"]): Promise<Record<string, string[]>> {
-  const state: Record<string, string[]> = {};
-  for (const mailbox of mailboxes) state[mailbox] = (await store.peek(mailbox)).messages.map((m) => m.payload);
-  return state;
-}
-
-type Step = (store: ContractStore, ids: Map<string, string>) => Promise<unknown>;
-const put = (mailbox: string, payload: string, expiresAt = NOW + 600): Step => async (store, ids) =>
-  ids.set(payload, await store.deposit(mailbox, payload, expiresAt));
-const del = (mailbox: string, ...payloads: string[]): Step => (store, ids) =>
-  store.remove(mailbox, payloads.map((p) => ids.get(p) ?? "unknown"));
-
-const table: { name: string; steps: Step[]; state: Record<string, string[]> }[] = [
-  { name: "deposits in order", steps: [put("a", "1"), put("a", "2"), put("b", "3")], state: { a: ["1", "2"], b: ["3"] } },
-  { name: "a removal", steps: [put("a", "1"), put("a", "2"), del("a", "1")], state: { a: ["2"], b: [] } },
-  { name: "removing from the wrong mailbox does nothing", steps: [put("a", "1"), del("b", "1")], state: { a: ["1"], b: [] } },
-  { name: "expired at deposit time is never seen", steps: [put("a", "old", NOW - 1), put("a", "new")], state: { a: ["new"], b: [] } },
-  { name: "everything removed", steps: [put("a", "1"), put("b", "2"), del("a", "1"), del("b", "2")], state: { a: [], b: [] } },
-  { name: "payloads with newlines and unicode", steps: [put("a", 'line\n"two"\u2028 ü 🐝')], state: { a: ['line\n"two"\u2028 ü 🐝'], b: [] } },
-];
-
 const refusal = (promise: Promise<unknown>) => promise.then(() => "ok", (error) => error instanceof StoreError ? error.kind : String(error));
 
 for (const implementation of implementations) {
   describe.skipIf(implementation.skip)(`store contract on the ${implementation.name}`, () => {
-    for (const row of table) {
+    for (const row of STORE_TABLE) {
       test(`saved → reopened → state: ${row.name}`, async () => {
         const place = await implementation.place();
         let store = await place.open({ clock: () => NOW });

@@ -1,9 +1,10 @@
 /** A full disk: the deposit fails with store_full, nothing stored is lost, and the store recovers by itself. */
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { StoreError } from "../lib/store/message-store.ts";
+import { LOG_FILE, StoreError } from "../lib/store/message-store.ts";
+import { openMessageStore, StoreOpenError } from "../lib/store/open-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
@@ -61,9 +62,10 @@ async function smallTmpfs(): Promise<string | null> {
 }
 
 const tmpfs = await smallTmpfs();
+const noTmpfs = !tmpfs;
 
 describe("a real full disk (1 MiB tmpfs)", () => {
-  test.skipIf(!tmpfs)("deposits until the disk is full → store_full; space returns → deposits resume; nothing lost", async () => {
+  test.skipIf(noTmpfs)("deposits until the disk is full → store_full; space returns → deposits resume; nothing lost", async () => {
     const dir = tmpfs!;
     try {
       await writeFile(join(dir, "filler"), new Uint8Array(400_000));
@@ -85,6 +87,107 @@ describe("a real full disk (1 MiB tmpfs)", () => {
       expect(await payloadsOf(reopened)).toEqual([...stored, "after"]);
       expect(reopened.stats().damagedRecords).toBe(0);
       await reopened.close();
+    } finally {
+      execFileSync("umount", [dir]);
+    }
+  });
+});
+
+/** A store in `dir` holding "1", "2", "3" in mailbox a, with the put line of "2" damaged; resolves with the log's text. */
+async function storeWithDamage(dir: string): Promise<string> {
+  const store = await testStore(dir, { clock });
+  for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
+  await store.close();
+  const damaged = (await readFile(join(dir, LOG_FILE), "utf8")).replace('"p":"2"', '"p":"#"');
+  await writeFile(join(dir, LOG_FILE), damaged);
+  return damaged;
+}
+
+const copiesAside = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+
+/** Fills the file system of `dir` until a write fails with ENOSPC. */
+async function fillDisk(dir: string): Promise<void> {
+  const filler = await open(join(dir, "filler"), "w");
+  try {
+    for (;;) await filler.write(new Uint8Array(4096));
+  } catch (error) {
+    expect((error as { code?: string }).code).toBe("ENOSPC");
+  } finally {
+    await filler.close();
+  }
+}
+
+describe("a damaged log on a disk with no room for the copy aside", () => {
+  test("ENOSPC while copying aside → the store opens, reports the damage, serves the rest, and keeps the damaged line in the log until a copy can be written", async () => {
+    const dir = await tempDataDir();
+    const damaged = await storeWithDamage(dir);
+    let full = true;
+    const events: { event: string; fields: Record<string, unknown> }[] = [];
+    const store = await testStore(dir, {
+      clock,
+      log: (event, fields) => events.push({ event, fields }),
+      onStep: (step) => {
+        if (full && step === "damage:copy") throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+      },
+    });
+    expect(store.stats().damagedRecords).toBe(1);
+    expect(events.find((e) => e.event === "store_damaged_records")?.fields).toMatchObject({ count: 1, kept_as: null });
+    expect(await payloadsOf(store)).toEqual(["1", "3"]);
+    expect(await store.compact().catch((error) => error.code)).toBe("ENOSPC"); // no copy, no compaction
+    expect(await readFile(join(dir, LOG_FILE), "utf8")).toBe(damaged);
+    expect(await copiesAside(dir)).toEqual([]);
+    full = false;
+    await store.compact();
+    const aside = await copiesAside(dir);
+    expect(aside.length).toBe(1);
+    expect(await readFile(join(dir, aside[0]), "utf8")).toBe(damaged);
+    expect(events.map((e) => e.event)).toContain("store_damage_kept_aside");
+    const reopened = await testStore(dir, { clock });
+    expect(reopened.stats().damagedRecords).toBe(0);
+    expect(await payloadsOf(reopened)).toEqual(["1", "3"]);
+  });
+
+  test.skipIf(noTmpfs)("a real full disk (1 MiB tmpfs) → the store opens with the damage reported and in place, and serves the rest", async () => {
+    const dir = (await smallTmpfs())!;
+    try {
+      const storeDir = join(dir, "store");
+      const damaged = await storeWithDamage(storeDir);
+      await fillDisk(dir);
+      const events: string[] = [];
+      const store = await testStore(storeDir, { clock, log: (event) => events.push(event) });
+      expect(store.stats().damagedRecords).toBe(1);
+      expect(events).toContain("store_damaged_records");
+      expect(await payloadsOf(store)).toEqual(["1", "3"]);
+      expect(await readFile(join(storeDir, LOG_FILE), "utf8")).toBe(damaged);
+      expect(await copiesAside(storeDir)).toEqual([]);
+      await store.close();
+      await rm(join(dir, "filler"));
+      const reopened = await testStore(storeDir, { clock });
+      expect(await copiesAside(storeDir)).toHaveLength(1);
+      expect(await payloadsOf(reopened)).toEqual(["1", "3"]);
+      await reopened.close();
+    } finally {
+      execFileSync("umount", [dir]);
+    }
+  });
+});
+
+describe("a read-only data dir", () => {
+  test.skipIf(noTmpfs)("that holds messages → StoreOpenError with one line naming the directory", async () => {
+    const dir = (await smallTmpfs())!;
+    try {
+      const storeDir = join(dir, "store");
+      const store = await testStore(storeDir, { clock });
+      await store.deposit("a", "kept", NOW + 600);
+      await store.close();
+      execFileSync("mount", ["-o", "remount,ro", dir]);
+      const error = await openMessageStore(storeDir, {
+        maxStoreBytes: 1 << 20, maxMessages: 100, mailboxMaxMessages: 10, durable: true, sweepIntervalSeconds: 0, clock, log: () => {},
+      }).catch((error) => error);
+      expect(error).toBeInstanceOf(StoreOpenError);
+      expect(error.message).toStartWith(`cannot open the message store in ${storeDir}: `);
+      expect(error.message).toMatch(/EROFS|read-only/i);
+      expect(error.message).not.toContain("\n");
     } finally {
       execFileSync("umount", [dir]);
     }

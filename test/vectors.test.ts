@@ -24,7 +24,7 @@ interface Case {
 const proofs = await loadVector<{ now: number; cases: Case[] }>("ownership_proofs.json");
 const deposits = await loadVector<{ now: number; cases: Case[] }>("deposits.json");
 
-/** PROTOCOL.md Part B decisions for cases where the original relay's answer is not the contract. */
+/** docs/protocol.md Part B decisions for cases where the original relay's answer is not the contract. */
 const partB: Record<string, Expected> = {
   D41: { status: 400, reason: "invalid_target_pubkey" },
 };

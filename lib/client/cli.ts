@@ -1,84 +1,80 @@
 /** The client subcommands: argv → checked options → keygen, deposit or retrieve; an exit code back. */
 import { readFile } from "node:fs/promises";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { parsePrivateKeyPem, parsePublicKeyPem } from "../crypto/pem.ts";
+import { MAX_TTL_SECONDS } from "../routes/deposit.ts";
 import { deposit } from "./deposit.ts";
+import { refusalHints } from "./hints.ts";
+import { RelayRefusal } from "./http.ts";
 import { keygen } from "./keygen.ts";
+import { keyFingerprint } from "./keys.ts";
 import { retrieve } from "./retrieve.ts";
+import { CLIENT_COMMANDS, type CommandName, commandHelp, commandList } from "./usage.ts";
 
 /** Bad arguments or input files: exit code 2. */
 class UsageError extends Error {}
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
 type Values = Record<string, string | boolean | undefined>;
 
-interface Command {
-  usage: string;
-  options: Options;
-  run(positionals: string[], values: Values): Promise<number>;
-}
+/** Runs one subcommand with its operand and option values; resolves with the exit code. */
+type Runner = (operand: string, values: Values, say: (line: string) => void) => Promise<number>;
 
-const commands: Record<string, Command> = {
-  keygen: {
-    usage: "keygen DIR",
-    options: {},
-    async run([directory]) {
-      const { privatePath, publicPath } = await keygen(directory);
-      console.log(`wrote ${privatePath} and ${publicPath}`);
-      return 0;
-    },
+const runners: Record<CommandName, Runner> = {
+  async keygen(directory) {
+    const { privatePath, publicPath, publicPem } = await keygen(directory);
+    console.log(`wrote ${privatePath} and ${publicPath}; fingerprint ${keyFingerprint(publicPem)}`);
+    return 0;
   },
-  deposit: {
-    usage: "deposit URL --to PUB.pem [--from PRIV.pem] [--ttl SECONDS] (--text TEXT | --file FILE|-)",
-    options: { to: { type: "string" }, from: { type: "string" }, ttl: { type: "string" }, text: { type: "string" }, file: { type: "string" } },
-    async run([url], values) {
-      if (!values.to) throw new UsageError("--to is required");
-      if ((values.text === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --text and --file");
-      const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
-      if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl >= 1)) throw new UsageError("--ttl must be a whole number of seconds");
-      const text = typeof values.text === "string" ? values.text : (await readInput(values.file as string)).replace(/\r?\n$/, "");
-      console.log(await deposit({
-        url,
-        recipientPem: await readKey(values.to as string, "public"),
-        senderPrivatePem: values.from ? await readKey(values.from as string, "private") : undefined,
-        ttl,
-        text,
-      }));
-      return 0;
-    },
+  async deposit(url, values, say) {
+    if (!values.to) throw new UsageError("--to is required");
+    if ((values.text === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --text and --file");
+    const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl as string, say);
+    const text = typeof values.text === "string" ? values.text : (await readInput(values.file as string)).replace(/\r?\n$/, "");
+    console.log(await deposit({
+      url,
+      recipientPem: await readKey(values.to as string, "public"),
+      senderPrivatePem: values.from ? await readKey(values.from as string, "private") : undefined,
+      ttl,
+      text,
+    }));
+    return 0;
   },
-  retrieve: {
-    usage: "retrieve URL --key PRIV.pem [--keep]",
-    options: { key: { type: "string" }, keep: { type: "boolean" } },
-    async run([url], values) {
-      if (!values.key) throw new UsageError("--key is required");
-      const privatePem = await readKey(values.key as string, "private");
-      const output = { message: (line: string) => console.log(line), note: (line: string) => console.error(line) };
-      const failures = await retrieve({ url, privatePem, keep: values.keep === true }, output);
-      return failures ? 1 : 0;
-    },
+  async retrieve(url, values) {
+    if (!values.key) throw new UsageError("--key is required");
+    const privatePem = await readKey(values.key as string, "private");
+    const output = { message: (line: string) => console.log(line), note: (line: string) => console.error(line) };
+    const failures = await retrieve({ url, privatePem, keep: values.keep === true }, output);
+    return failures ? 1 : 0;
   },
 };
 
 /** Runs `argv` (subcommand first); resolves with the process exit code. */
 export async function runClient(argv: string[]): Promise<number> {
   const [name = "", ...args] = argv;
-  const command = commands[name];
-  if (!command) return console.error(`hivemind-rendezvous: unknown command ${name}`), 2;
+  if (!Object.hasOwn(CLIENT_COMMANDS, name)) {
+    return console.error(`hivemind-rendezvous: unknown command ${JSON.stringify(name)}\n${commandList()}`), 2;
+  }
+  const command = name as CommandName;
+  const say = (line: string) => console.error(`hivemind-rendezvous ${command}: ${line}`);
+  let operand = "";
   try {
-    const { positionals, values } = parseCommand(args, command.options);
-    if (values.help) return console.log(`Usage: hivemind-rendezvous ${command.usage}`), 0;
-    if (positionals.length !== 1) throw new UsageError(`expected one ${name === "keygen" ? "DIR" : "URL"}, got ${positionals.length}`);
-    if (name !== "keygen") checkUrl(positionals[0]);
-    return await command.run(positionals, values);
+    const { positionals, values } = parseCommand(command, args);
+    if (values.help) return console.log(commandHelp(command)), 0;
+    const { name: operandName } = CLIENT_COMMANDS[command].operand;
+    if (positionals.length !== 1) throw new UsageError(`expected one ${operandName}, got ${positionals.length}`);
+    operand = positionals[0];
+    if (operandName === "URL") checkUrl(operand);
+    return await runners[command](operand, values, say);
   } catch (error) {
-    const usage = error instanceof UsageError;
-    console.error(`hivemind-rendezvous ${name}: ${(error as Error).message ?? error}${usage ? ` (usage: hivemind-rendezvous ${command.usage})` : ""}`);
-    return usage ? 2 : 1;
+    if (error instanceof UsageError) return say(`${error.message} (usage: hivemind-rendezvous ${CLIENT_COMMANDS[command].synopsis})`), 2;
+    say((error as Error).message ?? String(error));
+    if (error instanceof RelayRefusal) refusalHints(error, operand).forEach(say);
+    return 1;
   }
 }
 
-function parseCommand(args: string[], options: Options): { positionals: string[]; values: Values } {
+function parseCommand(command: CommandName, args: string[]): { positionals: string[]; values: Values } {
+  const options = Object.fromEntries(Object.entries(CLIENT_COMMANDS[command].options).map(([name, { type }]) => [name, { type }]));
   try {
     const parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
     return { positionals: parsed.positionals, values: parsed.values as Values };
@@ -91,14 +87,25 @@ function checkUrl(url: string): void {
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`not an http(s) URL: ${url}`);
 }
 
-/** A key file's text without trailing whitespace (Python writes none); checked to be the expected kind. */
+/** `--ttl` as whole seconds; above the relay's cap it is cut to the cap, and `say` tells so. */
+function parseTtl(text: string, say: (line: string) => void): number {
+  const ttl = /^\d{1,15}$/.test(text) ? Number(text) : 0;
+  if (ttl < 1) throw new UsageError(`--ttl must be a whole number of seconds, got ${JSON.stringify(text)}`);
+  if (ttl <= MAX_TTL_SECONDS) return ttl;
+  say(`--ttl ${ttl} is above the relay's cap of ${MAX_TTL_SECONDS} s (7 days); capped to ${MAX_TTL_SECONDS}`);
+  return MAX_TTL_SECONDS;
+}
+
+/** A key file's text without trailing whitespace (Python writes none); checked to be the expected kind and size. */
 async function readKey(path: string, kind: "public" | "private"): Promise<string> {
   const text = (await readInput(path)).replace(/\s+$/, "");
   try {
     if (kind === "public") parsePublicKeyPem(text);
     else parsePrivateKeyPem(text);
   } catch (error) {
-    throw new UsageError(`${path}: not an RSA ${kind} key (${(error as Error).message})`);
+    // A RangeError inside says what is wrong with an RSA key of the right form: its size, its exponent.
+    const { message, cause } = error as Error;
+    throw new UsageError(`${path}: not a usable RSA ${kind} key (${cause instanceof RangeError ? cause.message : message})`);
   }
   return text;
 }

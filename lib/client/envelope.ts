@@ -23,13 +23,14 @@ const TAG_BYTES = 16;
 /** The envelope object carried as an INTERCOM message's `payload`. */
 export type Envelope = Record<string, string>;
 
-/** What an opened envelope says. */
-export interface Opened {
-  plaintext: string;
-  /** `verified`: the signature holds for `senderPem`; `unverifiable`: signed, but no key to check it with. */
-  signature: "verified" | "unsigned" | "unverifiable";
-  senderPem: string | null;
-}
+/**
+ * What an opened envelope says. `verified`: the signature holds for `senderPem`;
+ * `unverifiable`: signed, but with no key to check it with.
+ */
+export type Opened = { plaintext: string } & (
+  | { signature: "verified"; senderPem: string }
+  | { signature: "unsigned" | "unverifiable"; senderPem: null }
+);
 
 /** Encrypts `plaintext` for `recipientPem`; signs it when `senderPrivatePem` is given. */
 export async function seal(

@@ -5,7 +5,12 @@ const TIMEOUT_MS = 30_000;
 /** The relay answered with an error status; `reason` is its catalog reason. */
 export class RelayRefusal extends Error {
   override name = "RelayRefusal";
-  constructor(readonly status: number, readonly reason: string) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    /** The relay's clock minus ours in seconds, from its `Date` header; null without one. */
+    readonly clockSkewSeconds: number | null,
+  ) {
     super(`the relay refused: ${reason} (HTTP ${status})`);
   }
 }
@@ -85,8 +90,21 @@ export class RelayClient {
       parsed = null;
     }
     const json = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
-    if (!response.ok) throw new RelayRefusal(response.status, typeof json.reason === "string" ? json.reason : "no_reason_given");
+    if (!response.ok) {
+      const reason = typeof json.reason === "string" ? json.reason : "no_reason_given";
+      throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")));
+    }
     if (parsed === null) throw new Error(`${method} ${path} answered ${response.status} without JSON`);
     return json;
   }
+}
+
+/**
+ * The relay's clock minus ours, in whole seconds, from an HTTP `Date` header (or null). The header
+ * truncates to the second, so its midpoint is taken: the estimate is off by at most half a second
+ * plus the answer's travel time.
+ */
+function clockSkew(dateHeader: string | null): number | null {
+  const relayMs = dateHeader ? Date.parse(dateHeader) : NaN;
+  return Number.isNaN(relayMs) ? null : Math.round((relayMs + 500 - Date.now()) / 1000);
 }

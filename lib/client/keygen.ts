@@ -1,13 +1,13 @@
 /** `keygen DIR`: a new keypair written as private_key.pem (mode 0600) and public_key.pem. */
 import { chmod, type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { generateKeyPair } from "./keys.ts";
+import { generateKeyPair, type PemKeyPair } from "./keys.ts";
 
 /** File names keygen writes inside its directory. */
 export const KEY_FILES = { private: "private_key.pem", public: "public_key.pem" } as const;
 
 /** Generates a keypair into `directory` (created if needed); refuses to overwrite an existing key. */
-export async function keygen(directory: string): Promise<{ privatePath: string; publicPath: string }> {
+export async function keygen(directory: string): Promise<{ privatePath: string; publicPath: string; publicPem: string }> {
   await mkdir(directory, { recursive: true, mode: 0o700 });
   const privatePath = join(directory, KEY_FILES.private);
   const publicPath = join(directory, KEY_FILES.public);
@@ -18,15 +18,16 @@ export async function keygen(directory: string): Promise<{ privatePath: string; 
     await rm(privatePath);
     throw error;
   });
+  let pair: PemKeyPair;
   try {
-    const pair = await generateKeyPair();
+    pair = await generateKeyPair();
     await writeSynced(privateFile, pair.privatePem);
     await writeSynced(publicFile, pair.publicPem);
   } finally {
     await Promise.allSettled([privateFile.close(), publicFile.close()]);
   }
   await chmod(privatePath, 0o600); // the mode given to open is masked by the umask
-  return { privatePath, publicPath };
+  return { privatePath, publicPath, publicPem: pair.publicPem };
 }
 
 async function createNew(path: string, mode: number): Promise<FileHandle> {

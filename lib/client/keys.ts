@@ -1,5 +1,6 @@
 /** RSA key material for the client: generation, PEM forms as Python HiveMind writes them, WebCrypto imports. */
 import { encodeBase64, parsePrivateKeyPem, parsePublicKeyPem, pkcs8ToPkcs1, toPem } from "../crypto/pem.ts";
+import { sha256 } from "../crypto/public-keys.ts";
 import { type OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
 
 /** A keypair as PEM text: SPKI public key and PKCS#1 private key, no trailing newline. */
@@ -20,6 +21,13 @@ export async function generateKeyPair(): Promise<PemKeyPair> {
   return { publicPem: toPem("PUBLIC KEY", spki), privatePem: toPem("RSA PRIVATE KEY", pkcs8ToPkcs1(pkcs8)) };
 }
 
+/**
+ * A public key's fingerprint: `sha256:` and the hex SHA-256 of its SPKI DER (the relay's mailbox id),
+ * the same for its SPKI and PKCS#1 texts; `openssl pkey -pubin -outform DER | sha256sum` prints it too.
+ */
+export function keyFingerprint(publicPem: string): string {
+  return `sha256:${sha256(parsePublicKeyPem(publicPem).spki).toString("hex")}`;
+}
 
 /** Imports a private key PEM (PKCS#1 or PKCS#8) for decrypting or signing. */
 export function importPrivateKey(pem: string, algorithm: typeof OAEP | typeof PSS): Promise<CryptoKey> {

@@ -1,20 +1,21 @@
 /** `retrieve`: collect this key's mailbox, open each message, acknowledge what was shown. */
-import { open } from "./envelope.ts";
+import { open, type Opened } from "./envelope.ts";
 import { RelayClient } from "./http.ts";
 import { loadIdentity } from "./identity.ts";
+import { keyFingerprint } from "./keys.ts";
 import { envelopeOf } from "./messages.ts";
 
 const BATCH = 100;
 
-/** Where retrieve reports: one line per message, and notes on the side. */
+/** Where retrieve reports: one line per opened message, and notes on the side (who signed it, what failed). */
 export interface RetrieveOutput {
   message(line: string): void;
   note(line: string): void;
 }
 
 /**
- * Prints each message's inner plaintext (or why it cannot be opened) and resolves with how many
- * could not be opened. Unless `keep`, collected messages are acknowledged, unopenable ones too:
+ * Prints each message's inner plaintext, noting before it who signed it (or why it cannot be
+ * opened), and resolves with how many could not be opened. Unless `keep`, collected messages are acknowledged, unopenable ones too:
  * a message this key cannot open now it never will.
  */
 export async function retrieve(
@@ -28,12 +29,15 @@ export async function retrieve(
   let shown = 0;
   const show = async (payload: string, label: string) => {
     shown++;
+    let opened: Opened;
     try {
-      output.message((await open(envelopeOf(payload), { privatePem: options.privatePem })).plaintext);
+      opened = await open(envelopeOf(payload), { privatePem: options.privatePem });
     } catch (error) {
       failures++;
-      output.message(`! ${label} could not be opened: ${(error as Error).message}`);
+      return output.note(`! ${label} could not be opened: ${(error as Error).message}`);
     }
+    output.note(`${label}: ${signatureNote(opened)}`);
+    output.message(opened.plaintext);
   };
   for (;;) {
     const batch = await relay.collect(await identity.prove(relayPem), BATCH);
@@ -54,4 +58,10 @@ export async function retrieve(
   }
   if (!shown) output.note("no messages waiting");
   return failures;
+}
+
+function signatureNote(opened: Opened): string {
+  if (opened.signature === "verified") return `signed by ${keyFingerprint(opened.senderPem)}`;
+  if (opened.signature === "unsigned") return "not signed";
+  return "signed, but it names no sender key to check the signature with";
 }

@@ -1,8 +1,9 @@
-/** Client public keys: PEM text → mailbox id and WebCrypto verify key, with a bounded cache. */
+/** Client public keys: PEM text → mailbox id and signature check, with a bounded cache. */
 import type { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { parsePublicKeyPem } from "./pem.ts";
-import { PSS } from "./rsa-params.ts";
+import { MAX_PUBLIC_KEY_PEM_LENGTH, parsePublicKeyPem } from "./pem.ts";
+import { PSS, PSS_PARAMS } from "./rsa-params.ts";
+import { MAX_VERIFIABLE_MODULUS_BITS } from "./verify-limits.ts";
 
 /** What the relay knows about one public key text. */
 export interface KnownKey {
@@ -10,9 +11,11 @@ export interface KnownKey {
   mailbox: string;
   /** SHA-256 of the PEM text exactly as received: what an envelope's `recipient_fingerprint` names. */
   pemDigest: Buffer;
-  spki: Uint8Array<ArrayBuffer>;
-  /** RSA-PSS SHA-256 verify key, imported on first use. */
-  verifyKey(): Promise<CryptoKey>;
+  /**
+   * True when `signature` is an RSA-PSS SHA-256 signature of `message` by this key, spelt the one
+   * way a signature can be: exactly as many bytes as the modulus, and a number below it.
+   */
+  verify(signature: Uint8Array<ArrayBuffer>, message: Uint8Array<ArrayBuffer>): Promise<boolean>;
 }
 
 /** SHA-256 of bytes or of a string's UTF-8 bytes. */
@@ -20,7 +23,11 @@ export function sha256(data: Uint8Array | string): Buffer {
   return createHash("sha256").update(data).digest();
 }
 
-/** Parses and remembers the most recently used keys, so a polling node pays for the import once. */
+/**
+ * Parses and remembers the most recently used keys, so a polling node pays for the import once.
+ * It knows exactly the keys this runtime can verify signatures with (see `parsePublicKeyPem` and
+ * `MAX_VERIFIABLE_MODULUS_BITS`): a deposit for any other key could never be retrieved.
+ */
 export class PublicKeyCache {
   readonly #entries = new Map<string, KnownKey>();
 
@@ -28,28 +35,39 @@ export class PublicKeyCache {
 
   /** The key behind `pem`, or null when the text is not an acceptable RSA public key. */
   lookup(pem: string): KnownKey | null {
+    if (pem.length > MAX_PUBLIC_KEY_PEM_LENGTH) return null; // before hashing or parsing it
     const cached = this.#entries.get(pem);
     if (cached) {
       this.#entries.delete(pem); // re-insert: Map order is the LRU order
       this.#entries.set(pem, cached);
       return cached;
     }
-    let spki: Uint8Array<ArrayBuffer>;
+    let parsed;
     try {
-      spki = parsePublicKeyPem(pem).spki;
+      parsed = parsePublicKeyPem(pem);
     } catch {
       return null;
     }
+    if (parsed.modulusBits > MAX_VERIFIABLE_MODULUS_BITS) return null;
+    const { spki, modulus } = parsed;
     let imported: Promise<CryptoKey> | undefined;
     const key: KnownKey = {
       mailbox: sha256(spki).toString("hex"),
       pemDigest: sha256(pem),
-      spki,
-      verifyKey: () =>
-        imported ??= crypto.subtle.importKey("spki", spki, PSS, false, ["verify"]),
+      async verify(signature, message) {
+        if (signature.length !== modulus.length || compareBytes(signature, modulus) >= 0) return false;
+        imported ??= crypto.subtle.importKey("spki", spki, PSS, false, ["verify"]);
+        return await crypto.subtle.verify(PSS_PARAMS, await imported, signature, message);
+      },
     };
     this.#entries.set(pem, key);
     if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
     return key;
   }
+}
+
+/** Compares two big-endian numbers of the same byte length. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
 }

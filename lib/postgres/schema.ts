@@ -39,7 +39,8 @@ const MIGRATIONS: string[] = [
   CREATE TABLE rendezvous_usage (slot integer PRIMARY KEY, bytes bigint NOT NULL);
   INSERT INTO rendezvous_usage SELECT slot, 0 FROM generate_series(0, 15) AS slot;
 
-  CREATE TABLE rendezvous_proofs (key text PRIMARY KEY, expires_at bigint NOT NULL);
+  -- Spent proofs by the SHA-256 of their id.
+  CREATE TABLE rendezvous_proofs (digest bytea PRIMARY KEY, expires_at bigint NOT NULL);
 
   -- Counters that only throttle: losing them in a crash is harmless, so no WAL.
   CREATE UNLOGGED TABLE rendezvous_rate_windows (

@@ -3,7 +3,7 @@ import type { RequestContext } from "../context.ts";
 import { sha256 } from "../crypto/public-keys.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
-import { anyMissing, spendProof, verifyClaim } from "./ownership.ts";
+import { anyMissing, spendClaim } from "./ownership.ts";
 import { limitRate } from "./rate-limit.ts";
 
 /** Default and largest TTL: 7 days. */
@@ -35,16 +35,15 @@ export async function deposit(context: RequestContext): Promise<Response> {
   const depositor = { pubkey: body.depositor_pubkey, timestamp: body.depositor_timestamp, signature: body.depositor_signature };
   const depositorMissing = anyMissing(Object.values(depositor));
   if (relay.config.requireDepositorProof && depositorMissing) throw errors.depositorProofRequired();
-  const depositorProof = depositorMissing ? null : await verifyClaim(context, depositor);
-  if (typeof depositorProof === "string") throw errors.invalidDepositorSignature(); // stale or wrong alike
+  // A depositor proof that verifies is spent here, whatever happens after: it also opens the depositor's own mailbox.
+  const depositorProof = depositorMissing ? null : await spendClaim(context, depositor);
+  if (depositorProof && "problem" in depositorProof) throw errors.invalidDepositorSignature(); // stale or wrong alike
   if (typeof payload !== "string") throw errors.invalidPayload();
   if (typeof target !== "string") throw errors.invalidTargetPubkey();
   const key = relay.keys.lookup(target);
   const problem = checkIntercom(payload, key?.pemDigest ?? sha256(target));
   if (problem) throw envelopeErrors[problem]();
   if (!key) throw errors.invalidTargetPubkey();
-  // Spent only now, so a deposit refused for its content can be sent again, corrected, with the same proof.
-  if (depositorProof) await spendProof(context, depositorProof);
   const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
   relay.metrics.deposits++;
   return jsonResponse({ status: "ok", deposit_id: depositId });

@@ -20,16 +20,12 @@ export function parseTimestamp(value: unknown): number {
   return number;
 }
 
-/** A proof that verified and is not yet spent. */
-export interface VerifiedProof {
-  mailbox: string;
-  proofId: string;
-  /** When the proof stops being fresh (Unix seconds); it must stay single-use until then. */
-  freshUntil: number;
-}
-
-/** Verifies present claim fields, without spending the proof: the proof, or why it fails. */
-export async function verifyClaim(context: RequestContext, fields: ClaimFields): Promise<VerifiedProof | "stale" | "bad_signature"> {
+/**
+ * Verifies present claim fields and, when the proof holds, spends it at once, whatever the request
+ * goes on to do: the claimer's mailbox, or why the proof fails. Throws 401 replay_detected for a proof
+ * already spent, 503 server_busy when the replay guard is full, 400 invalid_timestamp.
+ */
+export async function spendClaim(context: RequestContext, fields: ClaimFields): Promise<{ mailbox: string } | { problem: "stale" | "bad_signature" }> {
   const { relay } = context;
   const claim: OwnershipClaim = {
     pubkey: typeof fields.pubkey === "string" ? fields.pubkey : "",
@@ -42,24 +38,18 @@ export async function verifyClaim(context: RequestContext, fields: ClaimFields):
     toleranceSeconds: TOLERANCE_SECONDS,
     keys: relay.keys,
   });
-  if (!verdict.valid) return verdict.problem;
-  return { mailbox: verdict.mailbox, proofId: verdict.proofId, freshUntil: claim.timestamp + TOLERANCE_SECONDS };
-}
-
-/** Marks a verified proof used; throws 401 replay_detected if it already was, 503 when the guard is full. */
-export async function spendProof(context: RequestContext, proof: VerifiedProof): Promise<void> {
-  const use = await context.relay.replays.claim(proof.proofId, proof.freshUntil, context.relay.clock());
+  if (!verdict.valid) return { problem: verdict.problem };
+  const use = await relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
   if (use === "full") throw errors.serverBusy();
   if (use === "replayed") throw errors.replayDetected();
+  return { mailbox: verdict.mailbox };
 }
 
 /** The mailbox the body's `pubkey`/`timestamp`/`signature` prove ownership of, spending the proof; throws 400/401 otherwise. */
 export async function provenMailbox(context: RequestContext, body: Record<string, unknown>): Promise<string> {
   const fields = { pubkey: body.pubkey, timestamp: body.timestamp, signature: body.signature };
   if (anyMissing(Object.values(fields))) throw errors.missingFields();
-  const proof = await verifyClaim(context, fields);
-  if (proof === "stale") throw errors.replayDetected();
-  if (proof === "bad_signature") throw errors.invalidSignature();
-  await spendProof(context, proof);
-  return proof.mailbox;
+  const proof = await spendClaim(context, fields);
+  if ("mailbox" in proof) return proof.mailbox;
+  throw proof.problem === "stale" ? errors.replayDetected() : errors.invalidSignature();
 }

@@ -1,10 +1,13 @@
 /**
  * The in-memory index: per mailbox, its messages in deposit order, each a position in the log.
- * Messages live in slots of typed-array columns (id, expiry, offset, length), about 40 bytes each,
- * so a Pi can index millions of messages; payloads stay on disk. The columns grow a chunk of slots at a
- * time and never copy: doubling one-piece arrays at 1M slots held the event loop for 30-50 ms.
+ * Messages live in slots of typed-array columns (id, expiry, offset, length, next slot of the same
+ * mailbox), 36 bytes each; mailboxes are numbered by a {@link MailboxTable} (about 52 bytes each) and
+ * chain their slots from the first to the last. No JS object per message or per mailbox: a Pi can
+ * index millions of either. Payloads stay on disk.
  */
 import { appendTo } from "../collections.ts";
+import { ByteColumn, CHUNK_SLOTS, Column, wordOf } from "./columns.ts";
+import { MailboxTable } from "./mailbox-table.ts";
 import { isMessageId } from "./records.ts";
 
 /** One indexed message, as handed out for reading. */
@@ -17,34 +20,7 @@ interface IndexEntry {
 }
 
 const ID_BYTES = 16;
-const CHUNK_BITS = 16;
-/** Slots per chunk of every column: 64k, 2 MiB across the four columns. */
-const CHUNK_SLOTS = 1 << CHUNK_BITS;
-const CHUNK_MASK = CHUNK_SLOTS - 1;
-
-/** One column of numbers, in chunks of {@link CHUNK_SLOTS}. */
-class Column<T extends Uint32Array | Float64Array> {
-  readonly #chunks: T[] = [];
-
-  constructor(readonly makeChunk: (length: number) => T) {}
-
-  get(slot: number): number {
-    return this.#chunks[slot >>> CHUNK_BITS][slot & CHUNK_MASK];
-  }
-
-  set(slot: number, value: number): void {
-    this.#chunks[slot >>> CHUNK_BITS][slot & CHUNK_MASK] = value;
-  }
-
-  grow(): void {
-    this.#chunks.push(this.makeChunk(CHUNK_SLOTS));
-  }
-
-  /** Chunks for at least `slots` slots. */
-  reserve(slots: number): void {
-    while (this.#chunks.length * CHUNK_SLOTS < slots) this.grow();
-  }
-}
+const NONE = -1;
 
 /**
  * New offsets of slots, gathered while a compaction copies their records and put in place all at
@@ -61,44 +37,17 @@ export class Relocation {
   }
 }
 
-/** The message ids column: 16 bytes a slot (a UUID's 32 hex digits), in chunks of {@link CHUNK_SLOTS}. */
-class IdColumn {
-  readonly #chunks: Uint8Array[] = [];
-
-  write(slot: number, id: string): void {
-    writeId(id, this.#chunks[slot >>> CHUNK_BITS], (slot & CHUNK_MASK) * ID_BYTES);
-  }
-
-  read(slot: number): string {
-    return readId(this.#chunks[slot >>> CHUNK_BITS], (slot & CHUNK_MASK) * ID_BYTES);
-  }
-
-  /** The first 4 bytes of the slot's id, as a number: a cheap key to look the id up by. */
-  prefix(slot: number): number {
-    return prefixOf(this.#chunks[slot >>> CHUNK_BITS], (slot & CHUNK_MASK) * ID_BYTES);
-  }
-
-  /** True when the slot holds the id packed in `packed`. */
-  holds(slot: number, packed: Uint8Array): boolean {
-    const chunk = this.#chunks[slot >>> CHUNK_BITS];
-    const at = (slot & CHUNK_MASK) * ID_BYTES;
-    for (let i = 0; i < ID_BYTES; i++) if (chunk[at + i] !== packed[i]) return false;
-    return true;
-  }
-
-  grow(): void {
-    this.#chunks.push(new Uint8Array(ID_BYTES * CHUNK_SLOTS));
-  }
-}
-
 /** Mailbox id → slots, oldest first; counts and bytes of what it holds. */
 export class MailboxIndex {
-  readonly #mailboxes = new Map<string, number[]>();
-  readonly #ids = new IdColumn();
+  readonly #mailboxes = new MailboxTable();
+  /** The message ids: a UUID's 32 hex digits in 16 bytes. */
+  readonly #ids = new ByteColumn(ID_BYTES);
   readonly #expiry = new Column((length) => new Uint32Array(length));
   #offsets = new Column((length) => new Float64Array(length));
   readonly #lengths = new Column((length) => new Uint32Array(length));
-  #free: number[] = [];
+  /** Per slot: the next slot of its mailbox (-1 after the last); for a free slot, the next free one. */
+  readonly #next = new Column((length) => new Int32Array(length));
+  #free = NONE;
   #used = 0;
   #count = 0;
   #bytes = 0;
@@ -114,14 +63,22 @@ export class MailboxIndex {
     return this.#bytes;
   }
 
-  /** Indexes a message; `id` must be a message id (see {@link isMessageId}). */
+  /** Indexes a message at the end of its mailbox; `id` must be a message id (see {@link isMessageId}). */
   add(mailbox: string, id: string, entry: { expiresAt: number; offset: number; length: number }): void {
-    const slot = this.#free.pop() ?? this.#grow();
-    this.#ids.write(slot, id);
+    const slot = this.#takeSlot();
+    writeId(id, this.#probe, 0);
+    this.#ids.set(slot, this.#probe);
     this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
-    appendTo(this.#mailboxes, mailbox, slot);
+    this.#next.set(slot, NONE);
+    const { first, last, size } = this.#mailboxes;
+    const number = this.#mailboxes.findOrAdd(mailbox);
+    const held = size.get(number);
+    if (held === 0) first.set(number, slot);
+    else this.#next.set(last.get(number), slot);
+    last.set(number, slot);
+    size.set(number, held + 1);
     this.#count++;
     this.#bytes += entry.length;
   }
@@ -132,14 +89,17 @@ export class MailboxIndex {
    * first 4 bytes, then in full.
    */
   findAll(mailbox: string, ids: readonly string[]): number[] {
-    const found = ids.map(() => -1);
-    const slots = this.#mailboxes.get(mailbox);
-    if (!slots) return found;
+    const found = ids.map(() => NONE);
+    const number = this.#mailboxes.find(mailbox);
+    if (number === NONE) return found;
+    const first = this.#mailboxes.first.get(number);
     if (ids.length === 1) {
       // The common case (one ack, or a compaction chunk holding one line of this mailbox): a scan, no allocation.
       if (isMessageId(ids[0])) {
         writeId(ids[0], this.#probe, 0);
-        found[0] = slots.find((slot) => this.#ids.holds(slot, this.#probe)) ?? -1;
+        for (let slot = first; slot !== NONE && found[0] === NONE; slot = this.#next.get(slot)) {
+          if (this.#ids.holds(slot, this.#probe)) found[0] = slot;
+        }
       }
       return found;
     }
@@ -148,10 +108,10 @@ export class MailboxIndex {
       if (!isMessageId(id)) return;
       const packed = new Uint8Array(ID_BYTES);
       writeId(id, packed, 0);
-      appendTo(wanted, prefixOf(packed, 0), { packed, at });
+      appendTo(wanted, wordOf(packed, 0), { packed, at });
     });
-    for (const slot of slots) {
-      for (const { packed, at } of wanted.get(this.#ids.prefix(slot)) ?? []) if (this.#ids.holds(slot, packed)) found[at] = slot;
+    for (let slot = first; slot !== NONE; slot = this.#next.get(slot)) {
+      for (const { packed, at } of wanted.get(this.#ids.word(slot, 0)) ?? []) if (this.#ids.holds(slot, packed)) found[at] = slot;
     }
     return found;
   }
@@ -159,46 +119,44 @@ export class MailboxIndex {
   /** Those of `ids` that `mailbox` holds unexpired, once each. */
   heldAmong(mailbox: string, ids: readonly string[], now: number): string[] {
     const slots = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0 && this.#expiry.get(slot) > now));
-    return [...slots].map((slot) => this.#ids.read(slot));
+    return [...slots].map((slot) => this.#readId(slot));
   }
 
   /** Removes every message of `mailbox` whose id is among `ids`; returns how many went. */
   removeAll(mailbox: string, ids: readonly string[]): number {
     const doomed = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0));
-    if (doomed.size > 0) this.#keepOnly(mailbox, this.#mailboxes.get(mailbox)!, (slot) => !doomed.has(slot));
+    if (doomed.size > 0) this.#keepOnly(this.#mailboxes.find(mailbox), (slot) => !doomed.has(slot));
     return doomed.size;
   }
 
   /** The first unexpired messages of a mailbox, oldest first: at most `limit`, and `maxBytes` of records once one is in. */
   head(mailbox: string, now: number, limit = Infinity, maxBytes = Infinity): { entries: IndexEntry[]; more: boolean } {
     const entries: IndexEntry[] = [];
+    const number = this.#mailboxes.find(mailbox);
     let bytes = 0;
-    for (const slot of this.#mailboxes.get(mailbox) ?? []) {
+    for (let slot = number === NONE ? NONE : this.#mailboxes.first.get(number); slot !== NONE; slot = this.#next.get(slot)) {
       const expiresAt = this.#expiry.get(slot);
       if (expiresAt <= now) continue;
       const length = this.#lengths.get(slot);
       if (entries.length >= limit || (entries.length > 0 && bytes + length > maxBytes)) return { entries, more: true };
       bytes += length;
-      entries.push({ id: this.#ids.read(slot), expiresAt, offset: this.#offsets.get(slot), length });
+      entries.push({ id: this.#readId(slot), expiresAt, offset: this.#offsets.get(slot), length });
     }
     return { entries, more: false };
   }
 
-  /** The mailboxes that hold messages (expired ones not yet dropped included). */
-  mailboxes(): IterableIterator<string> {
-    return this.#mailboxes.keys();
-  }
-
   /** How many messages a mailbox holds, counting expired ones not yet dropped. */
   size(mailbox: string): number {
-    return this.#mailboxes.get(mailbox)?.length ?? 0;
+    const number = this.#mailboxes.find(mailbox);
+    return number === NONE ? 0 : this.#mailboxes.size.get(number);
   }
 
   /** Drops a mailbox's expired messages; returns how many it still holds. */
   dropExpired(mailbox: string, now: number): number {
-    const slots = this.#mailboxes.get(mailbox);
-    if (slots) this.#dropExpired(mailbox, slots, now);
-    return this.size(mailbox);
+    const number = this.#mailboxes.find(mailbox);
+    if (number === NONE) return 0;
+    this.#dropExpired(number, now);
+    return this.#mailboxes.size.get(number);
   }
 
   offsetOf(slot: number): number {
@@ -214,38 +172,55 @@ export class MailboxIndex {
   /** Drops every expired message, yielding to other work between slices; resolves with how many. */
   async sweepExpired(now: number): Promise<number> {
     const before = this.#count;
-    let visited = 0;
-    for (const [mailbox, slots] of this.#mailboxes) {
-      this.#dropExpired(mailbox, slots, now);
-      if (++visited % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    for (let number = 0; number < this.#mailboxes.numbered; number++) {
+      if (this.#mailboxes.size.get(number) > 0) this.#dropExpired(number, now);
+      if ((number + 1) % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     return before - this.#count;
   }
 
-  #dropExpired(mailbox: string, slots: number[], now: number): void {
-    this.#keepOnly(mailbox, slots, (slot) => this.#expiry.get(slot) > now);
+  #dropExpired(number: number, now: number): void {
+    this.#keepOnly(number, (slot) => this.#expiry.get(slot) > now);
   }
 
-  /** Keeps the slots of `mailbox` that pass `keep` (in order) and frees the others. */
-  #keepOnly(mailbox: string, slots: number[], keep: (slot: number) => boolean): void {
-    const kept: number[] = [];
-    for (const slot of slots) {
+  /** Keeps the slots of mailbox `number` that pass `keep` (in order) and frees the others; frees the mailbox once empty. */
+  #keepOnly(number: number, keep: (slot: number) => boolean): void {
+    const { first, last, size } = this.#mailboxes;
+    let kept = 0;
+    let previous = NONE;
+    for (let slot = first.get(number); slot !== NONE;) {
+      const next = this.#next.get(slot);
       if (keep(slot)) {
-        kept.push(slot);
-        continue;
+        if (previous === NONE) first.set(number, slot);
+        else this.#next.set(previous, slot);
+        previous = slot;
+        kept++;
+      } else {
+        this.#count--;
+        this.#bytes -= this.#lengths.get(slot);
+        this.#next.set(slot, this.#free);
+        this.#free = slot;
       }
-      this.#count--;
-      this.#bytes -= this.#lengths.get(slot);
-      this.#free.push(slot);
+      slot = next;
     }
-    if (kept.length === slots.length) return;
-    if (kept.length) this.#mailboxes.set(mailbox, kept);
-    else this.#mailboxes.delete(mailbox);
+    if (kept === 0) return this.#mailboxes.delete(number);
+    this.#next.set(previous, NONE);
+    last.set(number, previous);
+    size.set(number, kept);
   }
 
-  #grow(): number {
-    if (this.#used % CHUNK_SLOTS === 0) for (const column of [this.#ids, this.#expiry, this.#offsets, this.#lengths]) column.grow();
+  #takeSlot(): number {
+    const slot = this.#free;
+    if (slot !== NONE) {
+      this.#free = this.#next.get(slot);
+      return slot;
+    }
+    if (this.#used % CHUNK_SLOTS === 0) for (const column of [this.#ids, this.#expiry, this.#offsets, this.#lengths, this.#next]) column.grow();
     return this.#used++;
+  }
+
+  #readId(slot: number): string {
+    return readId(this.#ids.chunkOf(slot), this.#ids.startOf(slot));
   }
 }
 
@@ -259,11 +234,6 @@ function writeId(id: string, target: Uint8Array, at: number): void {
     if (i === 8 || i === 13 || i === 18 || i === 23) continue; // the dashes
     target[j++] = digit(i) * 16 + digit(++i);
   }
-}
-
-/** The 4 bytes at `at` as an unsigned number. */
-function prefixOf(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
 
 function readId(source: Uint8Array, at: number): string {

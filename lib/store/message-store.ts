@@ -4,6 +4,7 @@ import { type AppendLog, LogWriteError } from "./append-log.ts";
 import { compactLog, type CompactionReport } from "./compaction.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
+import { copyAside } from "./recovery.ts";
 import { Reservations } from "./reservations.ts";
 
 /** Why the store refused or failed an operation; "unavailable": a shared engine could not be reached in time. */
@@ -25,6 +26,8 @@ export interface StoredMessage {
 export interface StoreOptions {
   /** Live message bytes (log lines) the store may hold. */
   maxStoreBytes: number;
+  /** Messages the store may hold: this bounds the index's memory (mailboxes never outnumber messages). */
+  maxMessages: number;
   mailboxMaxMessages: number;
   /** fsync before a deposit is answered; off loses answered deposits on a power cut. */
   durable: boolean;
@@ -67,6 +70,8 @@ export class MessageStore {
   readonly #index: MailboxIndex;
   readonly #log: AppendLog;
   readonly #counters: LogCounters;
+  /** Damaged lines are still in the log and no copy of them is kept aside: a compaction copies the log aside first. */
+  #damageInLog: boolean;
   #compactions = 0;
   #lastCompaction: CompactionReport | null = null;
   readonly #inFlight = new Reservations();
@@ -78,13 +83,14 @@ export class MessageStore {
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
-    parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters },
+    parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters; damageInLog: boolean },
     readonly options: StoreOptions,
   ) {
     this.#path = parts.path;
     this.#index = parts.index;
     this.#log = parts.log;
     this.#counters = parts.counters;
+    this.#damageInLog = parts.damageInLog;
     if (options.sweepIntervalSeconds > 0) {
       this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
@@ -100,18 +106,14 @@ export class MessageStore {
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
     const release = this.#inFlight.hold(mailbox, line.length);
     try {
-      const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes;
+      const fits = () => this.#index.bytes + this.#inFlight.bytes <= this.options.maxStoreBytes &&
+        this.#index.count + this.#inFlight.count <= this.options.maxMessages;
       if (!fits() && (await this.#sweepExpired(), !fits())) throw new StoreError("store_full");
       await this.#append(line, (offset) => this.#index.add(mailbox, id, { expiresAt, offset, length: line.length }));
     } finally {
       release();
     }
     return id;
-  }
-
-  /** The mailboxes that hold messages. */
-  mailboxes(): string[] {
-    return [...this.#index.mailboxes()];
   }
 
   /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of records. */
@@ -150,10 +152,15 @@ export class MessageStore {
     return removed;
   }
 
-  /** Drops expired and removed records from the log now. */
+  /** Drops expired and removed records (and damaged lines, once a copy of them is kept aside) from the log now. */
   compact(): Promise<void> {
     this.#compacting ??= (async () => {
       try {
+        if (this.#damageInLog) {
+          const keptAs = await copyAside(this.#path, this.options.onStep);
+          this.#damageInLog = false;
+          this.options.log("store_damage_kept_aside", { kept_as: keptAs });
+        }
         await this.#sweepExpired();
         const report = await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
         this.#compactions++;

@@ -1,27 +1,52 @@
 /** Opening the store: recover the log a crash left, keep damage aside, then hand out a MessageStore. */
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { AppendLog } from "./append-log.ts";
 import { compactionPath } from "./compaction.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
 import { LOG_FILE, MessageStore, type StoreOptions } from "./message-store.ts";
-import { replayLog } from "./recovery.ts";
+import { copyAside, replayLog } from "./recovery.ts";
 
-/** Opens (or creates) the store in `directory`, recovering whatever a crash left. */
+/** The store cannot be opened (for example a read-only or unreadable data dir); the message is one line for the operator. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+}
+
+/**
+ * Opens (or creates) the store in `directory`, recovering whatever a crash left. Damaged lines are
+ * copied aside with the whole log and then compacted away; when no copy can be written (a full disk)
+ * they stay in the log and the store opens all the same. Throws {@link StoreOpenError} when the
+ * directory or the log cannot be read or written.
+ */
 export async function openMessageStore(directory: string, options: StoreOptions): Promise<MessageStore> {
+  try {
+    return await openIn(directory, options);
+  } catch (error) {
+    if (typeof (error as { code?: unknown }).code !== "string") throw error;
+    throw new StoreOpenError(`cannot open the message store in ${directory}: ${String((error as Error).message).replace(/\s+/g, " ")}`, { cause: error });
+  }
+}
+
+async function openIn(directory: string, options: StoreOptions): Promise<MessageStore> {
   await mkdir(directory, { recursive: true, mode: 0o700 });
   const path = join(directory, LOG_FILE);
   await rm(compactionPath(path), { force: true });
   const index = new MailboxIndex();
   const report = await replayLog(path, index, options.clock());
   if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
-  if (report.damagedOffsets.length) {
-    const aside = `${path}.damaged-${Date.now()}`;
-    await copyFile(path, aside);
-    const offsets = report.damagedOffsets.slice(0, 10);
-    options.log("store_damaged_records", { count: report.damagedOffsets.length, kept_as: aside, offsets });
+  const damaged = report.damagedOffsets.length;
+  let keptAside = false;
+  if (damaged) {
+    const copy = await copyAside(path, options.onStep).then((keptAs) => ({ keptAs, error: undefined }), (error) => ({ keptAs: null, error }));
+    keptAside = copy.keptAs !== null;
+    options.log("store_damaged_records", {
+      count: damaged,
+      kept_as: copy.keptAs,
+      offsets: report.damagedOffsets.slice(0, 10),
+      ...copy.error && { error: `no copy kept aside, the damaged lines stay in the log: ${copy.error}` },
+    });
   }
-  const counters = { damagedRecords: report.damagedOffsets.length, commits: 0, commitMilliseconds: 0 };
+  const counters = { damagedRecords: damaged, commits: 0, commitMilliseconds: 0 };
   const log = await AppendLog.open(path, report.validEnd, {
     durable: options.durable,
     onStep: options.onStep,
@@ -31,8 +56,8 @@ export async function openMessageStore(directory: string, options: StoreOptions)
     },
     onReleaseError: (error) => options.log("store_release_failed", { error: String(error) }),
   });
-  const store = new MessageStore({ path, index, log, counters }, options);
-  if (report.damagedOffsets.length) await store.compact(); // the damage is kept aside; the log itself goes clean
+  const store = new MessageStore({ path, index, log, counters, damageInLog: damaged > 0 && !keptAside }, options);
+  // With the damage kept aside the log itself goes clean; a compaction that fails (a full disk) only leaves it as it is.
+  if (keptAside) await store.compact().catch((error) => options.log("store_compaction_failed", { error: String(error) }));
   return store;
 }
-

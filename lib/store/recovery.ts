@@ -1,5 +1,5 @@
 /** Start-up: rebuild the index from the log, find a torn final line and damaged lines. */
-import { open } from "node:fs/promises";
+import { copyFile, open, rm } from "node:fs/promises";
 import { appendTo } from "../collections.ts";
 import { lineEnd, type ReadInto, readLines } from "./line-reader.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
@@ -15,8 +15,8 @@ export interface ReplayReport {
   damagedOffsets: number[];
 }
 
-/** Replays every record of the log at `path` into `index`; messages expired at `now` are left out. */
-export async function replayLog(path: string, index: MailboxIndex, now: number): Promise<ReplayReport> {
+/** Replays every record of the log at `path` into `index` (or anything that takes its adds and removals); messages expired at `now` are left out. */
+export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number): Promise<ReplayReport> {
   const report: ReplayReport = { validEnd: 0, tornBytes: 0, damagedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;
@@ -46,5 +46,22 @@ export async function replayLog(path: string, index: MailboxIndex, now: number):
     return report;
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * Copies the log at `path` aside (`<path>.damaged-<ms>`) so that its damaged lines can be looked at;
+ * resolves with the copy's path. A copy cut short (a full disk) is removed. `onStep` is a test hook
+ * awaited before copying ("damage:copy").
+ */
+export async function copyAside(path: string, onStep?: (step: string) => Promise<void> | void): Promise<string> {
+  const aside = `${path}.damaged-${Date.now()}`;
+  try {
+    await onStep?.("damage:copy");
+    await copyFile(path, aside);
+    return aside;
+  } catch (error) {
+    await rm(aside, { force: true }).catch(() => {});
+    throw error;
   }
 }

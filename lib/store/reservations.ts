@@ -2,10 +2,16 @@
 export class Reservations {
   readonly #perMailbox = new Map<string, number>();
   #bytes = 0;
+  #count = 0;
 
   /** Bytes of all deposits in flight. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Deposits in flight. */
+  get count(): number {
+    return this.#count;
   }
 
   /** Deposits in flight to `mailbox`. */
@@ -17,11 +23,13 @@ export class Reservations {
   hold(mailbox: string, bytes: number): () => void {
     this.#perMailbox.set(mailbox, this.of(mailbox) + 1);
     this.#bytes += bytes;
+    this.#count++;
     return () => {
       const left = this.of(mailbox) - 1;
       if (left) this.#perMailbox.set(mailbox, left);
       else this.#perMailbox.delete(mailbox);
       this.#bytes -= bytes;
+      this.#count--;
     };
   }
 }

@@ -1,0 +1,23 @@
+/** What a refusal likely means for the person at the keyboard: hints printed beside the relay's reason. */
+import { TOLERANCE_SECONDS } from "../routes/ownership.ts";
+import type { RelayRefusal } from "./http.ts";
+
+/** Reasons the relay gives for a proof whose timestamp is too far from its clock (among other causes). */
+const PROOF_REFUSALS = new Set(["replay_detected", "invalid_depositor_signature"]);
+const ENDPOINT_SUFFIX = /\/(?:pubkey|deposit|retrieve|collect|ack|healthz|metrics)\/*$/;
+
+/** Hint lines for `refusal` of a request to the relay at `url`; none when nothing explains it. */
+export function refusalHints(refusal: RelayRefusal, url: string): string[] {
+  const hints: string[] = [];
+  const skew = refusal.clockSkewSeconds;
+  if (PROOF_REFUSALS.has(refusal.reason) && skew !== null && Math.abs(skew) > TOLERANCE_SECONDS) {
+    hints.push(
+      `your clock is ${Math.abs(skew)} s ${skew > 0 ? "behind" : "ahead of"} the relay; proofs must be within ` +
+        `${TOLERANCE_SECONDS} s of its clock: set the time (e.g. wait for NTP) and try again`,
+    );
+  }
+  if (refusal.status === 404 && ENDPOINT_SUFFIX.test(url)) {
+    hints.push(`${url} ends in an endpoint path; pass the relay's base URL instead: ${url.replace(ENDPOINT_SUFFIX, "")}`);
+  }
+  return hints;
+}

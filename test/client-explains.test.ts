@@ -1,0 +1,226 @@
+/**
+ * The client explains itself: the CLI run as a process against an in-process relay on a real socket,
+ * whose clock the tests set; exact stderr, stdout and exit codes.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { refusalHints } from "../lib/client/hints.ts";
+import { RelayRefusal } from "../lib/client/http.ts";
+import { CLIENT_COMMANDS } from "../lib/client/usage.ts";
+import { intercom, json, keys, proofBody, tempDataDir, type TestRelay, testRelay } from "./helpers.ts";
+import { RELAY_COMMANDS, ROOT, runProcess } from "./processes.ts";
+import { speakMessage } from "../lib/client/messages.ts";
+
+const cli = (...args: string[]) => runProcess([...RELAY_COMMANDS.bun, ...args]);
+const realNow = () => Date.now() / 1000;
+const HOUR = 3600;
+
+let relay: TestRelay;
+/** The relay's frozen clock, integer Unix seconds: what it checks proofs against and sends as `Date`. */
+let relayNow = 0;
+let url = "";
+let server: ReturnType<typeof Bun.serve>;
+const files = { bobPublic: "", bobPrivate: "", alicePrivate: "", smallPublic: "", smallPrivate: "" };
+
+const setRelayClock = (now: number) => relay.setNow(relayNow = now);
+
+beforeAll(async () => {
+  relay = await testRelay();
+  server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(request) {
+      const response = await relay.app(request, "127.0.0.1");
+      response.headers.set("Date", new Date(relayNow * 1000).toUTCString());
+      return response;
+    },
+  });
+  url = `http://127.0.0.1:${server.port}`;
+  const dir = await tempDataDir();
+  const small = generateKeyPairSync("rsa", {
+    modulusLength: 512,
+    publicKeyEncoding: { type: "spki", format: "pem" },
+    privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  });
+  const contents = {
+    bobPublic: keys.bob.public_spki_pem,
+    bobPrivate: keys.bob.private_pkcs1_pem,
+    alicePrivate: keys.alice.private_pkcs1_pem,
+    smallPublic: small.publicKey,
+    smallPrivate: small.privateKey,
+  };
+  for (const [name, text] of Object.entries(contents) as [keyof typeof files, string][]) {
+    files[name] = join(dir, `${name}.pem`);
+    await writeFile(files[name], text);
+  }
+});
+afterAll(() => server.stop(true));
+beforeEach(() => setRelayClock(Math.floor(realNow())));
+
+/** Runs the CLI; also returns the real clock's bounds around the run. */
+async function timedCli(...args: string[]) {
+  const before = realNow();
+  const result = await cli(...args);
+  return { ...result, before, after: realNow() };
+}
+
+/** The N of "your clock is N s …" in `stderr`, checked to be the skew the run saw, give or take a second. */
+function reportedSkew(stderr: string, expected: { min: number; max: number }): number {
+  const seconds = Number(/your clock is (\d+) s/.exec(stderr)?.[1]);
+  expect(seconds).toBeGreaterThanOrEqual(Math.floor(expected.min) - 1);
+  expect(seconds).toBeLessThanOrEqual(Math.ceil(expected.max) + 1);
+  return seconds;
+}
+
+const clockLine = (command: string, seconds: number, direction: "behind" | "ahead of") =>
+  `hivemind-rendezvous ${command}: your clock is ${seconds} s ${direction} the relay; proofs must be within 60 s of its clock: ` +
+  "set the time (e.g. wait for NTP) and try again\n";
+
+describe("clock skew", () => {
+  test("retrieve with a clock an hour behind the relay → exit 1, replay_detected and 'your clock is N s behind the relay'", async () => {
+    setRelayClock(Math.floor(realNow()) + HOUR);
+    const result = await timedCli("retrieve", url, "--key", files.bobPrivate);
+    const seconds = reportedSkew(result.stderr, { min: relayNow - result.after, max: relayNow - result.before });
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: "hivemind-rendezvous retrieve: the relay refused: replay_detected (HTTP 401)\n" + clockLine("retrieve", seconds, "behind"),
+    });
+  });
+
+  test("deposit --from with a clock an hour ahead of the relay → exit 1, invalid_depositor_signature and 'N s ahead of'", async () => {
+    setRelayClock(Math.floor(realNow()) - HOUR);
+    const result = await timedCli("deposit", url, "--to", files.bobPublic, "--from", files.alicePrivate, "--text", "late");
+    const seconds = reportedSkew(result.stderr, { min: result.before - relayNow, max: result.after - relayNow });
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: "hivemind-rendezvous deposit: the relay refused: invalid_depositor_signature (HTTP 401)\n" +
+        clockLine("deposit", seconds, "ahead of"),
+    });
+  });
+
+  test("deposit without --from to a relay an hour ahead → exit 0, nothing on stderr: no proof, nothing to explain", async () => {
+    setRelayClock(Math.floor(realNow()) + HOUR);
+    const result = await cli("deposit", url, "--to", files.bobPublic, "--text", "no proof");
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    setRelayClock(Math.floor(realNow()));
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toMatchObject({ code: 0, stdout: `${speakMessage("no proof")}\n` });
+  });
+
+  test("refusalHints → no clock line when the skew is within 60 s, or when the refusal is not about a proof", () => {
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", 60), url)).toEqual([]);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", null), url)).toEqual([]);
+    expect(refusalHints(new RelayRefusal(429, "rate_limit_exceeded", -HOUR), url)).toEqual([]);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", -61), url)).toEqual([clockLine("x", 61, "ahead of").replace(/^hivemind-rendezvous x: |\n$/g, "")]);
+  });
+});
+
+describe("retrieve reports on stderr", () => {
+  /** The fingerprint as openssl would print it: SHA-256 of the key's SPKI DER. */
+  const fingerprint = (pem: string) =>
+    `sha256:${createHash("sha256").update(createPublicKey(pem).export({ type: "spki", format: "der" })).digest("hex")}`;
+
+  test("retrieve → each message on stdout; on stderr, 'signed by' the sender's fingerprint or 'not signed'", async () => {
+    const signed = await cli("deposit", url, "--to", files.bobPublic, "--from", files.alicePrivate, "--text", "from alice");
+    const unsigned = await cli("deposit", url, "--to", files.bobPublic, "--text", "anonymous");
+    const [signedId, unsignedId] = [signed.stdout.trim(), unsigned.stdout.trim()];
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toEqual({
+      code: 0,
+      stdout: `${speakMessage("from alice")}\n${speakMessage("anonymous")}\n`,
+      stderr: `message ${signedId}: signed by ${fingerprint(keys.alice.public_spki_pem)}\nmessage ${unsignedId}: not signed\n`,
+    });
+  });
+
+  test("retrieve of a message it cannot open → exit 1, the '! … could not be opened' line on stderr, stdout empty", async () => {
+    const response = await relay.request("/deposit", {
+      payload: intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" }),
+      target_pubkey: keys.bob.public_spki_pem,
+    });
+    const { deposit_id: id } = await json(response);
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `! message ${id} could not be opened: not encrypted for this key\n`,
+    });
+  });
+});
+
+describe("usage", () => {
+  test("an unknown command → exit 2 and the list of commands on stderr", async () => {
+    expect(await cli("frobnicate", url)).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: [
+        'hivemind-rendezvous: unknown command "frobnicate"',
+        "Commands:",
+        "  serve     run the relay (the default without a command)",
+        "  keygen    write a new keypair",
+        "  deposit   leave an encrypted message for a key at a relay",
+        "  retrieve  fetch and open this key's messages from a relay",
+        "Each command takes --help.",
+        "",
+      ].join("\n"),
+    });
+  });
+
+  const readme = readFile(join(ROOT, "README.md"), "utf8");
+  for (const [name, command] of Object.entries(CLIENT_COMMANDS)) {
+    test(`${name} --help → exit 0, its usage line, operand and every option on stdout; the README shows the same usage`, async () => {
+      const result = await cli(name, "--help");
+      expect(result).toMatchObject({ code: 0, stderr: "" });
+      expect(result.stdout).toStartWith(`Usage: hivemind-rendezvous ${command.synopsis}\n`);
+      for (const option of [command.operand.name, ...Object.values(command.options).map((o) => o.form), "-h, --help"]) {
+        expect(result.stdout).toContain(`\n  ${option} `);
+      }
+      expect(await cli(name, "-h")).toEqual(result);
+      expect(await readme).toContain(`| \`${command.synopsis.replaceAll("|", "\\|")}\` |`);
+    });
+  }
+
+  const smallKeyCases = [
+    { command: "deposit", kind: "public", flag: "--to", path: () => files.smallPublic, more: ["--text", "x"] },
+    { command: "retrieve", kind: "private", flag: "--key", path: () => files.smallPrivate, more: [] },
+  ] as const;
+  for (const { command, kind, flag, path, more } of smallKeyCases) {
+    test(`${command} ${flag} a 512-bit ${kind} key → exit 2, saying that 1024 to 8192 bits are accepted`, async () => {
+      expect(await cli(command, url, flag, path(), ...more)).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `hivemind-rendezvous ${command}: ${path()}: not a usable RSA ${kind} key (RSA modulus of 512 bits; ` +
+          `accepted sizes are 1024 to 8192 bits) (usage: hivemind-rendezvous ${CLIENT_COMMANDS[command].synopsis})\n`,
+      });
+    });
+  }
+
+  const endpointUrlCases = [
+    { command: "deposit", path: "/deposit", args: () => ["--to", files.bobPublic, "--text", "x"] },
+    { command: "retrieve", path: "/retrieve/", args: () => ["--key", files.bobPrivate] },
+  ];
+  for (const { command, path, args } of endpointUrlCases) {
+    test(`${command} with URL${path} → exit 1, not_found and a hint to pass the relay's base URL`, async () => {
+      expect(await cli(command, url + path, ...args())).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `hivemind-rendezvous ${command}: the relay refused: not_found (HTTP 404)\n` +
+          `hivemind-rendezvous ${command}: ${url}${path} ends in an endpoint path; pass the relay's base URL instead: ${url}\n`,
+      });
+    });
+  }
+
+  test("deposit --ttl above 604800 → exit 0, 'capped' on stderr, and the relay keeps it 604800 s", async () => {
+    const result = await cli("deposit", url, "--to", files.bobPublic, "--ttl", "1000000", "--text", "long");
+    expect(result).toMatchObject({
+      code: 0,
+      stderr: "hivemind-rendezvous deposit: --ttl 1000000 is above the relay's cap of 604800 s (7 days); capped to 604800\n",
+    });
+    expect(result.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    const id = result.stdout.trim();
+    const collected = await json(await relay.request("/collect", await proofBody("bob", relayNow)));
+    expect(collected.messages).toEqual([expect.objectContaining({ deposit_id: id, expires_at: relayNow + 604800 })]);
+    expect(await json(await relay.request("/ack", { ...await proofBody("bob", relayNow), deposit_ids: [id] }))).toMatchObject({ removed: 1 });
+  });
+});

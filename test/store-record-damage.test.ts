@@ -1,0 +1,110 @@
+/** Damage to any part of a record (header or payload) is caught at start; logs of the first release still open. */
+import { describe, expect, test } from "bun:test";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { LOG_FILE } from "../lib/store/message-store.ts";
+import { tempDataDir, testStore } from "./helpers.ts";
+
+const NOW = 1_767_225_600;
+const clock = () => NOW;
+const MAILBOX = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+const OTHER = "6b86b273ff34fce19c3b3f2b9e0ab8a8b3ae0dd4d6d7de0f5fa2c24b1e1ee1b2";
+
+/** `text` with its hex digit at `at` changed to another one. */
+const flipDigit = (text: string, at: number) => `${text.slice(0, at)}${text[at] === "0" ? "1" : "0"}${text.slice(at + 1)}`;
+
+/** The log's lines, the one at `at` changed by `damage`, written back. */
+async function damageLine(dir: string, at: number, damage: (line: string) => string): Promise<string> {
+  const path = join(dir, LOG_FILE);
+  const lines = (await readFile(path, "utf8")).split("\n");
+  const changed = damage(lines[at]);
+  expect(changed).not.toBe(lines[at]);
+  lines[at] = changed;
+  await writeFile(path, lines.join("\n"));
+  return lines.join("\n");
+}
+
+/** A field's value in a record line, found by its JSON key. */
+const fieldOf = (line: string, key: string) => line.match(new RegExp(`"${key}":"?([^",]*)`))![1];
+const flipField = (key: string, at: number) => (line: string) =>
+  line.replace(`"${key}":${key === "exp" ? "" : '"'}${fieldOf(line, key)}`, (field) => flipDigit(field, field.length - fieldOf(line, key).length + at));
+
+describe("one changed digit in a record", () => {
+  const rows = [
+    { part: "the mailbox id of a put", line: 1, damage: flipField("mb", 10) },
+    { part: "the expiry of a put", line: 1, damage: flipField("exp", 1) },
+    { part: "the message id of a put", line: 1, damage: flipField("id", 3) },
+    { part: "the payload of a put", line: 1, damage: flipField("p", 5) },
+    { part: "the CRC of a put", line: 1, damage: flipField("crc", 0) },
+    { part: "the message id of a del", line: 3, damage: flipField("id", 3) },
+  ];
+  for (const row of rows) {
+    test(`${row.part} → counted in damaged_records, the log copied aside, every other message served`, async () => {
+      const dir = await tempDataDir();
+      const store = await testStore(dir, { clock });
+      for (const payload of ["0123abcd", "4567abcd", "89ababcd"]) await store.deposit(MAILBOX, payload, NOW + 600);
+      await store.remove(MAILBOX, [(await store.peek(MAILBOX)).messages[2].depositId]);
+      await store.deposit(OTHER, "cdef0123", NOW + 600);
+      await store.close();
+      const damaged = await damageLine(dir, row.line, row.damage);
+      const events: string[] = [];
+      const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+      expect(reopened.stats().damagedRecords).toBe(1);
+      expect(events).toContain("store_damaged_records");
+      const aside = (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+      expect(aside.length).toBe(1);
+      expect(await readFile(join(dir, aside[0]), "utf8")).toBe(damaged);
+      const served = (await reopened.peek(MAILBOX)).messages.map((m) => m.payload);
+      // A damaged put is skipped; a damaged del is skipped too, so its message is served again (never lost).
+      expect(served).toEqual(row.line === 1 ? ["0123abcd"] : ["0123abcd", "4567abcd", "89ababcd"]);
+      expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
+    });
+  }
+});
+
+/** A put line as the first release wrote it: `crc` is the CRC-32 of the payload's JSON text only. */
+function legacyPut(id: string, mb: string, exp: number, payload: string): string {
+  const payloadJson = JSON.stringify(payload);
+  return `${JSON.stringify({ k: "put", id, mb, exp }).slice(0, -1)},"crc":${crc32(payloadJson)},"p":${payloadJson}}\n`;
+}
+const legacyDel = (id: string, mb: string) => `${JSON.stringify({ k: "del", id, mb })}\n`;
+
+describe("a log written by the first release (payload-only CRC, no version marker)", () => {
+  const ids = Array.from({ length: 4 }, () => crypto.randomUUID());
+  const legacyLog = () => [
+    legacyPut(ids[0], MAILBOX, NOW + 600, "first"),
+    legacyPut(ids[1], OTHER, NOW + 600, 'line\n"two" ü 🐝'),
+    legacyPut(ids[2], MAILBOX, NOW + 600, "delivered"),
+    legacyPut(ids[3], MAILBOX, NOW + 600, "third"),
+    legacyDel(ids[2], MAILBOX),
+  ].join("");
+
+  test("opens with every message, which stay through new deposits, removals, compaction and reopening", async () => {
+    const dir = await tempDataDir();
+    await writeFile(join(dir, LOG_FILE), legacyLog());
+    let store = await testStore(dir, { clock });
+    expect(store.stats().damagedRecords).toBe(0);
+    const payloads = async (mailbox: string) => (await store.peek(mailbox)).messages.map((m) => m.payload);
+    expect((await store.peek(MAILBOX)).messages.map((m) => m.depositId)).toEqual([ids[0], ids[3]]);
+    expect(await payloads(OTHER)).toEqual(['line\n"two" ü 🐝']);
+    await store.deposit(MAILBOX, "new", NOW + 600);
+    await store.remove(MAILBOX, [ids[0]]);
+    for (let round = 0; round < 2; round++) {
+      await store.close();
+      store = await testStore(dir, { clock });
+      expect(store.stats().damagedRecords).toBe(0);
+      expect(await payloads(MAILBOX)).toEqual(["third", "new"]);
+      expect(await payloads(OTHER)).toEqual(['line\n"two" ü 🐝']);
+      await store.compact();
+    }
+  });
+
+  test("a changed payload in an old record still fails its CRC", async () => {
+    const dir = await tempDataDir();
+    await writeFile(join(dir, LOG_FILE), legacyLog().replace('"p":"first"', '"p":"fir5t"'));
+    const store = await testStore(dir, { clock });
+    expect(store.stats().damagedRecords).toBe(1);
+    expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["third"]);
+  });
+});
