@@ -1,17 +1,20 @@
 /** Composition root: parse the config, open the store, build the app, serve it. */
 import packageJson from "./package.json" with { type: "json" };
 import { createApp } from "./lib/app.ts";
+import { isTrustedProxy } from "./lib/client-address.ts";
 import { ConfigError, helpText, parseConfig } from "./lib/config.ts";
-import { loadRelayPubkey } from "./lib/identity.ts";
+import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
+import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
 import { openStorage, StorageError } from "./lib/storage.ts";
+import { StoreOpenError } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
 async function main(): Promise<number> {
   const argv = runtime.args();
-  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1));
   // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
+  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1));
   if (argv.length && !argv[0].startsWith("-") && argv[0] !== "serve") return await (await import("./lib/client/cli.ts")).runClient(argv);
   let invocation;
   try {
@@ -25,36 +28,67 @@ async function main(): Promise<number> {
   if (invocation.action === "version") return console.log(packageJson.version), 0;
   const { config } = invocation;
 
-  let relayPubkey: string;
+  let dataDirLock, relayKey, storage;
   try {
-    relayPubkey = await loadRelayPubkey(config);
+    dataDirLock = await claimDataDir(config.dataDir, runtime.tryLockFile);
+    relayKey = await loadRelayKey(config);
+    storage = await openStorage(config, relayKey.pubkey, log);
   } catch (error) {
-    console.error(`hivemind-rendezvous: ${(error as Error).message}`);
-    return 2;
+    const problem = startUpProblem(error);
+    if (problem === undefined) throw error;
+    console.error(`hivemind-rendezvous: ${problem}`);
+    // A database that cannot be reached yet is worth another try (systemd restarts on exit code 1).
+    return error instanceof StorageError && error.unreachable ? 1 : 2;
   }
-  let storage;
+  const { store, shared } = storage;
+  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, log });
+  let server;
   try {
-    storage = await openStorage(config, relayPubkey, log);
+    server = await runtime.serve(app, {
+      host: config.host,
+      port: config.port,
+      idleTimeoutSeconds: config.requestTimeout,
+      isTrustedProxy: (address) => isTrustedProxy(address, config.trustProxy),
+    });
   } catch (error) {
-    if (!(error instanceof StorageError)) throw error;
+    if (!(error instanceof runtime.ListenError)) throw error;
+    await store.close();
     console.error(`hivemind-rendezvous: ${error.message}`);
     return 2;
   }
-  const { store, shared } = storage;
-  const app = createApp({ config, store, shared, relayPubkey, log });
-  const server = runtime.serve(app, { host: config.host, port: config.port, idleTimeoutSeconds: config.requestTimeout });
-  console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
-  log("started", { version: packageJson.version, runtime: runtime.runtimeName, data_dir: config.dataDir, store: storage.location, stored_messages: store.stats().messages, keyless: relayPubkey === "" });
-
-  return await new Promise<number>((resolve) => {
+  // Listening for signals before saying so: a SIGTERM right after the listening line stops the relay cleanly.
+  const stopped = new Promise<number>((resolve) => {
     runtime.onShutdownSignal(async () => {
       log("stopping", {});
       await server.stop();
       await store.close();
+      dataDirLock.release();
       log("stopped", {});
       resolve(0);
     });
   });
+  console.log(`Rendezvous server listening on ${config.host}:${server.port}`);
+  log("started", {
+    version: packageJson.version,
+    runtime: runtime.runtimeName,
+    data_dir: config.dataDir,
+    store: storage.location,
+    stored_messages: store.stats().messages,
+    relay_key: relayKey.source,
+    ...(relayKey.pubkey ? { relay_key_sha256: pubkeyFingerprint(relayKey.pubkey) } : {}),
+  });
+
+  return await stopped;
+}
+
+/**
+ * A start-up failure the operator must fix, as one line (exit code 2, which systemd does not restart):
+ * an unusable or busy data dir, a relay key that cannot be read or written, a store that cannot be opened
+ * (or a database whose relays serve another key).
+ */
+function startUpProblem(error: unknown): string | undefined {
+  const known = error instanceof DataDirError || error instanceof RelayKeyError || error instanceof StoreOpenError || error instanceof StorageError;
+  return known ? error.message : undefined;
 }
 
 runtime.exit(await main());

@@ -11,11 +11,13 @@ import { findRoute, requestPath, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
 import { ack, collect, retrieve } from "./routes/mailbox.ts";
 import { healthz, metrics, pubkey } from "./routes/status.ts";
+import { statusPage } from "./routes/status-page.ts";
 import { inMemoryState, type SharedState } from "./shared-state.ts";
 import type { MailboxStore } from "./store/mailbox-store.ts";
 import { StoreError } from "./store/message-store.ts";
 
 const routes: Route<RequestContext>[] = [
+  { method: "GET", path: "/", handler: statusPage },
   { method: "GET", path: "/pubkey", handler: pubkey },
   { method: "POST", path: "/deposit", handler: deposit },
   { method: "POST", path: "/retrieve", handler: retrieve },
@@ -52,7 +54,7 @@ export function createApp(dependencies: AppDependencies): App {
     replays: shared.replays,
     depositLimiter: shared.limiter(config.depositRateLimit, config.depositRateWindow),
     readLimiter: shared.limiter(config.readRateLimit, config.readRateWindow),
-    metrics: new Metrics(),
+    metrics: new Metrics(clock),
     startedAt: clock(),
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };

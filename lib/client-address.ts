@@ -1,20 +1,36 @@
 /** The client's address: the peer's, or, behind a trusted proxy, the one it forwarded. */
-
-/** Strips the IPv4-mapped IPv6 prefix so one client has one spelling. */
-function normalise(address: string): string {
-  return address.trim().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
-}
+import { type AddressRange, formatAddress, ipv6Groups, isIpv4, parseAddress, rangeContains } from "./ip-address.ts";
 
 /**
- * Believes `X-Forwarded-For` only when the peer is one of `trustedProxies`; then the client is the
- * rightmost forwarded address that is not itself a trusted proxy.
+ * Believes `X-Forwarded-For` only when the peer lies in one of `trustedProxies`; then the client is the
+ * rightmost forwarded address that is not itself a trusted proxy. A hop that is not an address (a name,
+ * a port, garbage) ends the walk: the client is then the last trusted proxy, whose peer we cannot name.
+ * Addresses come back in their one spelling (IPv4-mapped IPv6 as IPv4).
  */
-export function clientAddress(peer: string, forwardedFor: string | null, trustedProxies: readonly string[]): string {
-  const address = normalise(peer);
-  if (!forwardedFor || !trustedProxies.includes(address)) return address;
-  const hops = forwardedFor.split(",").map(normalise).filter(Boolean);
-  for (let i = hops.length - 1; i >= 0; i--) if (!trustedProxies.includes(hops[i])) return hops[i];
-  return address;
+export function clientAddress(peer: string, forwardedFor: string | null, trustedProxies: readonly AddressRange[]): string {
+  const peerBytes = parseAddress(peer);
+  if (!peerBytes) return peer;
+  let client = formatAddress(peerBytes);
+  const isTrusted = (bytes: Uint8Array) => inRanges(bytes, trustedProxies);
+  if (!forwardedFor || !isTrusted(peerBytes)) return client;
+  const hops = forwardedFor.split(",").map((hop) => hop.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const bytes = parseAddress(hops[i]);
+    if (!bytes) return client;
+    client = formatAddress(bytes);
+    if (!isTrusted(bytes)) return client;
+  }
+  return client;
+}
+
+/** Whether `address` (any spelling) lies in one of the `trustedProxies` ranges. */
+export function isTrustedProxy(address: string, trustedProxies: readonly AddressRange[]): boolean {
+  const bytes = parseAddress(address);
+  return bytes !== undefined && inRanges(bytes, trustedProxies);
+}
+
+function inRanges(bytes: Uint8Array, ranges: readonly AddressRange[]): boolean {
+  return ranges.some((range) => rangeContains(range, bytes));
 }
 
 /**
@@ -22,10 +38,8 @@ export function clientAddress(peer: string, forwardedFor: string | null, trusted
  * address (one subscriber usually holds a whole /64, so per-address buckets would be free to multiply).
  */
 export function rateLimitKey(address: string): string {
-  if (!address.includes(":")) return address;
-  const [head, tail = ""] = address.split("%")[0].split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = address.includes("::") ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right] : left;
-  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "").toLowerCase()).join(":")}::/64`;
+  const bytes = parseAddress(address);
+  if (!bytes) return address;
+  if (isIpv4(bytes)) return formatAddress(bytes);
+  return `${ipv6Groups(bytes).slice(0, 4).map((group) => group.toString(16)).join(":")}::/64`;
 }

@@ -1,11 +1,12 @@
 /** Configuration: flag > RENDEZVOUS_* environment variable > default, parsed once and frozen. */
 import { parseArgs } from "node:util";
+import { type AddressRange, parseAddressRange } from "./ip-address.ts";
 
-type Kind = "string" | "boolean" | "integer" | "list";
+type Kind = "string" | "boolean" | "integer" | "address-ranges";
 
 interface OptionSpec {
   kind: Kind;
-  default: string | number | boolean | string[];
+  default: string | number | boolean | AddressRange[];
   help: string;
   /** Smallest and largest accepted value of an integer option. */
   range?: [number, number];
@@ -29,18 +30,19 @@ export const OPTIONS = {
   "mailbox-max-messages": { kind: "integer", default: 256, range: [1, 1e6], help: "messages one mailbox may hold" },
   "max-store-bytes": { kind: "integer", default: GiB, range: [1 << 20, 2 ** 50], help: "bytes of messages the store may hold" },
   "max-messages": { kind: "integer", default: 1_000_000, range: [1, 1e9], help: "messages the store may hold; bounds its memory (about 105 bytes per message at most)" },
-  "trust-proxy": { kind: "list", default: [], help: "comma-separated proxy addresses whose X-Forwarded-For is believed" },
+  "trust-proxy": { kind: "address-ranges", default: [], help: "comma-separated proxy addresses or CIDR ranges (127.0.0.1, 10.0.0.0/8, fd00::/8) whose X-Forwarded-For is believed" },
   "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
   "sweep-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between sweeps for expired messages; the log is compacted once dead records outweigh live ones (0 = no timed sweep)" },
   "log-client-addresses": { kind: "boolean", default: false, help: "include client addresses in log lines" },
   store: { kind: "string", default: "", help: "where messages, spent proofs and rate limits live: the embedded log in the data dir, or postgres://user@host/db shared by several relays" },
   "store-pool-size": { kind: "integer", default: 10, range: [1, 1000], help: "connections to PostgreSQL per relay (relays × this must stay under its max_connections)" },
+  "no-status-page": { kind: "boolean", default: false, help: "answer GET / with 404 JSON instead of the HTML status page for browsers" },
   "unsafe-no-fsync": { kind: "boolean", default: false, help: "UNSAFE: answer deposits before fsync; a power cut loses them" },
 } satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
 type ValueOf<S> = S extends { kind: "boolean" } ? boolean : S extends { kind: "integer" } ? number
-  : S extends { kind: "list" } ? string[] : string;
+  : S extends { kind: "address-ranges" } ? readonly AddressRange[] : string;
 type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
 
 /** The relay's settings, one field per option (camelCased). */
@@ -120,12 +122,18 @@ function convert(raw: string | boolean, spec: OptionSpec, source: string): unkno
     throw new ConfigError(`${source}: expected true or false, got ${JSON.stringify(raw)}`);
   }
   const text = String(raw);
-  if (spec.kind === "list") return text.split(",").map((item) => item.trim()).filter(Boolean);
+  if (spec.kind === "address-ranges") return text.split(",").map((item) => item.trim()).filter(Boolean).map((item) => addressRange(item, source));
   if (spec.kind === "string") return text;
   const [min, max] = spec.range!;
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(value >= min && value <= max)) throw new ConfigError(`${source}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   return value;
+}
+
+function addressRange(text: string, source: string): AddressRange {
+  const range = parseAddressRange(text);
+  if (!range) throw new ConfigError(`${source}: expected an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8), got ${JSON.stringify(text)}`);
+  return range;
 }
 
 function defaultDataDir(env: Record<string, string | undefined>): string {

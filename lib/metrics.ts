@@ -1,13 +1,67 @@
-/** Request counters and their Prometheus text rendering. */
+/** Request counters, their Prometheus text rendering, and deposits/deliveries per hour for the status page. */
 import type { PostgresStoreStats } from "./postgres/message-store.ts";
 import type { StoreStats } from "./store/message-store.ts";
+
+const HOUR = 3600;
+/** How many hours the hourly history keeps, the current one included. */
+export const HISTORY_HOURS = 24;
+
+/** Deposits and deliveries in one clock hour. */
+export interface HourlyActivity {
+  /** Unix seconds at which the hour began. */
+  hourStart: number;
+  deposits: number;
+  delivered: number;
+}
 
 /** Counts what the relay did since it started. */
 export class Metrics {
   readonly #requests = new Map<string, number>();
-  deposits = 0;
-  delivered = 0;
+  readonly #hours = new Map<number, HourlyActivity>();
+  #deposits = 0;
+  #delivered = 0;
   rateLimited = 0;
+
+  /** `clock`: Unix seconds, fractional; it files deposits and deliveries under their hour. */
+  constructor(readonly clock: () => number = () => Date.now() / 1000) {}
+
+  /** Messages stored since start; an increase is also counted in its hour. */
+  get deposits(): number {
+    return this.#deposits;
+  }
+  set deposits(value: number) {
+    this.#thisHour().deposits += value - this.#deposits;
+    this.#deposits = value;
+  }
+
+  /** Messages handed to their recipients since start; an increase is also counted in its hour. */
+  get delivered(): number {
+    return this.#delivered;
+  }
+  set delivered(value: number) {
+    this.#thisHour().delivered += value - this.#delivered;
+    this.#delivered = value;
+  }
+
+  /** The last {@link HISTORY_HOURS} clock hours, oldest first, the current (partial) one last; hours without activity count 0. */
+  hourlyActivity(): HourlyActivity[] {
+    const current = Math.floor(this.clock() / HOUR);
+    return Array.from({ length: HISTORY_HOURS }, (_, index) => {
+      const hour = current - HISTORY_HOURS + 1 + index;
+      return { ...(this.#hours.get(hour) ?? { deposits: 0, delivered: 0 }), hourStart: hour * HOUR };
+    });
+  }
+
+  #thisHour(): HourlyActivity {
+    const hour = Math.floor(this.clock() / HOUR);
+    let activity = this.#hours.get(hour);
+    if (!activity) {
+      activity = { hourStart: hour * HOUR, deposits: 0, delivered: 0 };
+      this.#hours.set(hour, activity);
+      for (const old of this.#hours.keys()) if (old <= hour - HISTORY_HOURS) this.#hours.delete(old);
+    }
+    return activity;
+  }
 
   /** Counts one answered request. */
   countRequest(endpoint: string, status: number, reason: string): void {

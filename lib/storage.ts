@@ -1,11 +1,9 @@
 /** Opening the relay's storage as configured: the embedded log in the data dir, or PostgreSQL shared by several relays. */
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { openPostgresStore } from "./postgres/message-store.ts";
-import { agreeOnRelayKey } from "./postgres/relay-key.ts";
-import { postgresState } from "./postgres/shared-state.ts";
 import type { SharedState } from "./shared-state.ts";
 import type { MailboxStore } from "./store/mailbox-store.ts";
+import { StoreError } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
 
 /** Longest a PostgreSQL operation may take before the request answers 503 store_unavailable. */
@@ -14,6 +12,11 @@ export const ENGINE_TIMEOUT_MS = 5000;
 /** The store cannot be opened as configured; the message is one line for the operator. */
 export class StorageError extends Error {
   override name = "StorageError";
+
+  /** `unreachable`: the database did not answer (worth another try), unlike a wrong URL or key. */
+  constructor(message: string, readonly unreachable = false, options?: ErrorOptions) {
+    super(message, options);
+  }
 }
 
 /** The opened storage: the mailboxes, and (with PostgreSQL) the state the instances share. */
@@ -51,22 +54,22 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
   }
   if (!isPostgresUrl(config.store)) throw new StorageError(`--store: expected postgres://… (or nothing, for the embedded log), got ${JSON.stringify(redactUrl(config.store))}`);
   const location = redactUrl(config.store);
-  let store;
+  // Loaded only now: a relay on the embedded log (and `deno task start`, which has no node_modules) never needs the client.
+  const { openPostgres, RelayKeyMismatch } = await import("./postgres/open.ts").catch((error) => {
+    throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here; run \`npm ci\` (or use Bun or the binary): ${oneLine(error)}`, false, { cause: error });
+  });
   try {
-    store = await openPostgresStore({ ...common, url: config.store, poolSize: config.storePoolSize, operationTimeoutMs: ENGINE_TIMEOUT_MS });
+    const opened = await openPostgres({ ...common, url: config.store, poolSize: config.storePoolSize, operationTimeoutMs: ENGINE_TIMEOUT_MS }, relayPubkey);
+    return { ...opened, location };
   } catch (error) {
-    throw new StorageError(`cannot open the store at ${location}: ${oneLine(error)}`, { cause: error });
+    if (error instanceof RelayKeyMismatch) throw new StorageError(error.message, false, { cause: error });
+    const unreachable = error instanceof StoreError && error.kind === "unavailable";
+    throw new StorageError(`cannot open the store at ${location}: ${oneLine(error)}`, unreachable, { cause: error });
   }
-  try {
-    await agreeOnRelayKey(store.engine, relayPubkey);
-  } catch (error) {
-    await store.close();
-    throw new StorageError(oneLine(error), { cause: error });
-  }
-  return { store, shared: postgresState(store.engine), location };
 }
 
 function oneLine(error: unknown): string {
   const cause = (error as { cause?: unknown }).cause;
-  return String((error as Error).message + (cause ? `: ${(cause as Error).message ?? cause}` : "")).replace(/\s+/g, " ");
+  // Without terminal colour codes (Deno's own messages carry them).
+  return String((error as Error).message + (cause ? `: ${(cause as Error).message ?? cause}` : "")).replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ");
 }

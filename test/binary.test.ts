@@ -63,5 +63,20 @@ for (const { target, runner, otherRunners, available } of TARGETS) {
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
     }, 120_000);
+
+    test("a second relay on the same data dir → exit 2 naming the first; after a SIGKILL the next one starts", async () => {
+      const dataDir = join(workDir, "locked");
+      const serve = [...runner, binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--keyless"];
+      const options = { cwd: workDir, env: BARE_ENV, timeoutMs: 30_000 };
+      const first = await startRelayProcess(serve, options);
+      expect(await runProcess(serve, options)).toMatchObject({
+        code: 2, stderr: `hivemind-rendezvous: data dir ${dataDir} is in use by another relay (pid ${first.child.pid})\n`,
+      });
+      first.child.kill("SIGKILL");
+      await first.child.exited;
+      const next = await startRelayProcess(serve, options);
+      next.child.kill("SIGTERM");
+      expect(await next.child.exited).toBe(0);
+    }, 120_000);
   });
 }

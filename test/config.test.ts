@@ -1,6 +1,7 @@
 /** parseConfig: flag > environment > default, and a clear error for every bad value. */
 import { describe, expect, test } from "bun:test";
 import { ConfigError, helpText, OPTIONS, parseConfig } from "../lib/config.ts";
+import { parseAddressRange } from "../lib/ip-address.ts";
 
 function configOf(args: string[], env: Record<string, string> = {}) {
   const invocation = parseConfig(args, env);
@@ -26,7 +27,12 @@ describe("parseConfig", () => {
     expect(configOf([], { RENDEZVOUS_PORT: "7000" }).port).toBe(7000);
     expect(configOf(["--port", "7100"], { RENDEZVOUS_PORT: "7000" }).port).toBe(7100);
     expect(configOf([], { RENDEZVOUS_REQUIRE_DEPOSITOR_PROOF: "true" }).requireDepositorProof).toBe(true);
-    expect(configOf(["--trust-proxy", "127.0.0.1, ::1"]).trustProxy).toEqual(["127.0.0.1", "::1"]);
+    expect(configOf([], { RENDEZVOUS_TRUST_PROXY: "10.0.0.0/8" }).trustProxy).toEqual([parseAddressRange("10.0.0.0/8")!]);
+  });
+
+  test("--trust-proxy takes addresses and CIDR ranges, IPv4 and IPv6", () => {
+    const ranges = ["127.0.0.1", "10.0.0.0/8", "fd00::/8", "::1", "192.168.1.0/24"];
+    expect(configOf(["--trust-proxy", ranges.join(", ")]).trustProxy).toEqual(ranges.map((range) => parseAddressRange(range)!));
   });
 
   const bad: [string[], Record<string, string>, RegExp][] = [
@@ -36,6 +42,9 @@ describe("parseConfig", () => {
     [[], { RENDEZVOUS_KEYLESS: "maybe" }, /RENDEZVOUS_KEYLESS: expected true or false/],
     [["--no-such-flag"], {}, /no-such-flag/],
     [["stray"], {}, /stray/],
+    [["--trust-proxy", "localhost"], {}, /^--trust-proxy: expected an IP address or CIDR range \(e.g. 10.0.0.0\/8, fd00::\/8\), got "localhost"$/],
+    [["--trust-proxy", "127.0.0.1,10.0.0.0/33"], {}, /^--trust-proxy: expected an IP address or CIDR range .*, got "10.0.0.0\/33"$/],
+    [[], { RENDEZVOUS_TRUST_PROXY: "fd00::/129" }, /^RENDEZVOUS_TRUST_PROXY: expected an IP address or CIDR range .*, got "fd00::\/129"$/],
   ];
   for (const [args, env, message] of bad) {
     test(`${[...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(" ")} → ConfigError`, () => {

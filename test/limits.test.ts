@@ -1,6 +1,7 @@
 /** Abuse limits through HTTP: rate limits with Retry-After, trusted proxies, mailbox and store caps. */
 import { describe, expect, test } from "bun:test";
 import { rateLimitKey } from "../lib/client-address.ts";
+import { parseAddressRange } from "../lib/ip-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
 import { intercom, json, keys, proofBody, testRelay } from "./helpers.ts";
@@ -74,7 +75,7 @@ describe("client address behind a proxy", () => {
   });
 
   test("behind a trusted proxy each forwarded client has its own bucket", async () => {
-    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1, trustProxy: ["127.0.0.1"] } });
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1, trustProxy: [parseAddressRange("127.0.0.1")!] } });
     const via = (client: string) => relay.request("/deposit", deposit, { peer: "::ffff:127.0.0.1", headers: { "x-forwarded-for": `${client}, 127.0.0.1` } });
     expect((await via("1.1.1.1")).status).toBe(200);
     expect((await via("2.2.2.2")).status).toBe(200);

@@ -1,5 +1,6 @@
 /** The same black-box smoke suite against main.ts started as a child process under Bun and under Deno. */
 import { describe, expect, test } from "bun:test";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, ROOT, runProcess, startRelayProcess } from "./processes.ts";
@@ -20,7 +21,9 @@ for (const runtime of RUNTIMES) {
 
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
-      expect(await relay.output()).toContain('"event":"stopped"');
+      const output = await relay.output();
+      expect(output).toContain('"event":"stopped"');
+      expect(output).toMatch(new RegExp(`"runtime":"${runtime} \\d+\\.\\d+\\.\\d+"`));
 
       relay = await startRelay(runtime, dataDir);
       const now = Math.floor(Date.now() / 1000);
@@ -53,6 +56,24 @@ for (const runtime of RUNTIMES) {
       expect(metrics).toContain('rendezvous_requests_total{endpoint="/deposit",status="413",reason="payload_too_large"} 2');
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
+    }, 60_000);
+
+    test("a port already held or an address not on this host → one line on stderr and exit code 2", async () => {
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+      const heldPort = (holder.address() as AddressInfo).port;
+      try {
+        const listenFailure = async (host: string, port: number) => {
+          const args = ["--host", host, "--port", String(port), "--data-dir", await tempDataDir(), "--keyless"];
+          const { code, stderr } = await runProcess([...RELAY_COMMANDS[runtime], ...args]);
+          return [code, stderr.trim().split("\n")];
+        };
+        expect(await listenFailure("127.0.0.1", heldPort)).toEqual([2, [`hivemind-rendezvous: cannot listen on 127.0.0.1:${heldPort}: address already in use`]]);
+        // 192.0.2.1 is TEST-NET-1, reserved for documentation: no host has it.
+        expect(await listenFailure("192.0.2.1", 6789)).toEqual([2, ["hivemind-rendezvous: cannot listen on 192.0.2.1:6789: address not available"]]);
+      } finally {
+        holder.close();
+      }
     }, 60_000);
   });
 }

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { compile } from "../scripts/build.ts";
+import { freePort } from "../scripts/postgres-cluster.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, type RelayProcess, runProcess, startRelayProcess } from "./processes.ts";
@@ -81,6 +82,10 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     expect(await post(onBun, "/retrieve", proof)).toMatchObject({ status: 401, body: { status: "error", reason: "replay_detected" } });
     const health = await (await fetch(`${onDeno.url}/healthz`)).json();
     expect(health).toMatchObject({ status: "ok", engine: "up" });
+    const metrics = await (await fetch(`${onBun.url}/metrics`)).text();
+    expect(metrics).toContain("\nrendezvous_engine_up 1\n");
+    expect(metrics).toMatch(/\nrendezvous_engine_seconds_count [1-9]\d*\n/);
+    expect(metrics).toMatch(/\nrendezvous_commits_total [1-9]\d*\n/);
     onBun.stop();
     onDeno.stop();
   }, 60_000);
@@ -116,6 +121,15 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^hivemind-rendezvous: this relay's key \(sha256 [0-9a-f]{16}…\) differs from the one the other relays on this database serve \(sha256 [0-9a-f]{16}…\): give every relay the same --node-key\n$/);
     first.stop();
+  }, 60_000);
+
+  test("a database that does not answer at start → one line and exit code 1 (worth a restart); a --store that is not postgres:// → exit code 2", async () => {
+    const nobody = `postgres://postgres@127.0.0.1:${await freePort()}/rendezvous`;
+    const unreachable = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(nobody)]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(new RegExp(`^hivemind-rendezvous: cannot open the store at ${nobody}: store: unavailable: .*ECONNREFUSED.*\n$`));
+    const wrong = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs("mysql://db/x")]);
+    expect(wrong).toMatchObject({ code: 2, stderr: 'hivemind-rendezvous: --store: expected postgres://… (or nothing, for the embedded log), got "mysql://db/x"\n' });
   }, 60_000);
 
   test("kill -9 of one of two relays during deposits from 8 clients: every acknowledged id is stored exactly once", async () => {

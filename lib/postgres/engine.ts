@@ -34,7 +34,7 @@ export interface EngineStats {
 const LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** Errors that say the engine is unreachable or going away (not that the statement was wrong). */
-function isUnavailable(error: unknown): boolean {
+export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (error instanceof postgres.PostgresError) return /^(08|57P|53300)/.test(String(code));
@@ -145,7 +145,10 @@ export class Engine {
     clearInterval(this.#probing);
     this.#probing = undefined;
     if (state === "down") {
-      this.#probing = setInterval(() => void this.probe(), 1000);
+      let probe: Promise<boolean> | null = null;
+      this.#probing = setInterval(() => {
+        probe ??= this.probe().finally(() => (probe = null));
+      }, 1000);
       (this.#probing as { unref?(): void }).unref?.();
     }
   }

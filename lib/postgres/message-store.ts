@@ -7,7 +7,7 @@
 import type postgres from "postgres";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
-import { Engine, type EngineOptions, type EngineStats, type Sql } from "./engine.ts";
+import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
 import { migrate } from "./schema.ts";
 
 /** Options for `openPostgresStore`. */
@@ -28,7 +28,7 @@ export interface PostgresStoreOptions extends EngineOptions {
 
 /** Counters for health and metrics. */
 export interface PostgresStoreStats {
-  /** What the store held at the last refresh (every few seconds): an estimate between refreshes. */
+  /** What the store held at the last refresh (every 5 s; expired messages count until swept). */
   messages: number;
   bytes: number;
   /** Deposit batches committed, and the time they took. */
@@ -184,11 +184,15 @@ export class PostgresMessageStore {
     return this.#sweeping;
   }
 
-  /** Reads what the store holds now (all instances), for `stats`. */
+  /**
+   * Reads what the store holds now (all instances), for `stats`: bytes exactly; messages counted up to
+   * 100k, past that the planner's estimate (a count of millions of rows every few seconds would cost more than it tells).
+   */
   async refreshStats(): Promise<void> {
     const [row] = await this.#engine.run("stats", (sql) => sql`SELECT
       (SELECT coalesce(sum(bytes), 0) FROM rendezvous_usage) AS bytes,
-      (SELECT count(*) FROM rendezvous_messages) AS messages`);
+      (SELECT CASE WHEN c.reltuples >= 100000 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM rendezvous_messages) END
+       FROM pg_class c WHERE c.oid = 'rendezvous_messages'::regclass) AS messages`);
     this.#held = { messages: Number(row.messages), bytes: Number(row.bytes) };
   }
 
@@ -268,7 +272,9 @@ function asMessage(row: postgres.Row): StoredMessage {
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresMessageStore> {
   const engine = new Engine(options);
   try {
-    const { from, to } = await migrate(engine.sql);
+    const { from, to } = await migrate(engine.sql).catch((error) => {
+      throw isUnavailable(error) ? new StoreError("unavailable", { cause: error }) : error;
+    });
     if (from !== to) options.log("schema_migrated", { from, to });
     const store = new PostgresMessageStore(engine, options);
     await store.refreshStats();

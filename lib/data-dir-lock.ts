@@ -1,0 +1,59 @@
+/** The data dir, claimed by one relay: created if need be, checked to be a writable directory, locked for the relay's life. */
+import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import type { FileLock } from "./runtime/adapter.ts";
+
+/** The file in the data dir whose lock marks it as in use; it holds the pid of the relay holding the lock. */
+export const LOCK_FILE = "relay.lock";
+/** Created and removed at start, under the lock, to find out whether files can be created in the data dir. */
+const WRITE_PROBE_FILE = "relay.lock.probe";
+
+/** Why the data dir cannot be used; the message is one line for the operator. */
+export class DataDirError extends Error {
+  override name = "DataDirError";
+}
+
+/** The runtime's non-waiting exclusive file lock (see RuntimeAdapter.tryLockFile). */
+export type TryLockFile = (path: string) => Promise<FileLock | undefined>;
+
+/**
+ * Creates `directory` (mode 0700) if need be, checks that it is a directory this process may write,
+ * and locks it: a second relay on the same directory gets a DataDirError naming the pid of the first.
+ * The lock is the kernel's, so it dies with the process, even on SIGKILL or a power cut; the lock
+ * file itself is never removed (removing it would let two relays lock two different files).
+ */
+export async function claimDataDir(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
+  await mkdir(directory, { recursive: true, mode: 0o700 }).catch((error) => {
+    if (error.code !== "EEXIST") throw new DataDirError(`cannot create the data dir: ${error.message}`);
+  });
+  if (!(await stat(directory)).isDirectory()) throw new DataDirError(`data dir ${directory} is not a directory`);
+  const path = join(directory, LOCK_FILE);
+  const probe = join(directory, WRITE_PROBE_FILE);
+  await writable(directory, async () => await (await open(path, "a", 0o600)).close());
+  const lock = await tryLockFile(path);
+  if (!lock) throw new DataDirError(`data dir ${directory} is in use by another relay (pid ${await holderPid(path)})`);
+  await writable(directory, async () => {
+    await writeFile(path, `${process.pid}\n`);
+    await (await open(probe, "w", 0o600)).close(); // the log, its compaction and the key are files created here
+    await rm(probe);
+  });
+  return lock;
+}
+
+/** Runs `step`, reporting any failure as the data dir not being writable. */
+async function writable(directory: string, step: () => Promise<void>): Promise<void> {
+  await step().catch((error) => {
+    throw new DataDirError(`data dir ${directory} is not writable: ${error.message}`);
+  });
+}
+
+/** The pid the lock's holder wrote; polled briefly, since a holder that has just taken the lock may not have written it yet. */
+async function holderPid(path: string): Promise<string> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const text = (await readFile(path, "utf8")).trim();
+    if (/^\d+$/.test(text)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return "unknown";
+}

@@ -1,0 +1,122 @@
+/** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
+import { errorResponse, errors } from "../errors.ts";
+import { jsonLogger } from "../log.ts";
+
+/** The relay's request handler: a request and the peer's address. */
+export type Handler = (request: Request, peerAddress: string) => Promise<Response>;
+
+/** Where and how to serve. */
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Seconds a client may take to send a request; also how long a connection may sit idle. */
+  idleTimeoutSeconds: number;
+  /** Whether a peer (an address in its one spelling) is a trusted proxy, whose connections carry many clients: not capped. */
+  isTrustedProxy(address: string): boolean;
+}
+
+/**
+ * Connections one client (an IPv4 address, an IPv6 /64) may hold at once; more are closed on arrival.
+ * Trusted proxies are not capped. Enforced where the runtime shows connections (Deno, via node:http).
+ */
+export const MAX_CONNECTIONS_PER_CLIENT = 64;
+
+/** A listening server. */
+export interface RunningServer {
+  port: number;
+  /** Stops accepting connections and resolves when in-flight requests are answered. */
+  stop(): Promise<void>;
+}
+
+/** An exclusive lock on a file, held until released or until the process ends, however it ends. */
+export interface FileLock {
+  release(): void;
+}
+
+/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit, file locks. */
+export interface RuntimeAdapter {
+  /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
+  runtimeName: string;
+  /** Command-line arguments after the program (and script) name. */
+  args(): string[];
+  /** The process environment. */
+  environment(): Record<string, string | undefined>;
+  /** Serves `handler` on host:port; rejects with a ListenError when it cannot listen. */
+  serve(handler: Handler, options: ServeOptions): Promise<RunningServer>;
+  /** Calls `listener` once on SIGTERM or SIGINT. */
+  onShutdownSignal(listener: () => void): void;
+  /** Ends the process. */
+  exit(code: number): never;
+  /**
+   * Takes an exclusive advisory lock (flock) on the existing file at `path` without waiting; undefined
+   * when another process holds it. The kernel drops the lock when the process dies (even by SIGKILL).
+   */
+  tryLockFile(path: string): Promise<FileLock | undefined>;
+}
+
+/** The server could not listen; the message is one line for the operator. */
+export class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/** What the runtimes' error codes mean to an operator. */
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: "address already in use",
+  EADDRNOTAVAIL: "address not available",
+  // Deno's node:net reports an address not on this host as EINVAL; Bun, a host name it cannot resolve.
+  EINVAL: "address not available",
+  ENOTFOUND: "no such host",
+  EACCES: "permission denied",
+};
+
+/** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
+export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+    throw new ListenError(`cannot listen on ${address}: ${LISTEN_PROBLEMS[code ?? ""] ?? message ?? String(error)}`);
+  }
+}
+
+/**
+ * Wraps `handler` so that `settled()` resolves once every call has finished, including calls whose
+ * client has gone: the runtimes' own graceful stop does not wait for those, and the store closes next.
+ */
+export function trackCalls(handler: Handler): { handler: Handler; settled(): Promise<void> } {
+  const inFlight = new Set<Promise<Response>>();
+  return {
+    handler(request, peerAddress) {
+      const response = handler(request, peerAddress);
+      inFlight.add(response);
+      response.then(() => inFlight.delete(response), () => inFlight.delete(response));
+      return response;
+    },
+    async settled() {
+      while (inFlight.size) await Promise.allSettled(inFlight);
+    },
+  };
+}
+
+const log = jsonLogger();
+
+/**
+ * The answer when the handler throws past the app's own error boundary: the catalog's 500, never the
+ * runtime's error page (Bun's shows source lines); logged as one line without a stack.
+ */
+export function internalErrorResponse(error: unknown): Response {
+  log("internal_error", { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  return errorResponse(errors.internalError());
+}
+
+/** Calls `listener` once, however many of `signals` arrive; `subscribe` registers it with the runtime. */
+export function onceOnSignals(subscribe: (signal: "SIGTERM" | "SIGINT", listener: () => void) => void, listener: () => void): void {
+  let called = false;
+  const once = () => {
+    if (!called) listener();
+    called = true;
+  };
+  subscribe("SIGTERM", once);
+  subscribe("SIGINT", once);
+}

@@ -1,0 +1,38 @@
+/** The runtime adapter for Deno. */
+import { type FileLock, type Handler, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { serveNodeHttp } from "./node-http.ts";
+
+export const runtimeName = `deno ${Deno.version.deno}`;
+
+export function args(): string[] {
+  return Deno.args;
+}
+
+export function environment(): Record<string, string | undefined> {
+  return Deno.env.toObject();
+}
+
+export async function serve(app: Handler, options: ServeOptions): Promise<RunningServer> {
+  const { handler, settled } = trackCalls(app);
+  const server = await listenOrThrow(options, () => serveNodeHttp(handler, options));
+  return { port: server.port, stop: async () => (await server.close(), await settled()) };
+}
+
+export function onShutdownSignal(listener: () => void): void {
+  onceOnSignals((signal, once) => Deno.addSignalListener(signal, once), listener);
+}
+
+export function exit(code: number): never {
+  return Deno.exit(code);
+}
+
+export async function tryLockFile(path: string): Promise<FileLock | undefined> {
+  const file = await Deno.open(path, { read: true });
+  const locked = await file.tryLock(true).catch((error) => {
+    file.close();
+    throw error;
+  });
+  if (locked) return { release: () => file.close() };
+  file.close();
+  return undefined;
+}

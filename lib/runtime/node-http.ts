@@ -1,0 +1,98 @@
+/**
+ * Serving through node:http, for the Deno adapter. Deno.serve (2.9) has no header, request or idle
+ * timeout and no hook on connections (a keepAliveTimeout option is proposed: denoland/deno#34172): a
+ * socket that never sends a request, or sends its head a line at a time, stays open for ever, and
+ * nothing counts connections. Deno.listen + Deno.serveHttp, which gave each connection to the program,
+ * is gone in Deno 2; a TCP front proxying to Deno.serve would have to parse HTTP to time request heads.
+ * Deno's node:http runs on node:net sockets, honours headersTimeout, requestTimeout and keepAliveTimeout,
+ * and its "connection" event sees every socket before it is read. The price is CPU: measured server
+ * CPU per request went from 24 to 55-95 µs for GET /healthz and from 62 to 107-121 µs for a deposit
+ * (loaded 2-core VM). A relay open to the Internet needs bounded connections more; once Deno.serve has
+ * timeouts and a connection hook, this file can go.
+ */
+import { createServer, type IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { clientAddress, rateLimitKey } from "../client-address.ts";
+import { errorResponse, errors } from "../errors.ts";
+import { type Handler, internalErrorResponse, MAX_CONNECTIONS_PER_CLIENT, type ServeOptions } from "./adapter.ts";
+
+/** How often node:http looks for requests past their deadline. */
+const TIMEOUT_CHECK_MS = 500;
+
+/** Serves `handler` on host:port with node:http; resolves once listening. */
+export async function serveNodeHttp(handler: Handler, options: ServeOptions): Promise<{ port: number; close(): Promise<void> }> {
+  // Like Deno.serve: HTTP/1.1 without Host is passed on.
+  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS, requireHostHeader: false }, (incoming, outgoing) => {
+    const request = toRequest(incoming);
+    const answer = request ? handler(request, incoming.socket.remoteAddress ?? "").catch(internalErrorResponse) : refusal();
+    answer.then((response) => send(response, outgoing)).catch(() => outgoing.destroy());
+  });
+  // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
+  server.headersTimeout = server.requestTimeout = server.keepAliveTimeout = options.idleTimeoutSeconds * 1000;
+  server.on("connection", capPerClient(options.isTrustedProxy));
+  // node:http hands CONNECT over as a raw socket.
+  server.on("connect", (incoming: IncomingMessage, socket: Socket) => {
+    const outgoing = new ServerResponse(incoming);
+    outgoing.assignSocket(socket);
+    outgoing.shouldKeepAlive = false;
+    refusal().then((response) => send(response, outgoing)).then(() => socket.end(), () => socket.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => (server.off("error", reject), resolve()));
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => (server.close(() => resolve()), server.closeIdleConnections())),
+  };
+}
+
+/** A "connection" listener that destroys a client's connections beyond MAX_CONNECTIONS_PER_CLIENT at once. */
+function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: Socket) => void {
+  const open = new Map<string, number>();
+  return (socket) => {
+    const address = clientAddress(socket.remoteAddress ?? "", null, []);
+    if (isTrustedProxy(address)) return;
+    const key = rateLimitKey(address);
+    const count = open.get(key) ?? 0;
+    if (count >= MAX_CONNECTIONS_PER_CLIENT) return void socket.destroy();
+    open.set(key, count + 1);
+    socket.once("close", () => {
+      const left = open.get(key)! - 1;
+      if (left) open.set(key, left);
+      else open.delete(key);
+    });
+  };
+}
+
+/** The answer to a request a web Request cannot carry (CONNECT, TRACE, TRACK): 400, as the app answers CONNECT. */
+const refusal = () => Promise.resolve(errorResponse(errors.badRequest()));
+
+/**
+ * The web Request for a node:http request, or null for a method a Request cannot carry. Its url is the
+ * one the client sent, parseable or not (from Host, like Deno.serve's and Bun's): the app judges it. A
+ * Request cannot be built on an unparseable URL, so it is built on a placeholder and given the received one.
+ */
+function toRequest(incoming: IncomingMessage): Request | null {
+  const headers = new Headers();
+  for (let i = 0; i < incoming.rawHeaders.length; i += 2) headers.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
+  const method = incoming.method ?? "GET";
+  const body = method === "GET" || method === "HEAD" ? undefined : ReadableStream.from<Uint8Array>(incoming);
+  const target = incoming.url ?? "/";
+  const url = target.startsWith("/") ? `http://${incoming.headers.host ?? "localhost"}${target}` : target;
+  const parseable = URL.canParse(url);
+  let request: Request;
+  try {
+    request = new Request(parseable ? url : "http://relay.invalid/", { method, headers, body, duplex: "half" } as RequestInit);
+  } catch {
+    return null;
+  }
+  return parseable ? request : Object.defineProperty(request, "url", { value: url });
+}
+
+/** Writes `response` (the relay's are small: buffered whole) to node:http; a HEAD answer keeps its Content-Length. */
+async function send(response: Response, outgoing: ServerResponse): Promise<void> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  outgoing.writeHead(response.status, { "content-length": String(body.length), ...Object.fromEntries(response.headers) });
+  outgoing.end(body);
+}

@@ -1,0 +1,79 @@
+/**
+ * What the release workflow runs, and what a maintainer can run locally:
+ *
+ *   bun scripts/release.ts --tag v0.3.0 [--dist DIR] [--check-only] [--publish]
+ *
+ * 1. refuses a tag that is not "v" + package.json's version (exit 1, one line on stderr);
+ * 2. builds the x64 and arm64 binaries into DIST (default dist/) with the running (pinned) bun;
+ * 3. runs the binary for this machine's CPU and refuses unless `--version` prints that version;
+ * 4. copies install.sh and the systemd unit beside them and writes SHA256SUMS over all four;
+ * 5. with --publish, creates the GitHub release for the tag with those files (`gh`, GH_TOKEN).
+ * --check-only stops after step 1.
+ */
+import { copyFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import packageJson from "../package.json" with { type: "json" };
+import { buildBinaries, TARGETS, writeSha256Sums } from "./build.ts";
+
+const ROOT = join(import.meta.dir, "..");
+/** Files of the repository attached to a release beside the binaries; install.sh downloads the unit. */
+const RELEASE_FILES = ["install.sh", "scripts/hivemind-rendezvous.service"];
+
+/** Null when `tag` is `v` + `version`, else why it is refused (one line). */
+export function tagMismatch(tag: string, version: string): string | null {
+  return tag === `v${version}` ? null : `tag ${JSON.stringify(tag)} does not match package.json's version ${version} (expected v${version})`;
+}
+
+/** Builds the release into `dist` and returns every file to attach, SHA256SUMS last. */
+async function buildRelease(dist: string): Promise<string[]> {
+  const binaries = await buildBinaries(dist);
+  const native = join(dist, TARGETS[process.arch === "arm64" ? "bun-linux-arm64" : "bun-linux-x64"]);
+  const printed = (await new Response(Bun.spawn([native, "--version"], { stdout: "pipe" }).stdout).text()).trim();
+  if (printed !== packageJson.version) throw new Error(`${native} --version printed ${JSON.stringify(printed)}, not ${packageJson.version}`);
+  const copies = await Promise.all(RELEASE_FILES.map(async (file) => {
+    const copy = join(dist, file.split("/").at(-1)!);
+    await copyFile(join(ROOT, file), copy);
+    return copy;
+  }));
+  const files = [...binaries, ...copies];
+  await writeSha256Sums(dist, files);
+  return [...files, join(dist, "SHA256SUMS")];
+}
+
+/** Creates the GitHub release `tag` with `files` attached. */
+async function publish(tag: string, files: string[]): Promise<void> {
+  const gh = Bun.spawn(["gh", "release", "create", tag, "--verify-tag", "--title", tag, "--generate-notes", ...files], {
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  if (await gh.exited !== 0) throw new Error(`gh release create ${tag} failed`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { tag: { type: "string" }, dist: { type: "string" }, "check-only": { type: "boolean" }, publish: { type: "boolean" } },
+    }));
+  } catch {
+    values = undefined;
+  }
+  if (!values?.tag) {
+    console.error("release: usage: bun scripts/release.ts --tag vX.Y.Z [--dist DIR] [--check-only] [--publish]");
+    return 2;
+  }
+  const mismatch = tagMismatch(values.tag, packageJson.version);
+  if (mismatch) {
+    console.error(`release: ${mismatch}`);
+    return 1;
+  }
+  if (values["check-only"]) return 0;
+  const files = await buildRelease(values.dist ?? join(ROOT, "dist"));
+  console.log(`release ${values.tag}:\n${files.map((file) => `  ${file}`).join("\n")}`);
+  if (values.publish) await publish(values.tag, files);
+  return 0;
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

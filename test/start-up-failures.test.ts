@@ -1,0 +1,99 @@
+/**
+ * A --trust-proxy value that is no address or range, or a data dir the relay cannot use, stops it at start
+ * with one line on stderr and exit code 2 (which the systemd unit does not restart), under Bun and Deno.
+ * As root, the relay runs as `nobody` for these, since root may write anywhere.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { intercom, keys, tempDataDir } from "./helpers.ts";
+import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+/** The command prefix that drops root: the relay then meets file permissions as any service user does. */
+const unprivileged = asRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"] : [];
+
+let base = "";
+let env: Record<string, string | undefined> = {};
+
+beforeAll(async () => {
+  base = await tempDataDir();
+  if (asRoot) await chown(base, NOBODY, NOBODY);
+  const denoDir = join(base, "deno-cache");
+  await mkdir(denoDir);
+  if (asRoot) await chown(denoDir, NOBODY, NOBODY);
+  env = { ...process.env, DENO_DIR: denoDir, NO_COLOR: "1" };
+});
+
+/** A fresh path under the test's directory, which the unprivileged user owns. */
+let count = 0;
+const freshPath = () => join(base, `case-${++count}`);
+
+for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+  describe(`start-up failures under ${runtime}`, () => {
+    const relayCommand = (dataDir: string) => [...unprivileged, ...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir];
+    /** Starts a relay on `dataDir` that must fail: its exit code and stderr lines. */
+    const failedStart = async (dataDir: string) => {
+      const { code, stdout, stderr } = await runProcess(relayCommand(dataDir), { env });
+      return { code, stdout, stderr: stderr.split("\n").filter(Boolean) };
+    };
+
+    test("--trust-proxy that is neither an address nor a CIDR range → one line, exit 2", async () => {
+      for (const value of ["localhost", "10.0.0.0/33"]) {
+        const { code, stderr } = await runProcess([...relayCommand(freshPath()), "--trust-proxy", `127.0.0.1,${value}`], { env });
+        expect({ code, stderr }).toEqual({
+          code: 2,
+          stderr: `hivemind-rendezvous: --trust-proxy: expected an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8), got ${JSON.stringify(value)} (see --help)\n`,
+        });
+      }
+    }, 30_000);
+
+    test("data dir is a file → one line, exit 2", async () => {
+      const file = freshPath();
+      await writeFile(file, "not a directory");
+      expect(await failedStart(file)).toEqual({ code: 2, stdout: "", stderr: [`hivemind-rendezvous: data dir ${file} is not a directory`] });
+    }, 30_000);
+
+    test("data dir under a file → one line, exit 2", async () => {
+      const file = freshPath();
+      await writeFile(file, "not a directory");
+      const dataDir = join(file, "data");
+      expect(await failedStart(dataDir)).toEqual({
+        code: 2, stdout: "", stderr: [`hivemind-rendezvous: cannot create the data dir: ENOTDIR: not a directory, mkdir '${dataDir}'`],
+      });
+    }, 30_000);
+
+    test("empty data dir the relay's user may not write → one line, exit 2", async () => {
+      const dataDir = freshPath();
+      await mkdir(dataDir, { mode: 0o500 });
+      if (asRoot) await chown(dataDir, NOBODY, NOBODY);
+      expect(await failedStart(dataDir)).toEqual({
+        code: 2, stdout: "", stderr: [`hivemind-rendezvous: data dir ${dataDir} is not writable: EACCES: permission denied, open '${join(dataDir, "relay.lock")}'`],
+      });
+    }, 30_000);
+
+    test("read-only data dir that holds messages (and the lock file) → one line, exit 2", async () => {
+      const dataDir = freshPath();
+      const relay = await startRelayProcess(relayCommand(dataDir), { env });
+      const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
+      expect((await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
+      relay.child.kill("SIGTERM");
+      expect(await relay.child.exited).toBe(0);
+      await chmod(dataDir, 0o500);
+      expect(await failedStart(dataDir)).toEqual({
+        code: 2, stdout: "", stderr: [`hivemind-rendezvous: data dir ${dataDir} is not writable: EACCES: permission denied, open '${join(dataDir, "relay.lock.probe")}'`],
+      });
+    }, 30_000);
+
+    test("message log the relay's user may not write → one line naming it, exit 2", async () => {
+      const dataDir = freshPath();
+      await mkdir(dataDir, { mode: 0o700 });
+      await writeFile(join(dataDir, "messages.jsonl"), "", { mode: 0o400 });
+      if (asRoot) await Promise.all([dataDir, join(dataDir, "messages.jsonl")].map((path) => chown(path, NOBODY, NOBODY)));
+      expect(await failedStart(dataDir)).toEqual({
+        code: 2, stdout: "", stderr: [`hivemind-rendezvous: cannot open the message store in ${dataDir}: EACCES: permission denied, open '${join(dataDir, "messages.jsonl")}'`],
+      });
+    }, 30_000);
+  });
+}
