@@ -78,7 +78,8 @@ const MIGRATIONS: string[] = [
       size := octet_length(payloads[i]);
       IF used + added + size > store_max THEN
         outcome := outcome || 'store_full'::text;
-      ELSIF (SELECT count(*) FROM rendezvous_messages m WHERE m.mailbox = mailboxes[i] AND m.expires_at > now_s) >= mailbox_max THEN
+      ELSIF (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = mailboxes[i] AND m.expires_at > now_s LIMIT mailbox_max) AS held)
+            >= mailbox_max THEN
         outcome := outcome || 'mailbox_full'::text;
       ELSE
         INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes) VALUES (ids[i], mailboxes[i], payloads[i], expiries[i], size);
