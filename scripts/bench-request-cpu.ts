@@ -3,7 +3,8 @@
  * in-process, with no HTTP server: the app function called with web Requests, 64 at a time, on a
  * durable store (so commits group as they do under load; the fsync's kernel CPU is counted too).
  * `retrieve` sends single-use proofs for empty mailboxes (signed beforehand, not counted): the proof's
- * cost around its RSA verify. Run it under `bun --cpu-prof-md` to see where a request's CPU goes.
+ * cost around its RSA verify. Runs under Deno too (`deno run -A`); under `bun --cpu-prof-md` or
+ * `deno run --cpu-prof` it shows where a request's CPU goes.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,7 +22,7 @@ const COUNT = Number(process.argv[3] ?? (kind === "deposit" ? 20_000 : 4_000));
 const CONCURRENCY = 64;
 const ROUNDS = 5;
 
-const vectors = JSON.parse(await readFile(join(import.meta.dir, "..", "test", "vectors", "keys.json"), "utf8"));
+const vectors = JSON.parse(await readFile(join(import.meta.dirname!, "..", "test", "vectors", "keys.json"), "utf8"));
 const clients = [vectors.keys.alice, vectors.keys.bob];
 const relayPem: string = vectors.keys.relay.public_spki_pem;
 
