@@ -15,8 +15,8 @@ export interface ReplayReport {
   damagedOffsets: number[];
 }
 
-/** Replays every record of the log at `path` into `index`; messages expired at `now` are left out. */
-export async function replayLog(path: string, index: MailboxIndex, now: number): Promise<ReplayReport> {
+/** Replays every record of the log at `path` into `index` (or anything that takes its adds and removals); messages expired at `now` are left out. */
+export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number): Promise<ReplayReport> {
   const report: ReplayReport = { validEnd: 0, tornBytes: 0, damagedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;
