@@ -12,6 +12,14 @@ describe("memoize", () => {
     expect(computed).toEqual(["192.0.2.7", "2001:db8:1:2::abcd", "::1", "2001:db8:1:2::abcd", "192.0.2.7"]);
   });
 
+  test("computes an argument of more than 256 characters every time, so a full memo stays small", () => {
+    let calls = 0;
+    const length = memoize((text: string) => (calls++, text.length));
+    const long = `/${"a".repeat(256)}`;
+    expect([length(long), length(long), length("/deposit"), length("/deposit")]).toEqual([257, 257, 8, 8]);
+    expect(calls).toBe(3);
+  });
+
   test("remembers an undefined answer like any other", () => {
     let calls = 0;
     const nothing = memoize(() => (calls++, undefined));
