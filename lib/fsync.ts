@@ -19,17 +19,20 @@ export async function syncDirectory(path: string): Promise<void> {
   }
 }
 
+/** The temp file {@link replaceFileAtomically} writes for `path`; a crash may leave it behind. */
+export const temporaryPathFor = (path: string) => `${path}.tmp`;
+
 /**
  * Replaces the file at `path` with `parts` (written in order) so that a crash leaves either the old
  * file or the whole new one: a temp file (`<path>.tmp`), fsync, rename, directory fsync. `onStep` is a
- * test hook awaited after the temp file is written ("atomic:written") and synced ("atomic:synced").
+ * test hook awaited after the temp file is written ("written") and synced ("synced").
  */
 export async function replaceFileAtomically(
   path: string,
   parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   onStep?: (step: string) => Promise<void> | void,
 ): Promise<void> {
-  const temporary = `${path}.tmp`;
+  const temporary = temporaryPathFor(path);
   const file = await open(temporary, "w", 0o600);
   try {
     let position = 0;
@@ -37,9 +40,9 @@ export async function replaceFileAtomically(
       await writeAll(file, part, position);
       position += part.length;
     }
-    await onStep?.("atomic:written");
+    await onStep?.("written");
     await file.sync();
-    await onStep?.("atomic:synced");
+    await onStep?.("synced");
   } catch (error) {
     await file.close().catch(() => {});
     await rm(temporary, { force: true });

@@ -65,15 +65,52 @@ export class MailboxIndex {
 
   /** Indexes a message at the end of its mailbox; `id` must be a message id (see {@link isMessageId}). */
   add(mailbox: string, id: string, entry: { expiresAt: number; offset: number; length: number }): void {
-    const slot = this.#takeSlot();
     writeId(id, this.#probe, 0);
-    this.#ids.set(slot, this.#probe);
+    this.#append(this.#mailboxes.findOrAdd(mailbox), this.#probe, entry);
+  }
+
+  /** Indexes a message by its packed id (as {@link copyId} gives it) at the end of the mailbox keyed `key` (as {@link mailboxKey} gives it). */
+  addPacked(key: Uint8Array, packedId: Uint8Array, entry: { expiresAt: number; offset: number; length: number }): void {
+    this.#append(this.#mailboxes.findOrAddKey(key), packedId, entry);
+  }
+
+  /** Every mailbox number in use is below this; numbers are stable while their mailbox holds messages. */
+  get mailboxNumbers(): number {
+    return this.#mailboxes.numbered;
+  }
+
+  /** The 32-byte key of mailbox `number`, or null when the number holds no mailbox (a view: copy it before the index changes). */
+  mailboxKey(number: number): Uint8Array | null {
+    return this.#mailboxes.size.get(number) > 0 ? this.#mailboxes.keyOf(number) : null;
+  }
+
+  /** Calls `visit` with each slot of mailbox `number`, oldest first. */
+  forEachSlot(number: number, visit: (slot: number) => void): void {
+    if (this.#mailboxes.size.get(number) === 0) return;
+    for (let slot = this.#mailboxes.first.get(number); slot !== NONE; slot = this.#next.get(slot)) visit(slot);
+  }
+
+  /** Copies the slot's packed 16-byte id into `target` at `at`. */
+  copyId(slot: number, target: Uint8Array, at: number): void {
+    target.set(this.#ids.chunkOf(slot).subarray(this.#ids.startOf(slot), this.#ids.startOf(slot) + ID_BYTES), at);
+  }
+
+  expiryOf(slot: number): number {
+    return this.#expiry.get(slot);
+  }
+
+  lengthOf(slot: number): number {
+    return this.#lengths.get(slot);
+  }
+
+  #append(number: number, packedId: Uint8Array, entry: { expiresAt: number; offset: number; length: number }): void {
+    const slot = this.#takeSlot();
+    this.#ids.set(slot, packedId);
     this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
     this.#next.set(slot, NONE);
     const { first, last, size } = this.#mailboxes;
-    const number = this.#mailboxes.findOrAdd(mailbox);
     const held = size.get(number);
     if (held === 0) first.set(number, slot);
     else this.#next.set(last.get(number), slot);

@@ -66,7 +66,24 @@ export class MailboxTable {
 
   /** The number of `mailbox`, numbering it (with size 0) when it has none. */
   findOrAdd(mailbox: string): number {
-    const found = this.find(mailbox);
+    writeKey(mailbox, this.#probe);
+    return this.#findOrAddProbe();
+  }
+
+  /** The number of the mailbox whose 32-byte key (see {@link keyOf}) is `key`, numbering it when it has none. */
+  findOrAddKey(key: Uint8Array): number {
+    this.#probe.set(key.subarray(0, KEY_BYTES));
+    return this.#findOrAddProbe();
+  }
+
+  /** The 32-byte key of mailbox `number` (a view into the table: copy it before the table changes). */
+  keyOf(number: number): Uint8Array {
+    const at = this.#keys.startOf(number);
+    return this.#keys.chunkOf(number).subarray(at, at + KEY_BYTES);
+  }
+
+  #findOrAddProbe(): number {
+    const found = this.#lookup(this.#hash(wordOf(this.#probe, 0), wordOf(this.#probe, 4)));
     if (found !== NONE) return found;
     let number = this.#free;
     if (number === NONE) number = this.#grow();

@@ -1,7 +1,9 @@
 /** Opening the store: recover the log a crash left, keep damage aside, then hand out a MessageStore. */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { temporaryPathFor } from "../fsync.ts";
 import { AppendLog } from "./append-log.ts";
+import { checkpointPath, loadCheckpoint } from "./checkpoint.ts";
 import { compactionPath } from "./compaction.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
 import { LOG_FILE, MessageStore, type StoreOptions } from "./message-store.ts";
@@ -33,8 +35,12 @@ async function openIn(directory: string, options: StoreOptions): Promise<Message
   await claimStoreFormat(directory);
   const path = join(directory, LOG_FILE);
   await rm(compactionPath(path), { force: true });
-  const index = new MailboxIndex();
-  const report = await replayLog(path, index, options.clock());
+  await rm(temporaryPathFor(checkpointPath(path)), { force: true });
+  const now = options.clock();
+  const checkpoint = await loadCheckpoint(path, now);
+  if (typeof checkpoint === "string") options.log("store_checkpoint_ignored", { reason: checkpoint });
+  const { index, coveredEnd } = typeof checkpoint === "object" && checkpoint ? checkpoint : { index: new MailboxIndex(), coveredEnd: 0 };
+  const report = await replayLog(path, index, now, coveredEnd);
   if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
   const damaged = report.damagedOffsets.length;
   let keptAside = false;
