@@ -24,25 +24,29 @@ export const temporaryPathFor = (path: string) => `${path}.tmp`;
 
 /**
  * Replaces the file at `path` with `parts` (written in order) so that a crash leaves either the old
- * file or the whole new one: a temp file (`<path>.tmp`), fsync, rename, directory fsync. `onStep` is a
- * test hook awaited after the temp file is written ("written") and synced ("synced").
+ * file or the whole new one: a temp file (see {@link temporaryPathFor}), fsync, rename, directory fsync.
+ * `inTurn`, when given, runs each part's write and sync as one task (a turn of a log's queue, so that
+ * no large sync meets another writer's). `onStep` is a test hook awaited after the temp file is written
+ * ("written") and synced ("synced").
  */
 export async function replaceFileAtomically(
   path: string,
   parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  onStep?: (step: string) => Promise<void> | void,
+  options: { inTurn?(task: () => Promise<void>): Promise<void>; onStep?(step: string): Promise<void> | void } = {},
 ): Promise<void> {
   const temporary = temporaryPathFor(path);
   const file = await open(temporary, "w", 0o600);
   try {
     let position = 0;
     for await (const part of parts) {
-      await writeAll(file, part, position);
+      const at = position;
       position += part.length;
+      if (options.inTurn) await options.inTurn(async () => (await writeAll(file, part, at), await file.datasync()));
+      else await writeAll(file, part, at);
     }
-    await onStep?.("written");
+    await options.onStep?.("written");
     await file.sync();
-    await onStep?.("synced");
+    await options.onStep?.("synced");
   } catch (error) {
     await file.close().catch(() => {});
     await rm(temporary, { force: true });

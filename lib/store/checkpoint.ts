@@ -26,8 +26,10 @@ const MESSAGE_BYTES = 32;
 const TRAILER_BYTES = 12;
 /** Log bytes before the covered offset whose hash identifies the log. */
 const WINDOW_BYTES = 64 << 10;
-/** Bytes serialized (or parsed) between two pauses for other work. */
-const SLICE_BYTES = 1 << 20;
+/** Bytes serialized between two pauses for other work (a few ms of work on this VM). */
+const WRITE_SLICE_BYTES = 256 << 10;
+/** Bytes read at a time at start-up. */
+const READ_SLICE_BYTES = 1 << 20;
 
 /** Reads `length` bytes at `position` of the log; resolves with how many it read. */
 type ReadLog = (target: Uint8Array, at: number, length: number, position: number) => Promise<number>;
@@ -47,17 +49,21 @@ const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
  * `coveredEnd` are left out (start-up replays them from the log). The index may change between slices:
  * what changes is a deposit (past `coveredEnd`) or a removal whose del record lies past `coveredEnd`,
  * both replayed again from the tail; no compaction may run meanwhile. Atomic: a crash leaves the old
- * checkpoint or the new one. `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
+ * checkpoint or the new one. Each slice is written and synced in `log.inTurn` (a turn of the log's queue,
+ * between two group commits). `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
  */
 export async function writeCheckpoint(
   logPath: string,
   index: MailboxIndex,
-  log: { coveredEnd: number; read: ReadLog },
+  log: { coveredEnd: number; read: ReadLog; inTurn(task: () => Promise<void>): Promise<void> },
   onStep?: (step: string) => Promise<void> | void,
 ): Promise<void> {
   const hash = await windowHash(log.read, log.coveredEnd);
   if (!hash) throw new Error(`the log is shorter than ${log.coveredEnd} bytes`);
-  await replaceFileAtomically(checkpointPath(logPath), withCrc(serialized(index, log.coveredEnd, hash)), (step) => onStep?.(`checkpoint:${step}`));
+  await replaceFileAtomically(checkpointPath(logPath), withCrc(serialized(index, log.coveredEnd, hash)), {
+    inTurn: log.inTurn,
+    onStep: (step) => onStep?.(`checkpoint:${step}`),
+  });
 }
 
 /** Each part with the trailer's CRC-32 of every byte before it. */
@@ -80,19 +86,18 @@ async function* serialized(index: MailboxIndex, coveredEnd: number, hash: Uint8A
   yield header;
   let mailboxes = 0;
   let messages = 0;
-  let slice = new Uint8Array(SLICE_BYTES * 2);
+  let slice = new Uint8Array(WRITE_SLICE_BYTES * 2);
   for (let number = 0; number < index.mailboxNumbers;) {
     let used = 0;
-    for (; number < index.mailboxNumbers && used < SLICE_BYTES; number++) {
-      const key = index.mailboxKey(number);
-      if (!key) continue;
+    for (; number < index.mailboxNumbers && used < WRITE_SLICE_BYTES; number++) {
+      if (!index.holdsMailbox(number)) continue;
       const slots: number[] = [];
       index.forEachSlot(number, (slot) => index.offsetOf(slot) < coveredEnd && slots.push(slot));
       if (!slots.length) continue;
       const needed = used + MAILBOX_BYTES + slots.length * MESSAGE_BYTES;
       if (needed > slice.length) slice = grown(slice, used, needed);
       const view = new DataView(slice.buffer);
-      slice.set(key, used);
+      index.copyMailboxKey(number, slice, used);
       view.setUint32(used + KEY_BYTES, slots.length, true);
       used += MAILBOX_BYTES;
       for (const slot of slots) {
@@ -155,7 +160,7 @@ export async function loadCheckpoint(logPath: string, now: number): Promise<Load
     const counted = { mailboxes: 0, messages: 0 };
     const bodyEnd = size - TRAILER_BYTES;
     let crc = crc32(header);
-    let buffer = new Uint8Array(SLICE_BYTES);
+    let buffer = new Uint8Array(READ_SLICE_BYTES);
     let held = 0; // bytes of a mailbox not yet whole, at the start of `buffer`
     for (let position = HEADER_BYTES; position < bodyEnd;) {
       const { bytesRead } = await file.read(buffer, held, Math.min(buffer.length - held, bodyEnd - position), position);
@@ -208,13 +213,12 @@ function parseMailboxes(
     const count = view.getUint32(at + KEY_BYTES, true);
     const needed = MAILBOX_BYTES + count * MESSAGE_BYTES;
     if (at + needed > data.length) return { end: at, needed, damaged: false };
-    const key = data.subarray(at, at + KEY_BYTES);
     for (let message = at + MAILBOX_BYTES; message < at + needed; message += MESSAGE_BYTES) {
       const expiresAt = view.getUint32(message + 16, true);
       const offset = view.getFloat64(message + 20, true);
       const length = view.getUint32(message + 28, true);
       if (!(offset >= 0 && length > 0 && offset + length <= bounds.coveredEnd)) return { end: at, needed: 0, damaged: true };
-      if (expiresAt > bounds.now) index.addPacked(key, data.subarray(message, message + 16), { expiresAt, offset, length });
+      if (expiresAt > bounds.now) index.addPacked(data, at, message, { expiresAt, offset, length });
     }
     bounds.counted.mailboxes++;
     bounds.counted.messages += count;

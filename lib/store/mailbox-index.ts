@@ -66,12 +66,15 @@ export class MailboxIndex {
   /** Indexes a message at the end of its mailbox; `id` must be a message id (see {@link isMessageId}). */
   add(mailbox: string, id: string, entry: { expiresAt: number; offset: number; length: number }): void {
     writeId(id, this.#probe, 0);
-    this.#append(this.#mailboxes.findOrAdd(mailbox), this.#probe, entry);
+    this.#append(this.#mailboxes.findOrAdd(mailbox), this.#probe, 0, entry);
   }
 
-  /** Indexes a message by its packed id (as {@link copyId} gives it) at the end of the mailbox keyed `key` (as {@link mailboxKey} gives it). */
-  addPacked(key: Uint8Array, packedId: Uint8Array, entry: { expiresAt: number; offset: number; length: number }): void {
-    this.#append(this.#mailboxes.findOrAddKey(key), packedId, entry);
+  /**
+   * Indexes a message at the end of a mailbox, both named by bytes of `source`: the mailbox's 32-byte key
+   * at `keyAt` (as {@link copyMailboxKey} gives it), the message's packed 16-byte id at `idAt` (as {@link copyId} gives it).
+   */
+  addPacked(source: Uint8Array, keyAt: number, idAt: number, entry: { expiresAt: number; offset: number; length: number }): void {
+    this.#append(this.#mailboxes.findOrAddKey(source, keyAt), source, idAt, entry);
   }
 
   /** Every mailbox number in use is below this; numbers are stable while their mailbox holds messages. */
@@ -79,9 +82,14 @@ export class MailboxIndex {
     return this.#mailboxes.numbered;
   }
 
-  /** The 32-byte key of mailbox `number`, or null when the number holds no mailbox (a view: copy it before the index changes). */
-  mailboxKey(number: number): Uint8Array | null {
-    return this.#mailboxes.size.get(number) > 0 ? this.#mailboxes.keyOf(number) : null;
+  /** True when mailbox `number` holds messages. */
+  holdsMailbox(number: number): boolean {
+    return this.#mailboxes.size.get(number) > 0;
+  }
+
+  /** Copies the 32-byte key of mailbox `number` into `target` at `at`. */
+  copyMailboxKey(number: number, target: Uint8Array, at: number): void {
+    this.#mailboxes.copyKey(number, target, at);
   }
 
   /** Calls `visit` with each slot of mailbox `number`, oldest first. */
@@ -92,7 +100,7 @@ export class MailboxIndex {
 
   /** Copies the slot's packed 16-byte id into `target` at `at`. */
   copyId(slot: number, target: Uint8Array, at: number): void {
-    target.set(this.#ids.chunkOf(slot).subarray(this.#ids.startOf(slot), this.#ids.startOf(slot) + ID_BYTES), at);
+    this.#ids.copyTo(slot, target, at);
   }
 
   expiryOf(slot: number): number {
@@ -103,9 +111,9 @@ export class MailboxIndex {
     return this.#lengths.get(slot);
   }
 
-  #append(number: number, packedId: Uint8Array, entry: { expiresAt: number; offset: number; length: number }): void {
+  #append(number: number, source: Uint8Array, idAt: number, entry: { expiresAt: number; offset: number; length: number }): void {
     const slot = this.#takeSlot();
-    this.#ids.set(slot, packedId);
+    this.#ids.set(slot, source, idAt);
     this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);

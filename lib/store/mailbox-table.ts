@@ -70,16 +70,15 @@ export class MailboxTable {
     return this.#findOrAddProbe();
   }
 
-  /** The number of the mailbox whose 32-byte key (see {@link keyOf}) is `key`, numbering it when it has none. */
-  findOrAddKey(key: Uint8Array): number {
-    this.#probe.set(key.subarray(0, KEY_BYTES));
+  /** The number of the mailbox whose 32-byte key (see {@link copyKey}) is at `from` of `source`, numbering it when it has none. */
+  findOrAddKey(source: Uint8Array, from: number): number {
+    for (let i = 0; i < KEY_BYTES; i++) this.#probe[i] = source[from + i];
     return this.#findOrAddProbe();
   }
 
-  /** The 32-byte key of mailbox `number` (a view into the table: copy it before the table changes). */
-  keyOf(number: number): Uint8Array {
-    const at = this.#keys.startOf(number);
-    return this.#keys.chunkOf(number).subarray(at, at + KEY_BYTES);
+  /** Copies the 32-byte key of mailbox `number` into `target` at `at`. */
+  copyKey(number: number, target: Uint8Array, at: number): void {
+    this.#keys.copyTo(number, target, at);
   }
 
   #findOrAddProbe(): number {
