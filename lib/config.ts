@@ -1,5 +1,6 @@
 /** Configuration: flag > RENDEZVOUS_* environment variable > default, parsed once and frozen. */
 import { parseArgs } from "node:util";
+import { clientUsageLines } from "./client/usage.ts";
 import { type AddressRange, parseAddressRange } from "./ip-address.ts";
 
 type Kind = "string" | "boolean" | "integer" | "address-ranges";
@@ -100,9 +101,7 @@ export function helpText(version: string): string {
     `hivemind-rendezvous ${version}: store-and-forward relay for HiveMind nodes`,
     "",
     "Usage: hivemind-rendezvous [serve] [options]",
-    "       hivemind-rendezvous keygen DIR",
-    "       hivemind-rendezvous deposit URL --to PUB.pem [--from PRIV.pem] [--ttl N] (--text T | --file F)",
-    "       hivemind-rendezvous retrieve URL --key PRIV.pem [--keep]",
+    ...clientUsageLines().map((line) => `       hivemind-rendezvous ${line}`),
     "",
     "Options (flag > environment variable > default):",
     ...rows,
