@@ -28,10 +28,11 @@ async function run(): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), "rendezvous-bench-compaction-"));
   try {
     const mailboxes = syntheticMailboxes(Math.ceil(live / 4));
+    let swappedAt = NaN;
     const bytes = await prefillLog(dir, { live, dead: Math.ceil(live * 1.5), mailboxes, payload });
     const store = await openMessageStore(dir, {
       maxStoreBytes: 2 ** 40, maxMessages: 1e9, mailboxMaxMessages: 1e9, durable: true, sweepIntervalSeconds: 0,
-      clock: () => Math.floor(Date.now() / 1000), log: () => {},
+      clock: () => Math.floor(Date.now() / 1000), log: (event) => event === "store_compacted" && (swappedAt = performance.now()),
     });
     const expiresAt = Math.floor(Date.now() / 1000) + 3600;
     const samples: { end: number; latency: number }[] = [];
@@ -67,6 +68,7 @@ async function run(): Promise<Record<string, number>> {
       "max before ms": Math.round(before.at(-1)!),
       "max during ms": Math.round(during.at(-1)!),
       "longest began ms after trigger": Math.round(longest.end - longest.latency - triggered),
+      "log swapped ms after trigger": Math.round(swappedAt - triggered),
       "p99 before ms": Math.round(percentile(before, 99)),
       "p99 during ms": Math.round(percentile(during, 99)),
       "during > 20 ms": during.filter((l) => l > 20).length,
