@@ -7,12 +7,14 @@ import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
 import { loadRelayKey, pubkeyFingerprint, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
-import { openMessageStore, StoreOpenError } from "./lib/store/open-store.ts";
+import { openStorage, StorageError } from "./lib/storage.ts";
+import { StoreOpenError } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
 async function main(): Promise<number> {
   const argv = runtime.args();
   // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
+  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1));
   if (argv.length && !argv[0].startsWith("-") && argv[0] !== "serve") return await (await import("./lib/client/cli.ts")).runClient(argv);
   let invocation;
   try {
@@ -26,26 +28,20 @@ async function main(): Promise<number> {
   if (invocation.action === "version") return console.log(packageJson.version), 0;
   const { config } = invocation;
 
-  let dataDirLock, relayKey, store;
+  let dataDirLock, relayKey, storage;
   try {
     dataDirLock = await claimDataDir(config.dataDir, runtime.tryLockFile);
     relayKey = await loadRelayKey(config);
-    store = await openMessageStore(config.dataDir, {
-      maxStoreBytes: config.maxStoreBytes,
-      maxMessages: config.maxMessages,
-      mailboxMaxMessages: config.mailboxMaxMessages,
-      durable: !config.unsafeNoFsync,
-      sweepIntervalSeconds: config.sweepInterval,
-      clock: () => Math.floor(Date.now() / 1000),
-      log,
-    });
+    storage = await openStorage(config, relayKey.pubkey, log);
   } catch (error) {
     const problem = startUpProblem(error);
     if (problem === undefined) throw error;
     console.error(`hivemind-rendezvous: ${problem}`);
-    return 2;
+    // A database that cannot be reached yet is worth another try (systemd restarts on exit code 1).
+    return error instanceof StorageError && error.unreachable ? 1 : 2;
   }
-  const app = createApp({ config, store, relayPubkey: relayKey.pubkey, log });
+  const { store, shared } = storage;
+  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, log });
   let server;
   try {
     server = await runtime.serve(app, {
@@ -76,6 +72,7 @@ async function main(): Promise<number> {
     version: packageJson.version,
     runtime: runtime.runtimeName,
     data_dir: config.dataDir,
+    store: storage.location,
     stored_messages: store.stats().messages,
     relay_key: relayKey.source,
     ...(relayKey.pubkey ? { relay_key_sha256: pubkeyFingerprint(relayKey.pubkey) } : {}),
@@ -86,10 +83,11 @@ async function main(): Promise<number> {
 
 /**
  * A start-up failure the operator must fix, as one line (exit code 2, which systemd does not restart):
- * an unusable or busy data dir, a relay key that cannot be read or written, a store that cannot be opened.
+ * an unusable or busy data dir, a relay key that cannot be read or written, a store that cannot be opened
+ * (or a database whose relays serve another key).
  */
 function startUpProblem(error: unknown): string | undefined {
-  const known = error instanceof DataDirError || error instanceof RelayKeyError || error instanceof StoreOpenError;
+  const known = error instanceof DataDirError || error instanceof RelayKeyError || error instanceof StoreOpenError || error instanceof StorageError;
   return known ? error.message : undefined;
 }
 

@@ -7,14 +7,14 @@ import { PublicKeyCache } from "./crypto/public-keys.ts";
 import { errorResponse, errors, RelayError } from "./errors.ts";
 import { type Logger, throttledLogger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { RateLimiter } from "./rate-limiter.ts";
-import { ReplayGuard } from "./replay-guard.ts";
 import { findRoute, requestPath, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
 import { ack, collect, retrieve } from "./routes/mailbox.ts";
 import { healthz, metrics, pubkey } from "./routes/status.ts";
 import { statusPage } from "./routes/status-page.ts";
-import { type MessageStore, StoreError } from "./store/message-store.ts";
+import { inMemoryState, type SharedState } from "./shared-state.ts";
+import type { MailboxStore } from "./store/mailbox-store.ts";
+import { StoreError } from "./store/message-store.ts";
 
 const routes: Route<RequestContext>[] = [
   { method: "GET", path: "/", handler: statusPage },
@@ -30,7 +30,9 @@ const routes: Route<RequestContext>[] = [
 /** What the app is built from. */
 export interface AppDependencies {
   config: Config;
-  store: MessageStore;
+  store: MailboxStore;
+  /** Spent proofs and rate limits; in memory unless instances share them. */
+  shared?: SharedState;
   relayPubkey: string;
   log: Logger;
   /** Unix seconds, fractional; tests freeze it. */
@@ -44,13 +46,14 @@ export type App = (request: Request, peerAddress: string) => Promise<Response>;
 export function createApp(dependencies: AppDependencies): App {
   const { config, log } = dependencies;
   const clock = dependencies.clock ?? (() => Date.now() / 1000);
+  const shared = dependencies.shared ?? inMemoryState();
   const relay: Relay = {
     ...dependencies,
     clock,
     keys: new PublicKeyCache(),
-    replays: new ReplayGuard(),
-    depositLimiter: new RateLimiter(config.depositRateLimit, config.depositRateWindow),
-    readLimiter: new RateLimiter(config.readRateLimit, config.readRateWindow),
+    replays: shared.replays,
+    depositLimiter: shared.limiter(config.depositRateLimit, config.depositRateWindow),
+    readLimiter: shared.limiter(config.readRateLimit, config.readRateWindow),
     metrics: new Metrics(clock),
     startedAt: clock(),
   };
@@ -100,7 +103,7 @@ async function withoutBody(response: Response): Promise<Response> {
 }
 
 const unexpected = errors.internalError();
-const storeErrors = { mailbox_full: errors.mailboxFull, store_full: errors.storeFull, io: errors.storageError };
+const storeErrors = { mailbox_full: errors.mailboxFull, store_full: errors.storeFull, io: errors.storageError, unavailable: errors.storeUnavailable };
 
 /** Domain errors become their catalog entry here, at the edge; anything else is `unexpected` (500). */
 function asRelayError(error: unknown): RelayError {

@@ -35,6 +35,8 @@ export const OPTIONS = {
   "request-timeout": { kind: "integer", default: 30, range: [1, 255], help: "seconds a client may take to send its request" },
   "sweep-interval": { kind: "integer", default: 3600, range: [0, 86400 * 7], help: "seconds between sweeps for expired messages; the log is compacted once dead records outweigh live ones (0 = no timed sweep)" },
   "log-client-addresses": { kind: "boolean", default: false, help: "include client addresses in log lines" },
+  store: { kind: "string", default: "", help: "where messages, spent proofs and rate limits live: the embedded log in the data dir, or postgres://user@host/db shared by several relays" },
+  "store-pool-size": { kind: "integer", default: 10, range: [1, 1000], help: "connections to PostgreSQL per relay (relays × this must stay under its max_connections)" },
   "no-status-page": { kind: "boolean", default: false, help: "answer GET / with 404 JSON instead of the HTML status page for browsers" },
   "unsafe-no-fsync": { kind: "boolean", default: false, help: "UNSAFE: answer deposits before fsync; a power cut loses them" },
 } satisfies Record<string, OptionSpec>;
@@ -102,6 +104,7 @@ export function helpText(version: string): string {
     "",
     "Usage: hivemind-rendezvous [serve] [options]",
     ...clientUsageLines().map((line) => `       hivemind-rendezvous ${line}`),
+    "       hivemind-rendezvous copy FROM TO      (every live message; FROM and TO each a data dir or postgres://…)",
     "",
     "Options (flag > environment variable > default):",
     ...rows,

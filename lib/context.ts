@@ -3,23 +3,23 @@ import type { Config } from "./config.ts";
 import type { PublicKeyCache } from "./crypto/public-keys.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import type { RateLimiter } from "./rate-limiter.ts";
-import type { ReplayGuard } from "./replay-guard.ts";
-import type { MessageStore } from "./store/message-store.ts";
+import type { RequestLimiter } from "./rate-limiter.ts";
+import type { SpentProofs } from "./replay-guard.ts";
+import type { MailboxStore } from "./store/mailbox-store.ts";
 
 /** Services built once by `createApp`. */
 export interface Relay {
   config: Config;
-  store: MessageStore;
+  store: MailboxStore;
   /** The PEM text `GET /pubkey` serves and every proof binds; "" for a keyless relay. */
   relayPubkey: string;
   /** Unix seconds, fractional. */
   clock(): number;
   log: Logger;
   keys: PublicKeyCache;
-  replays: ReplayGuard;
-  depositLimiter: RateLimiter;
-  readLimiter: RateLimiter;
+  replays: SpentProofs;
+  depositLimiter: RequestLimiter;
+  readLimiter: RequestLimiter;
   metrics: Metrics;
   startedAt: number;
 }

@@ -44,6 +44,7 @@ export const errors = {
   internalError: entry(500, "internal_error"),
   methodNotAllowed: (allow: string[]) =>
     new RelayError(405, "method_not_allowed", { Allow: allow.join(", ") }),
+  storeUnavailable: () => new RelayError(503, "store_unavailable", { "Retry-After": "2" }),
   rateLimitExceeded: (retryAfterSeconds: number) =>
     new RelayError(429, "rate_limit_exceeded", { "Retry-After": String(retryAfterSeconds) }),
 };

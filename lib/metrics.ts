@@ -1,4 +1,5 @@
 /** Request counters, their Prometheus text rendering, and deposits/deliveries per hour for the status page. */
+import type { PostgresStoreStats } from "./postgres/message-store.ts";
 import type { StoreStats } from "./store/message-store.ts";
 
 const HOUR = 3600;
@@ -69,7 +70,7 @@ export class Metrics {
   }
 
   /** The Prometheus text exposition of every counter and of the store's gauges. */
-  render(store: StoreStats, uptimeSeconds: number): string {
+  render(store: StoreStats | PostgresStoreStats, uptimeSeconds: number): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -81,12 +82,28 @@ export class Metrics {
     metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);
     metric("rendezvous_stored_messages", "gauge", "Messages waiting in mailboxes.", [["", store.messages]]);
     metric("rendezvous_stored_bytes", "gauge", "Bytes of the records of waiting messages.", [["", store.bytes]]);
-    metric("rendezvous_log_bytes", "gauge", "Size of the store's log file.", [["", store.logBytes]]);
-    metric("rendezvous_damaged_records", "gauge", "Unreadable log lines found at start-up.", [["", store.damagedRecords]]);
-    metric("rendezvous_commits_total", "counter", "Group commits (write + fsync) of the log.", [["", store.commits]]);
-    metric("rendezvous_commit_seconds_total", "counter", "Time spent in log writes and fsyncs.", [["", store.commitMilliseconds / 1000]]);
-    metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
-    metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
+    metric("rendezvous_commits_total", "counter", "Group commits of deposits (log write + fsync, or one PostgreSQL statement and commit).", [["", store.commits]]);
+    metric("rendezvous_commit_seconds_total", "counter", "Time spent in those commits.", [["", store.commitMilliseconds / 1000]]);
+    if ("engine" in store) {
+      const { engine } = store;
+      metric("rendezvous_engine_up", "gauge", "1 while PostgreSQL answers, 0 while it does not.", [["", engine.state === "up" ? 1 : 0]]);
+      metric("rendezvous_engine_pool_size", "gauge", "Connections this instance may open to PostgreSQL.", [["", engine.poolSize]]);
+      metric("rendezvous_engine_in_flight", "gauge", "Operations waiting for or holding a connection.", [["", engine.inFlight]]);
+      metric("rendezvous_engine_failures_total", "counter", "Operations that failed (unreachable engine or database error).", [["", engine.failures]]);
+      lines.push(
+        "# HELP rendezvous_engine_seconds Time PostgreSQL operations took, retries included.",
+        "# TYPE rendezvous_engine_seconds histogram",
+        ...engine.latency.buckets.map(([bound, count]) => `rendezvous_engine_seconds_bucket{le="${bound}"} ${count}`),
+        `rendezvous_engine_seconds_bucket{le="+Inf"} ${engine.latency.count}`,
+        `rendezvous_engine_seconds_sum ${engine.latency.seconds}`,
+        `rendezvous_engine_seconds_count ${engine.latency.count}`,
+      );
+    } else {
+      metric("rendezvous_log_bytes", "gauge", "Size of the store's log file.", [["", store.logBytes]]);
+      metric("rendezvous_damaged_records", "gauge", "Unreadable log lines found at start-up.", [["", store.damagedRecords]]);
+      metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
+      metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
+    }
     metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", uptimeSeconds]]);
     return lines.join("\n") + "\n";
   }

@@ -11,8 +11,13 @@ interface Bucket {
 /** A limiter's answer: go ahead, or wait `retryAfterSeconds`; `firstRefusal` when the client was allowed until now. */
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number; firstRefusal: boolean };
 
+/** Where request counts live: this process (RateLimiter) or a database every instance shares. */
+export interface RequestLimiter {
+  take(client: string, now: number): RateDecision | Promise<RateDecision>;
+}
+
 /** Allows `limit` requests per client in any `windowSeconds`; `limit` 0 allows everything. */
-export class RateLimiter {
+export class RateLimiter implements RequestLimiter {
   readonly #buckets = new Map<string, Bucket>();
 
   constructor(

@@ -7,13 +7,21 @@ const DIGEST_WORDS = 4;
 const MAX_LOAD = 0.75;
 const INITIAL_SLOTS = 1024;
 
+/** A claim's outcome: first use, a replay, or no room to remember it. */
+export type ProofUse = "fresh" | "replayed" | "full";
+
+/** Where spent proofs are remembered: this process (ReplayGuard) or a database every instance shares. */
+export interface SpentProofs {
+  claim(proofId: string, expiresAt: number, now: number): ProofUse | Promise<ProofUse>;
+}
+
 /**
  * Remembers proofs by id until they expire; bounded in memory. An open-addressing table of
  * fixed-size digests and expiry seconds in typed arrays: 20 bytes a slot, 26.7 bytes a proof at
  * capacity. It grows by doubling up to what `capacity` needs and drops expired proofs when it
  * grows or is full.
  */
-export class ReplayGuard {
+export class ReplayGuard implements SpentProofs {
   readonly #maxSlots: number;
   #digests = new Uint32Array(0);
   /** Unix seconds until which the slot's proof is remembered; 0 marks an empty slot. */
@@ -31,7 +39,7 @@ export class ReplayGuard {
    * Marks `proofId` used until `expiresAt` (Unix seconds). Returns "fresh" the first time,
    * "replayed" after, and "full" when `capacity` unexpired proofs are already held.
    */
-  claim(proofId: string, expiresAt: number, now: number): "fresh" | "replayed" | "full" {
+  claim(proofId: string, expiresAt: number, now: number): ProofUse {
     const digest = sha256(proofId);
     const words = [0, 1, 2, 3].map((word) => digest.readUInt32LE(word * 4));
     const until = Math.min(Math.max(Math.ceil(expiresAt), 1), 0xffff_ffff);

@@ -42,8 +42,8 @@ try {
     tmp,
     keys,
     log,
-    relay: (runtime: "bun" | "deno", dataDir: string, label: string) =>
-      startRelay({ runtime, dataDir, nodeKey, profileDir: options.profile && runtime === "bun" ? join(resultsDir, "profiles", label) : undefined }),
+    relay: (runtime: "bun" | "deno", dataDir: string, label: string, args?: string[]) =>
+      startRelay({ runtime, dataDir, nodeKey, args, profileDir: options.profile && runtime === "bun" ? join(resultsDir, "profiles", label) : undefined }),
   };
   const results = await runScenarios(context);
   console.log(renderReport(results));

@@ -1,9 +1,9 @@
-// Installs the pinned dev dependencies (bun, deno, typescript) on a fresh clone, so `npm start`
+// Installs the pinned dependencies (postgres; bun, deno, typescript) on a fresh clone, so `npm start`
 // and `npm test` work on a machine that has only Node.js and npm.
 import { existsSync } from "node:fs";
 import { execSync } from "node:child_process";
 
-const needed = ["node_modules/.bin/bun", "node_modules/.bin/deno", "node_modules/.bin/tsc"];
+const needed = ["node_modules/.bin/bun", "node_modules/.bin/deno", "node_modules/.bin/tsc", "node_modules/postgres/package.json"];
 if (!needed.every((path) => existsSync(path))) {
   execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
 }

@@ -9,6 +9,11 @@ import type { Logger } from "../lib/log.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
+import postgres from "postgres";
+import { openPostgresStore } from "../lib/postgres/message-store.ts";
+import { postgresState } from "../lib/postgres/shared-state.ts";
+import type { SharedState } from "../lib/shared-state.ts";
+import type { MailboxStore } from "../lib/store/mailbox-store.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 
@@ -65,10 +70,40 @@ export async function testStore(dataDir: string, options: Partial<StoreOptions> 
   return store;
 }
 
+/**
+ * With RENDEZVOUS_TEST_STORE set to a PostgreSQL URL, test relays keep their mailboxes, spent proofs
+ * and rate limits there, in one schema per data dir: test/http-on-postgres.test.ts runs the HTTP
+ * suites so. Unset, they use the embedded log in the data dir.
+ */
+const POSTGRES_URL = process.env.RENDEZVOUS_TEST_STORE;
+const admin = POSTGRES_URL ? postgres(POSTGRES_URL, { max: 1, onnotice: () => {} }) : null;
+const schemas = new Map<string, string>();
+
+/** The store of a test relay on `dataDir`: the embedded log there, or PostgreSQL (see POSTGRES_URL). */
+async function testRelayStorage(dataDir: string, options: Partial<StoreOptions>): Promise<{ store: MailboxStore; shared?: SharedState }> {
+  if (!POSTGRES_URL) return { store: await testStore(dataDir, options) };
+  if (!schemas.has(dataDir)) {
+    const schema = `relay_${schemas.size}`;
+    await admin!.unsafe(`CREATE SCHEMA ${schema}`);
+    schemas.set(dataDir, `${POSTGRES_URL}?search_path=${schema}`);
+  }
+  const store = await openPostgresStore({
+    url: schemas.get(dataDir)!,
+    poolSize: 2, // the suites open a relay per test and never close it: the test cluster allows 400 connections
+    operationTimeoutMs: 5000,
+    maxStoreBytes: options.maxStoreBytes!,
+    mailboxMaxMessages: options.mailboxMaxMessages!,
+    sweepIntervalSeconds: 0,
+    clock: options.clock!,
+    log: () => {},
+  });
+  return { store, shared: postgresState(store.engine) };
+}
+
 /** A relay app on a temp store; `now` freezes its clock (Unix seconds). */
 export interface TestRelay {
   app: App;
-  store: MessageStore;
+  store: MailboxStore;
   dataDir: string;
   /** POSTs `body` (JSON-encoded unless a string or bytes) or GETs when body is undefined. */
   request(path: string, body?: unknown, init?: RequestInit & { peer?: string }): Promise<Response>;
@@ -87,7 +122,7 @@ export async function testRelay(options: {
   let now = options.now ?? Date.now() / 1000;
   const clock = () => now;
   const config = testConfig(options.config);
-  const store = await testStore(dataDir, {
+  const { store, shared } = await testRelayStorage(dataDir, {
     clock: () => Math.floor(clock()),
     maxStoreBytes: config.maxStoreBytes,
     maxMessages: config.maxMessages,
@@ -96,6 +131,7 @@ export async function testRelay(options: {
   const app = createApp({
     config,
     store,
+    shared,
     relayPubkey: options.relayPubkey ?? keys.relay.public_spki_pem,
     log: options.log ?? (() => {}),
     clock,

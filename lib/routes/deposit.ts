@@ -27,7 +27,7 @@ export function parseTtl(value: unknown): number {
 /** Checks run in the order of the wire contract; the first failing one answers. */
 export async function deposit(context: RequestContext): Promise<Response> {
   const { relay } = context;
-  limitRate(context, relay.depositLimiter);
+  await limitRate(context, relay.depositLimiter);
   const body = await context.body();
   const ttl = parseTtl(body.ttl);
   const { payload, target_pubkey: target } = body;

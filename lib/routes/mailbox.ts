@@ -14,7 +14,7 @@ const MAX_ACK_IDS = 1000;
  * malformed request does not use up its single-use proof), then proves ownership of the mailbox.
  */
 async function openMailbox<T>(context: RequestContext, parse: (body: Record<string, unknown>) => T) {
-  limitRate(context, context.relay.readLimiter);
+  await limitRate(context, context.relay.readLimiter);
   const body = await context.body();
   const fields = parse(body);
   return { fields, mailbox: await provenMailbox(context, body) };

@@ -39,7 +39,7 @@ export async function spendClaim(context: RequestContext, fields: ClaimFields): 
     keys: relay.keys,
   });
   if (!verdict.valid) return { problem: verdict.problem };
-  const use = relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
+  const use = await relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
   if (use === "full") throw errors.serverBusy();
   if (use === "replayed") throw errors.replayDetected();
   return { mailbox: verdict.mailbox };

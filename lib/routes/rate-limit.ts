@@ -2,15 +2,15 @@
 import { rateLimitKey } from "../client-address.ts";
 import type { RequestContext } from "../context.ts";
 import { errors } from "../errors.ts";
-import type { RateLimiter } from "../rate-limiter.ts";
+import type { RequestLimiter } from "../rate-limiter.ts";
 
 /**
  * Counts the request against `limiter`; throws 429 rate_limit_exceeded with Retry-After when over.
  * Logs when a client starts being refused, not each refusal: a flood must not become a flood of log lines.
  */
-export function limitRate(context: RequestContext, limiter: RateLimiter): void {
+export async function limitRate(context: RequestContext, limiter: RequestLimiter): Promise<void> {
   const { relay, client } = context;
-  const decision = limiter.take(rateLimitKey(client), relay.clock());
+  const decision = await limiter.take(rateLimitKey(client), relay.clock());
   if (decision.allowed) return;
   relay.metrics.rateLimited++;
   if (decision.firstRefusal) {

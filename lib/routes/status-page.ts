@@ -114,7 +114,9 @@ export function statusPage({ request, relay }: RequestContext): Response {
   const uptime = Math.floor(relay.clock() - relay.startedAt);
   const fingerprint = relayKeyFingerprint(relay.relayPubkey);
   const url = baseUrl(request);
-  const health = stats.damagedRecords === 0
+  const health = "engine" in stats
+    ? stats.engine.state === "up" ? html`<span class="health ok">ok</span>` : html`<span class="health warn">the database does not answer</span>`
+    : stats.damagedRecords === 0
     ? html`<span class="health ok">ok</span>`
     : html`<span class="health warn">running, but ${stats.damagedRecords} damaged log lines were set aside at start</span> (see the <code>messages.jsonl.damaged-*</code> file)`;
   const page = html`<!doctype html>

@@ -7,16 +7,17 @@ export function pubkey({ relay }: RequestContext): Response {
   return jsonResponse({ pubkey: relay.relayPubkey });
 }
 
-/** GET /healthz: status, uptime and what the store holds. */
+/**
+ * GET /healthz: status, uptime and what the store holds; with PostgreSQL, whether the engine answers
+ * (503 store_unavailable while it does not, so a load balancer can tell).
+ */
 export function healthz({ relay }: RequestContext): Response {
   const stats = relay.store.stats();
-  return jsonResponse({
-    status: "ok",
-    uptime_seconds: Math.floor(relay.clock() - relay.startedAt),
-    stored_messages: stats.messages,
-    stored_bytes: stats.bytes,
-    damaged_records: stats.damagedRecords,
-  });
+  const common = { uptime_seconds: Math.floor(relay.clock() - relay.startedAt), stored_messages: stats.messages, stored_bytes: stats.bytes };
+  if (!("engine" in stats)) return jsonResponse({ status: "ok", ...common, damaged_records: stats.damagedRecords });
+  const up = stats.engine.state === "up";
+  const status = up ? { status: "ok" } : { status: "error", reason: "store_unavailable" };
+  return jsonResponse({ ...status, ...common, engine: stats.engine.state }, up ? 200 : 503, up ? undefined : { "Retry-After": "2" });
 }
 
 /** GET /metrics: Prometheus text format. */

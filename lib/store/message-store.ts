@@ -8,9 +8,9 @@ import { decodePayload, encodeDel, encodePut } from "./records.ts";
 import { copyAside } from "./recovery.ts";
 import { Reservations } from "./reservations.ts";
 
-/** Why the store refused or failed an operation. */
+/** Why the store refused or failed an operation; "unavailable": a shared engine could not be reached in time. */
 export class StoreError extends Error {
-  constructor(readonly kind: "mailbox_full" | "store_full" | "io", options?: ErrorOptions) {
+  constructor(readonly kind: "mailbox_full" | "store_full" | "io" | "unavailable", options?: ErrorOptions) {
     super(`store: ${kind}`, options);
     this.name = "StoreError";
   }
@@ -98,13 +98,12 @@ export class MessageStore {
     }
   }
 
-  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once it is on disk. */
-  async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id (a new one, unless copied with its `id`) once it is on disk. */
+  async deposit(mailbox: string, payload: string, expiresAt: number, id: string = crypto.randomUUID()): Promise<string> {
     const room = (held: number) => held + this.#inFlight.of(mailbox) < this.options.mailboxMaxMessages;
     if (!room(this.#index.size(mailbox)) && !room(this.#index.dropExpired(mailbox, this.options.clock()))) {
       throw new StoreError("mailbox_full");
     }
-    const id = crypto.randomUUID();
     const line = encodePut({ id, mb: mailbox, exp: expiresAt }, payload);
     const release = this.#inFlight.hold(mailbox, line.length);
     try {

@@ -15,8 +15,11 @@ export interface ReplayReport {
   damagedOffsets: number[];
 }
 
-/** Replays the records of the log at `path` from offset `from` on into `index`; messages expired at `now` are left out. */
-export async function replayLog(path: string, index: MailboxIndex, now: number, from = 0): Promise<ReplayReport> {
+/**
+ * Replays the records of the log at `path` from offset `from` on into `index` (or anything that takes its
+ * adds and removals); messages expired at `now` are left out.
+ */
+export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number, from = 0): Promise<ReplayReport> {
   const report: ReplayReport = { validEnd: from, tornBytes: 0, damagedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;

@@ -10,8 +10,8 @@ export interface BenchContext {
   tmp: string;
   /** Client keys; scenarios take disjoint slices (see KEY_SLICES). */
   keys: ClientKey[];
-  /** Starts a relay on `dataDir` (profiled when asked). */
-  relay(runtime: "bun" | "deno", dataDir: string, label: string): Promise<ServerProcess>;
+  /** Starts a relay on `dataDir` (profiled when asked), with `args` added to its command line. */
+  relay(runtime: "bun" | "deno", dataDir: string, label: string, args?: string[]): Promise<ServerProcess>;
   /** Progress line on stderr. */
   log(message: string): void;
 }

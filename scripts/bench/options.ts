@@ -28,7 +28,7 @@ export interface BenchOptions {
   profile: boolean;
 }
 
-export const SCENARIO_NAMES = ["deposits", "store-size", "retrieve", "compaction"] as const;
+export const SCENARIO_NAMES = ["deposits", "store-size", "retrieve", "compaction", "postgres"] as const;
 
 /** Parses the command line (without the program); throws TypeError on a bad flag. */
 export function parseBenchArgs(argv: string[]): BenchOptions {

@@ -45,8 +45,8 @@ export function startRelay(options: RelayOptions): Promise<ServerProcess> {
   return startServer(`relay-${options.runtime}`, command, "/healthz");
 }
 
-/** Starts one of the baseline servers in this directory (`baseline-echo.ts`, `baseline-verify.ts`). */
-export function startBaseline(kind: "echo" | "verify", args: string[] = []): Promise<ServerProcess> {
+/** Starts one of the baseline servers in this directory (`baseline-echo.ts`, `baseline-verify.ts`, `baseline-insert.ts`). */
+export function startBaseline(kind: "echo" | "verify" | "insert", args: string[] = []): Promise<ServerProcess> {
   return startServer(`baseline-${kind}`, [process.execPath, join(import.meta.dir, `baseline-${kind}.ts`), ...args], "/");
 }
 

@@ -4,6 +4,7 @@ import type { ScenarioResult } from "../figures.ts";
 import type { SCENARIO_NAMES } from "../options.ts";
 import { compactionScenario } from "./compaction.ts";
 import { depositsScenario } from "./deposits.ts";
+import { postgresScenario } from "./postgres.ts";
 import { retrieveScenario } from "./retrieve.ts";
 import { storeSizeScenario } from "./store-size.ts";
 
@@ -13,6 +14,7 @@ const SCENARIOS: Record<(typeof SCENARIO_NAMES)[number], (context: BenchContext)
   "store-size": storeSizeScenario,
   retrieve: retrieveScenario,
   compaction: compactionScenario,
+  postgres: postgresScenario,
 };
 
 /** Each selected scenario's result, or its error. */

@@ -1,0 +1,92 @@
+/**
+ * `hivemind-rendezvous copy FROM TO`: every live message, with its id and expiry, from one store to
+ * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
+ */
+import type { Logger } from "./log.ts";
+import { openPostgresStore } from "./postgres/message-store.ts";
+import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
+import { liveMessagesOf } from "./store/log-export.ts";
+import type { StoredMessage } from "./store/message-store.ts";
+import { openMessageStore } from "./store/open-store.ts";
+
+/** Caps are the source's business: a copy takes every message it is given. */
+const UNCAPPED = { maxStoreBytes: 2 ** 50, maxMessages: Number.MAX_SAFE_INTEGER, mailboxMaxMessages: Number.MAX_SAFE_INTEGER, sweepIntervalSeconds: 0 };
+const clock = () => Math.floor(Date.now() / 1000);
+
+const openPostgres = (url: string, log: Logger) =>
+  openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log });
+
+/** Every live message of `from`, a mailbox at a time. */
+async function* messagesOf(from: string, log: Logger): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
+  if (!isPostgresUrl(from)) return yield* liveMessagesOf(from, clock());
+  const store = await openPostgres(from, log);
+  try {
+    for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Where copies go: adds messages with their ids, resolving with how many were added. */
+interface CopyTarget {
+  restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
+  if (isPostgresUrl(to)) return await openPostgres(to, log);
+  const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
+  // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
+  const held = store.stats().messages;
+  if (held > 0) {
+    await store.close();
+    throw new CopyError(`${to} already holds ${held} messages: copy into an empty data dir`);
+  }
+  return {
+    async restore(mailbox, messages) {
+      // Deposits issued together share the log's group commits, and are appended in the order issued.
+      await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
+      return messages.length;
+    },
+    close: () => store.close(),
+  };
+}
+
+/** Copies every live message of `from` into `to`; resolves with how many there were, how many were added and in how many mailboxes. */
+export async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
+  const target = await targetOf(to, log);
+  try {
+    const counts = { messages: 0, added: 0, mailboxes: 0 };
+    for await (const { mailbox, messages } of messagesOf(from, log)) {
+      counts.mailboxes++;
+      counts.messages += messages.length;
+      counts.added += await target.restore(mailbox, messages);
+    }
+    return counts;
+  } finally {
+    await target.close();
+  }
+}
+
+/** A copy that cannot be done; the message is one line for the operator. */
+export class CopyError extends Error {
+  override name = "CopyError";
+}
+
+/** The subcommand: prints one line, returns the exit code. */
+export async function runCopy(args: string[]): Promise<number> {
+  if (args.length !== 2 || args.some((arg) => arg.startsWith("-"))) {
+    console.error("hivemind-rendezvous copy: usage: copy FROM TO (each a data dir or postgres://user@host/db)");
+    return 2;
+  }
+  const [from, to] = args;
+  try {
+    const { messages, added, mailboxes } = await copyMessages(from, to);
+    const skipped = messages - added;
+    console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
+    return 0;
+  } catch (error) {
+    console.error(`hivemind-rendezvous copy: ${String((error as Error).message).replace(/\s+/g, " ")}`);
+    return 1;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The connection to PostgreSQL every shared-state module goes through: one pool, a deadline on each
+ * operation, whether the engine answers, and its latency. The `postgres` client reconnects by itself.
+ */
+import postgres from "postgres";
+import { StoreError } from "../store/message-store.ts";
+
+/** A query runner: the pool itself, as `postgres` hands it out. */
+export type Sql = postgres.Sql;
+
+/** Options for `connectEngine`. */
+export interface EngineOptions {
+  /** postgres://user@host[,host2]/db?… (a multi-host URL follows a failover). */
+  url: string;
+  /** Connections this instance may hold; instances × this must stay under the server's max_connections. */
+  poolSize: number;
+  /** Longest an operation may take, retries included, before it fails as `unavailable`. */
+  operationTimeoutMs: number;
+  log(event: string, fields: Record<string, unknown>): void;
+}
+
+/** What /healthz and /metrics show of the engine. */
+export interface EngineStats {
+  state: "up" | "down";
+  poolSize: number;
+  /** Operations waiting for or holding a connection now. */
+  inFlight: number;
+  failures: number;
+  /** How long operations that succeeded took: cumulative counts per upper bound (seconds), their sum and count. */
+  latency: { buckets: [number, number][]; seconds: number; count: number };
+}
+
+/** Upper bounds (seconds) of the latency histogram. */
+const LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** Errors that say the engine is unreachable or going away (not that the statement was wrong). */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (error instanceof postgres.PostgresError) return /^(08|57P|53300)/.test(String(code));
+  return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
+}
+
+/** Pause between retries of an idempotent operation while the engine is unreachable. */
+const RETRY_PAUSE_MS = 100;
+
+/** One pool to PostgreSQL with deadlines, an up/down state and latency counters. */
+export class Engine {
+  readonly sql: Sql;
+  #state: "up" | "down" = "up";
+  #inFlight = 0;
+  #failures = 0;
+  readonly #latencyCounts = LATENCY_BOUNDS.map(() => 0);
+  #latencySeconds = 0;
+  #latencyCount = 0;
+  #probing: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly options: EngineOptions) {
+    this.sql = postgres(options.url, {
+      max: options.poolSize,
+      connect_timeout: Math.max(1, Math.ceil(options.operationTimeoutMs / 1000)),
+      idle_timeout: 60,
+      // The client's own backoff grows to 20 s between attempts; a relay should be back within a second of the engine.
+      backoff: (retries: number) => Math.min(0.05 * retries, 1) * (0.5 + Math.random() / 2),
+      onnotice: () => {},
+      connection: { application_name: "hivemind-rendezvous" },
+    });
+  }
+
+  /**
+   * Runs `operation` within the deadline. Where the engine cannot be reached, an `idempotent`
+   * operation is tried again until the deadline; then (or at once, for others) it fails with
+   * StoreError "unavailable". Any other database error is StoreError "io".
+   */
+  async run<T>(name: string, operation: (sql: Sql) => Promise<T>, idempotent = false): Promise<T> {
+    const started = performance.now();
+    const deadline = started + this.options.operationTimeoutMs;
+    this.#inFlight++;
+    try {
+      for (;;) {
+        try {
+          const result = await withDeadline(operation(this.sql), deadline);
+          this.#succeeded(performance.now() - started);
+          return result;
+        } catch (error) {
+          const unavailable = error === TIMED_OUT || isUnavailable(error);
+          if (unavailable && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
+            this.#setState("down", error);
+            await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+            continue;
+          }
+          this.#failures++;
+          if (unavailable) this.#setState("down", error);
+          else this.options.log("engine_error", { operation: name, error: String(error) });
+          throw new StoreError(unavailable ? "unavailable" : "io", { cause: error });
+        }
+      }
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  /** Asks the engine whether it answers (within the deadline); updates the state. */
+  async probe(): Promise<boolean> {
+    return await this.run("probe", (sql) => sql`SELECT 1`).then(() => true, () => false);
+  }
+
+  get state(): "up" | "down" {
+    return this.#state;
+  }
+
+  stats(): EngineStats {
+    return {
+      state: this.#state,
+      poolSize: this.options.poolSize,
+      inFlight: this.#inFlight,
+      failures: this.#failures,
+      latency: {
+        buckets: LATENCY_BOUNDS.map((bound, i) => [bound, this.#latencyCounts[i]]),
+        seconds: this.#latencySeconds,
+        count: this.#latencyCount,
+      },
+    };
+  }
+
+  /** Closes the pool, letting running queries finish for up to `timeoutSeconds`. */
+  async close(timeoutSeconds = 5): Promise<void> {
+    clearInterval(this.#probing);
+    await this.sql.end({ timeout: timeoutSeconds });
+  }
+
+  #succeeded(milliseconds: number): void {
+    const seconds = milliseconds / 1000;
+    LATENCY_BOUNDS.forEach((bound, i) => seconds <= bound && this.#latencyCounts[i]++);
+    this.#latencySeconds += seconds;
+    this.#latencyCount++;
+    this.#setState("up");
+  }
+
+  /** Logs each change; while down, probes every second so the state turns up again without traffic. */
+  #setState(state: "up" | "down", error?: unknown): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.options.log(state === "up" ? "engine_up" : "engine_down", state === "down" ? { error: String(error) } : {});
+    clearInterval(this.#probing);
+    this.#probing = undefined;
+    if (state === "down") {
+      let probe: Promise<boolean> | null = null;
+      this.#probing = setInterval(() => {
+        probe ??= this.probe().finally(() => (probe = null));
+      }, 1000);
+      (this.#probing as { unref?(): void }).unref?.();
+    }
+  }
+}
+
+const TIMED_OUT = new Error("operation deadline passed");
+
+/** `promise`, or TIMED_OUT once `deadline` (a performance.now() value) passes; a timed-out query is cancelled. */
+function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      (promise as { cancel?(): void }).cancel?.();
+      reject(TIMED_OUT);
+    }, Math.max(0, deadline - performance.now()));
+  });
+  promise.catch(() => {}); // a query that fails after its deadline must not surface as unhandled
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,286 @@
+/**
+ * The message store on PostgreSQL: the same promises as the embedded log, across every relay
+ * instance sharing the database. Deposits that arrive together go in one statement and one commit
+ * (the embedded log's group commit, here a group insert); the server answers only after the commit
+ * is flushed (`synchronous_commit`, on by default).
+ */
+import type postgres from "postgres";
+import { isMessageId } from "../store/records.ts";
+import { StoreError, type StoredMessage } from "../store/message-store.ts";
+import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
+import { migrate } from "./schema.ts";
+
+/** Options for `openPostgresStore`. */
+export interface PostgresStoreOptions extends EngineOptions {
+  /**
+   * Payload bytes the store may hold, across instances. Approximate: deposits committing at the
+   * same moment each see the others' bytes only once committed, so the store can exceed this by at
+   * most the payload bytes of the batches in flight (instances × batches per instance × batch bytes).
+   */
+  maxStoreBytes: number;
+  /** Messages one mailbox may hold: exact, across instances. */
+  mailboxMaxMessages: number;
+  /** Unix seconds; the one clock of the app and the store (the server's clock is never used). */
+  clock(): number;
+  /** Seconds between sweeps for expired messages; 0 = none. Only one instance sweeps at a time. */
+  sweepIntervalSeconds: number;
+}
+
+/** Counters for health and metrics. */
+export interface PostgresStoreStats {
+  /** What the store held at the last refresh (every 5 s; expired messages count until swept). */
+  messages: number;
+  bytes: number;
+  /** Deposit batches committed, and the time they took. */
+  commits: number;
+  commitMilliseconds: number;
+  engine: EngineStats;
+}
+
+interface PendingDeposit {
+  id: string;
+  mailbox: string;
+  payload: string;
+  expiresAt: number;
+  bytes: number;
+  /** Sent again once after a sweep, when the store looked full. */
+  swept: boolean;
+  resolve(id: string): void;
+  reject(error: Error): void;
+}
+
+/** Deposits one statement carries at most, by count and by payload bytes. */
+const BATCH_DEPOSITS = 256;
+const BATCH_BYTES = 4 << 20;
+/** Batches one instance commits at the same time; the rest queue and go in the next batch. */
+const BATCHES_IN_FLIGHT = 4;
+/** Expired messages one sweep statement deletes; a sweep repeats it until fewer go. */
+const SWEEP_BATCH = 10_000;
+const STATS_REFRESH_MS = 5_000;
+/** Rows of rendezvous_usage (see schema.ts). */
+const USAGE_SLOTS = 16;
+const TEXT_ARRAY = 1009;
+const UUID_ARRAY = 2951;
+const INT8_ARRAY = 1016;
+
+const encoder = new TextEncoder();
+const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
+
+/** Mailboxes in a PostgreSQL database shared by every relay instance. Create with `openPostgresStore`. */
+export class PostgresMessageStore {
+  readonly #engine: Engine;
+  readonly #queue: PendingDeposit[] = [];
+  #batchesInFlight = 0;
+  #commits = 0;
+  #commitMilliseconds = 0;
+  #held = { messages: 0, bytes: 0 };
+  #sweeping: Promise<number> | null = null;
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(engine: Engine, readonly options: PostgresStoreOptions) {
+    this.#engine = engine;
+    const every = (seconds: number, task: () => Promise<unknown>) => {
+      const timer = setInterval(() => void task().catch(() => {}), seconds * 1000);
+      (timer as { unref?(): void }).unref?.();
+      this.#timers.push(timer);
+    };
+    if (options.sweepIntervalSeconds > 0) every(options.sweepIntervalSeconds, () => this.sweep());
+    every(STATS_REFRESH_MS / 1000, () => this.refreshStats());
+  }
+
+  /** The engine this store runs on (for the replay guard and rate limiter sharing its pool). */
+  get engine(): Engine {
+    return this.#engine;
+  }
+
+  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. */
+  deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const bytes = encoder.encode(payload).length;
+      this.#queue.push({ id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject });
+      this.#startBatches();
+    });
+  }
+
+  /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of payload. */
+  async peek(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const now = this.options.clock();
+    const rows = await this.#engine.run("peek", (sql) => sql`SELECT id, payload, expires_at, bytes FROM rendezvous_messages
+      WHERE mailbox = ${mailbox} AND expires_at > ${now} ORDER BY seq LIMIT ${Number.isFinite(limit) ? limit + 1 : null}`, true);
+    const messages: StoredMessage[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      if (messages.length >= limit || (messages.length > 0 && bytes + row.bytes > maxBytes)) return { messages, more: true };
+      bytes += row.bytes;
+      messages.push(asMessage(row));
+    }
+    return { messages, more: false };
+  }
+
+  /** Every unexpired message of `mailbox`, oldest first, removed; never the same one to two callers, on any instance. */
+  async take(mailbox: string): Promise<StoredMessage[]> {
+    const now = this.options.clock();
+    // Not retried: a delete whose answer was lost may have happened, and then a retry would return nothing.
+    const rows = await this.#engine.run("take", (sql) => sql`SELECT * FROM rendezvous_remove(${mailbox}, NULL, ${now}, ${usageSlot()})`);
+    return rows.map(asMessage);
+  }
+
+  /** Removes the named messages of `mailbox`; unknown ids are ignored. Resolves with how many went. */
+  async remove(mailbox: string, ids: readonly string[]): Promise<number> {
+    const known = [...new Set(ids.filter(isMessageId))];
+    if (known.length === 0) return 0;
+    const now = this.options.clock();
+    const [row] = await this.#engine.run("remove", (sql) =>
+      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, UUID_ARRAY)}, ${now}, ${usageSlot()})`);
+    return row.removed;
+  }
+
+  /** The mailboxes that hold unexpired messages. */
+  async mailboxes(): Promise<string[]> {
+    const now = this.options.clock();
+    const rows = await this.#engine.run("mailboxes", (sql) => sql`SELECT DISTINCT mailbox FROM rendezvous_messages WHERE expires_at > ${now}`, true);
+    return rows.map((row) => row.mailbox);
+  }
+
+  /**
+   * Adds copies of `messages` (ids and expiry kept, oldest first) to `mailbox`, caps aside; a message
+   * whose id is already stored is skipped, so a copy can be run again. Resolves with how many were added.
+   */
+  async restore(mailbox: string, messages: readonly StoredMessage[]): Promise<number> {
+    const [row] = await this.#engine.run("restore", (sql) => sql`
+      WITH added AS (
+        INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+        SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
+        FROM unnest(${sql.array(messages.map((m) => m.depositId), UUID_ARRAY)}::uuid[], ${sql.array(messages.map((m) => m.payload), TEXT_ARRAY)}::text[],
+                    ${sql.array(messages.map((m) => m.expiresAt), INT8_ARRAY)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+        ORDER BY n
+        ON CONFLICT (id) DO NOTHING
+        RETURNING bytes
+      ), counted AS (
+        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a) WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+      )
+      SELECT count(*)::int AS added FROM added`, true);
+    return row.added;
+  }
+
+  /** Drops expired messages unless another instance is sweeping; resolves with how many went. */
+  sweep(): Promise<number> {
+    this.#sweeping ??= (async () => {
+      let total = 0;
+      try {
+        for (;;) {
+          const now = this.options.clock();
+          const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep(${now}, ${SWEEP_BATCH}, ${usageSlot()}) AS gone`);
+          const gone = Number(row.gone);
+          if (gone > 0) total += gone;
+          if (gone < SWEEP_BATCH) break;
+        }
+        if (total > 0) this.options.log("store_swept", { expired: total });
+        return total;
+      } finally {
+        this.#sweeping = null;
+      }
+    })();
+    return this.#sweeping;
+  }
+
+  /**
+   * Reads what the store holds now (all instances), for `stats`: bytes exactly; messages counted up to
+   * 100k, past that the planner's estimate (a count of millions of rows every few seconds would cost more than it tells).
+   */
+  async refreshStats(): Promise<void> {
+    const [row] = await this.#engine.run("stats", (sql) => sql`SELECT
+      (SELECT coalesce(sum(bytes), 0) FROM rendezvous_usage) AS bytes,
+      (SELECT CASE WHEN c.reltuples >= 100000 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM rendezvous_messages) END
+       FROM pg_class c WHERE c.oid = 'rendezvous_messages'::regclass) AS messages`);
+    this.#held = { messages: Number(row.messages), bytes: Number(row.bytes) };
+  }
+
+  stats(): PostgresStoreStats {
+    return { ...this.#held, commits: this.#commits, commitMilliseconds: this.#commitMilliseconds, engine: this.#engine.stats() };
+  }
+
+  /** Waits for queued deposits, then closes the pool. */
+  async close(): Promise<void> {
+    this.#timers.forEach(clearInterval);
+    while (this.#queue.length || this.#batchesInFlight) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.#sweeping?.catch(() => {});
+    await this.#engine.close();
+  }
+
+  /** Starts batches while fewer than BATCHES_IN_FLIGHT are committing; each takes what has queued. */
+  #startBatches(): void {
+    while (this.#batchesInFlight < BATCHES_IN_FLIGHT && this.#queue.length) {
+      let bytes = 0;
+      let count = 0;
+      while (count < this.#queue.length && count < BATCH_DEPOSITS && (count === 0 || bytes + this.#queue[count].bytes <= BATCH_BYTES)) {
+        bytes += this.#queue[count++].bytes;
+      }
+      const batch = this.#queue.splice(0, count);
+      this.#batchesInFlight++;
+      void this.#commit(batch).finally(() => {
+        this.#batchesInFlight--;
+        this.#startBatches();
+      });
+    }
+  }
+
+  /** One statement, one commit, for the whole batch; retried with the same batch id while the engine is unreachable. */
+  async #commit(batch: PendingDeposit[]): Promise<void> {
+    const started = performance.now();
+    const batchId = crypto.randomUUID();
+    const now = this.options.clock();
+    let verdicts: string[];
+    try {
+      const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit(
+          ${batchId}::uuid,
+          ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
+          ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
+          ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
+          ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
+          ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${usageSlot()}
+        ) AS verdicts`, true);
+      verdicts = row.verdicts;
+    } catch (error) {
+      batch.forEach((deposit) => deposit.reject(error as Error));
+      return;
+    }
+    this.#commits++;
+    this.#commitMilliseconds += performance.now() - started;
+    const refused: PendingDeposit[] = [];
+    batch.forEach((deposit, i) => {
+      if (verdicts[i] === "ok") deposit.resolve(deposit.id);
+      else if (verdicts[i] === "store_full" && !deposit.swept) refused.push(deposit);
+      else deposit.reject(new StoreError(verdicts[i] === "store_full" ? "store_full" : "mailbox_full"));
+    });
+    if (refused.length) await this.#retryAfterSweep(refused);
+  }
+
+  /** Deposits refused for a full store go again once, after expired messages are swept (as the embedded store does). */
+  async #retryAfterSweep(refused: PendingDeposit[]): Promise<void> {
+    await this.sweep().catch(() => {});
+    for (const deposit of refused) deposit.swept = true;
+    this.#queue.unshift(...refused);
+  }
+}
+
+function asMessage(row: postgres.Row): StoredMessage {
+  return { depositId: row.id, payload: row.payload, expiresAt: Number(row.expires_at) };
+}
+
+/** Connects, creates or migrates the schema, and hands out the store. */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresMessageStore> {
+  const engine = new Engine(options);
+  try {
+    const { from, to } = await migrate(engine.sql).catch((error) => {
+      throw isUnavailable(error) ? new StoreError("unavailable", { cause: error }) : error;
+    });
+    if (from !== to) options.log("schema_migrated", { from, to });
+    const store = new PostgresMessageStore(engine, options);
+    await store.refreshStats();
+    return store;
+  } catch (error) {
+    await engine.close(0);
+    throw error;
+  }
+}

@@ -1,0 +1,30 @@
+/** One relay key for every instance on a database: the first instance records its public key, the others must match it. */
+import { sha256 } from "../crypto/public-keys.ts";
+import type { Engine } from "./engine.ts";
+
+/** An instance whose key differs from the one its database's other instances serve. */
+export class RelayKeyMismatch extends Error {
+  override name = "RelayKeyMismatch";
+}
+
+const fingerprint = (pem: string) => pem === "" ? "keyless" : `sha256 ${sha256(pem).toString("hex").slice(0, 16)}…`;
+
+/**
+ * Records `pubkey` (a PEM, or "" for a keyless relay) as the key of every relay on this database,
+ * unless one is recorded already; throws RelayKeyMismatch when the recorded one differs.
+ */
+export async function agreeOnRelayKey(engine: Engine, pubkey: string): Promise<void> {
+  let recorded: string | undefined;
+  // A statement that lost the race to record the key cannot see the winner's row yet; the next one can.
+  while (recorded === undefined) {
+    const [row] = await engine.run("relay_key", (sql) => sql`
+      WITH mine AS (INSERT INTO rendezvous_facts (name, value) VALUES ('relay_pubkey', ${pubkey}) ON CONFLICT DO NOTHING RETURNING value)
+      SELECT value FROM mine UNION ALL SELECT value FROM rendezvous_facts WHERE name = 'relay_pubkey'`);
+    recorded = row?.value;
+  }
+  if (recorded !== pubkey) {
+    throw new RelayKeyMismatch(
+      `this relay's key (${fingerprint(pubkey)}) differs from the one the other relays on this database serve (${fingerprint(recorded)}): give every relay the same --node-key`,
+    );
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Deposits/s on PostgreSQL, alternated in the same run: the relay on the embedded log, one and two
+ * relay instances on one database, and a minimal server doing one INSERT per request on the same
+ * server (the yardstick batching should beat). A throwaway cluster on loopback (scripts/postgres-cluster.ts).
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { startCluster } from "../../postgres-cluster.ts";
+import { depositBodies } from "../bodies.ts";
+import { type BenchContext, keySlices } from "../context.ts";
+import { figure, type ScenarioResult, summary } from "../figures.ts";
+import type { LoadResult } from "../load.ts";
+import { type ServerProcess, startBaseline } from "../processes.ts";
+import { ratios } from "../stats.ts";
+import { timedDeposits } from "./deposits.ts";
+
+const CONNECTIONS = 64;
+
+/** Two loads at once, half the connections each: their summed rate, the worse p99. */
+async function splitLoad(context: BenchContext, servers: ServerProcess[], bodies: string[]): Promise<LoadResult> {
+  const results = await Promise.all(servers.map((server) => timedDeposits(context, server, CONNECTIONS / servers.length, bodies)));
+  const sum = (pick: (result: LoadResult) => number) => results.reduce((total, result) => total + pick(result), 0);
+  return {
+    ...results[0],
+    requests: sum((result) => result.requests),
+    rps: sum((result) => result.rps),
+    p50: Math.max(...results.map((result) => result.p50)),
+    p99: Math.max(...results.map((result) => result.p99)),
+    max: Math.max(...results.map((result) => result.max)),
+    non2xx: sum((result) => result.non2xx),
+    errors: sum((result) => result.errors),
+    serverCores: sum((result) => result.serverCores),
+  };
+}
+
+/** Runs the scenario. */
+export async function postgresScenario(context: BenchContext): Promise<ScenarioResult> {
+  const cluster = await startCluster();
+  if (!cluster) throw new Error("PostgreSQL is not installed (no pg_ctl)");
+  const pool = depositBodies(keySlices(context.keys, 0).targets, 256);
+  const results: Record<string, LoadResult[]> = {};
+  const runs: Record<string, unknown>[] = [];
+  const record = (name: string, run: number, result: LoadResult) => {
+    (results[name] ??= []).push(result);
+    runs.push({ name, run, ...summary(result) });
+    context.log(`  ${name} run ${run}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, non2xx ${result.non2xx}`);
+  };
+  /** Measures `servers` together (one load, or two halves), then stops them. */
+  const measure = async (name: string, run: number, servers: ServerProcess[]) => {
+    try {
+      record(name, run, servers.length === 1 ? await timedDeposits(context, servers[0], CONNECTIONS, pool) : await splitLoad(context, servers, pool));
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
+    }
+  };
+  try {
+    for (let run = 1; run <= context.options.runs; run++) {
+      const dataDir = (label: string) => join(context.tmp, `postgres-${label}-${run}`);
+      await measure("embedded", run, [await context.relay("bun", dataDir("embedded"), "postgres-embedded")]);
+      await rm(dataDir("embedded"), { recursive: true, force: true });
+      for (const instances of [1, 2]) {
+        const store = ["--store", await cluster.database()];
+        const relays = [];
+        for (let i = 0; i < instances; i++) relays.push(await context.relay("bun", dataDir(`relay${instances}-${i}`), `postgres-relay${instances}`, store));
+        await measure(`relays${instances}`, run, relays);
+      }
+      await measure("insert", run, [await startBaseline("insert", [await cluster.database()])]);
+    }
+  } finally {
+    await cluster.drop();
+  }
+  const rps = (name: string) => results[name].map((result) => result.rps);
+  const p99 = (name: string) => results[name].map((result) => result.p99);
+  const c = `c${CONNECTIONS}`;
+  return {
+    figures: {
+      [`deposits/s embedded ${c}`]: figure("req/s", rps("embedded")),
+      [`deposits/s postgres 1 relay ${c}`]: figure("req/s", rps("relays1")),
+      [`deposits/s postgres 2 relays ${c}`]: figure("req/s", rps("relays2")),
+      [`one INSERT per request req/s ${c}`]: figure("req/s", rps("insert")),
+      [`postgres 1 relay/one INSERT per request ${c}`]: figure("ratio", ratios(rps("relays1"), rps("insert"))),
+      [`postgres 2 relays/one INSERT per request ${c}`]: figure("ratio", ratios(rps("relays2"), rps("insert"))),
+      [`postgres 1 relay/embedded ${c}`]: figure("ratio", ratios(rps("relays1"), rps("embedded"))),
+      [`deposit p99 embedded ${c}`]: figure("ms", p99("embedded")),
+      [`deposit p99 postgres 1 relay ${c}`]: figure("ms", p99("relays1")),
+      [`deposit p99 postgres 2 relays ${c}`]: figure("ms", p99("relays2")),
+      [`one INSERT per request p99 ${c}`]: figure("ms", p99("insert")),
+    },
+    runs,
+  };
+}

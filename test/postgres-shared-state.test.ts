@@ -1,0 +1,123 @@
+/**
+ * What only the PostgreSQL implementations promise: several instances on one database (schema,
+ * caps, single-use proofs, rate limits), a retried batch stored once, an engine that goes away.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
+import { type PostgresMessageStore, openPostgresStore, type PostgresStoreOptions } from "../lib/postgres/message-store.ts";
+import { PostgresRateLimiter } from "../lib/postgres/rate-limiter.ts";
+import { PostgresReplayGuard } from "../lib/postgres/replay-guard.ts";
+import { SCHEMA_VERSION } from "../lib/postgres/schema.ts";
+import { RateLimiter } from "../lib/rate-limiter.ts";
+import { StoreError } from "../lib/store/message-store.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
+
+const NOW = 1_767_225_600;
+const installed = postgresInstalled();
+const opened: PostgresMessageStore[] = [];
+
+// Registered before the cluster's own hooks, so the stores close while the cluster still runs.
+afterAll(async () => await Promise.all(opened.map((store) => store.close().catch(() => {}))));
+const cluster = clusterForThisFile();
+
+/** A relay instance's store on `url`. */
+async function instance(url: string, options: Partial<PostgresStoreOptions> = {}): Promise<PostgresMessageStore> {
+  const store = await openPostgresStore({
+    url,
+    poolSize: 4,
+    operationTimeoutMs: 3000,
+    mailboxMaxMessages: 256,
+    maxStoreBytes: 1 << 30,
+    sweepIntervalSeconds: 0,
+    clock: () => NOW,
+    log: () => {},
+    ...options,
+  });
+  opened.push(store);
+  return store;
+}
+
+const outcome = (promise: Promise<unknown>) => promise.then(() => "ok", (error) => error instanceof StoreError ? error.kind : String(error));
+
+describe.skipIf(!installed)("several relay instances on one PostgreSQL database", () => {
+  test("six instances starting at the same instant on an empty database all start; the schema is applied once", async () => {
+    const url = await cluster().database();
+    const stores = await Promise.all(Array.from({ length: 6 }, () => instance(url)));
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    expect(await sql`SELECT version FROM rendezvous_schema`).toEqual([{ version: SCHEMA_VERSION }] as never);
+    await sql.end();
+    expect(await stores[5].deposit("a", "works", NOW + 60)).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test("an instance refuses a database whose schema is newer than it knows, in one line", async () => {
+    const url = await cluster().database();
+    await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    await sql`UPDATE rendezvous_schema SET version = ${SCHEMA_VERSION + 1}`;
+    await sql.end();
+    const refused = await instance(url).then(() => null, (error) => error as Error);
+    expect(refused?.message).toBe(`the database's schema is version ${SCHEMA_VERSION + 1}, newer than this relay's ${SCHEMA_VERSION}: upgrade the relay`);
+  });
+
+  test("the mailbox cap is exact when two instances race 2 × 40 deposits for 10 places", async () => {
+    const url = await cluster().database();
+    const stores = [await instance(url, { mailboxMaxMessages: 10 }), await instance(url, { mailboxMaxMessages: 10 })];
+    const outcomes = await Promise.all(Array.from({ length: 80 }, (_, i) => outcome(stores[i % 2].deposit("a", `m${i}`, NOW + 60))));
+    expect(outcomes.filter((o) => o === "ok").length).toBe(10);
+    expect((await stores[0].peek("a")).messages.length).toBe(10);
+  });
+
+  test("a deposit batch sent again after its answer was lost is stored once and answers as the first time", async () => {
+    const url = await cluster().database();
+    await instance(url, { mailboxMaxMessages: 1 });
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    const batch = crypto.randomUUID();
+    const ids = [crypto.randomUUID(), crypto.randomUUID()];
+    const send = () => sql`SELECT rendezvous_deposit(${batch}::uuid, ${sql.array(ids, 2951)}, ${sql.array(["a", "a"], 1009)},
+      ${sql.array(["one", "two"], 1009)}, ${sql.array([NOW + 60, NOW + 60], 1016)}, ${NOW}, 1, ${1 << 30}, 0) AS verdicts`;
+    const first = await send();
+    const again = await send();
+    expect(first[0].verdicts).toEqual(["ok", "mailbox_full"]);
+    expect(again[0].verdicts).toEqual(["ok", "mailbox_full"]);
+    expect(await sql`SELECT id, payload FROM rendezvous_messages`).toEqual([{ id: ids[0], payload: "one" }] as never);
+    await sql.end();
+  });
+
+  test("16 claims of one proof on two instances at once: exactly one is fresh; the proof is fresh again once expired", async () => {
+    const url = await cluster().database();
+    const guards = [new PostgresReplayGuard((await instance(url)).engine), new PostgresReplayGuard((await instance(url)).engine)];
+    for (let round = 0; round < 5; round++) {
+      const verdicts = await Promise.all(Array.from({ length: 16 }, (_, i) => guards[i % 2].claim(`proof-${round}`, NOW + 60, NOW)));
+      expect(verdicts.filter((v) => v === "fresh").length).toBe(1);
+    }
+    expect(await guards[1].claim("proof-0", NOW + 60, NOW + 60)).toBe("replayed");
+    expect(await guards[1].claim("proof-0", NOW + 200, NOW + 61)).toBe("fresh");
+  });
+
+  test("the rate limit is shared by two instances and answers as the in-memory limiter does", async () => {
+    const url = await cluster().database();
+    const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];
+    const local = new RateLimiter(5, 60);
+    const times = [0, 1, 2, 3, 4, 5, 6, 30, 59, 60, 61, 75, 90, 119, 121].map((t) => NOW + t + 0.5);
+    for (const [i, now] of times.entries()) expect(await shared[i % 2].take("client", now)).toEqual(local.take("client", now));
+    expect(await shared[0].take("other client", NOW)).toEqual({ allowed: true });
+  });
+});
+
+describe.skipIf(!installed)("PostgreSQL going away", () => {
+  test("while the engine is down, operations fail as unavailable within the deadline; once it is back the same store works", async () => {
+    const url = await cluster().database();
+    const store = await instance(url, { operationTimeoutMs: 1500 });
+    const kept = await store.deposit("a", "before", NOW + 600);
+    await cluster().crash();
+    const started = performance.now();
+    expect(await outcome(store.deposit("a", "while down", NOW + 600))).toBe("unavailable");
+    expect(await outcome(store.peek("a"))).toBe("unavailable");
+    expect(performance.now() - started).toBeLessThan(2 * 1500 + 1000);
+    expect(store.stats().engine.state).toBe("down");
+    await cluster().start();
+    expect(await outcome(store.deposit("a", "after", NOW + 600))).toBe("ok");
+    expect((await store.take("a")).map((m) => [m.depositId === kept, m.payload])).toEqual([[true, "before"], [false, "after"]]);
+    expect(store.stats().engine.state).toBe("up");
+  }, 60_000);
+});

@@ -1,0 +1,199 @@
+/**
+ * Several relay processes (Bun and Deno) on one PostgreSQL database, as behind a load balancer:
+ * shared proofs, mailboxes and rate limits; one relay key; a relay or the engine killed under load.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { compile } from "../scripts/build.ts";
+import { freePort } from "../scripts/postgres-cluster.ts";
+import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
+import { RELAY_COMMANDS, type RelayProcess, runProcess, startRelayProcess } from "./processes.ts";
+
+const installed = postgresInstalled();
+const cluster = clusterForThisFile();
+let relayKeyFile = "";
+
+beforeAll(async () => {
+  relayKeyFile = join(await tempDataDir(), "relay.pem");
+  await writeFile(relayKeyFile, keys.relay.private_pkcs1_pem);
+});
+
+/** The arguments of a relay on `url` with the vectors' relay key (unless `keyFile` says otherwise). */
+async function relayArgs(url: string, extra: string[] = [], keyFile = relayKeyFile): Promise<string[]> {
+  return ["--host", "127.0.0.1", "--port", "0", "--data-dir", await tempDataDir(), "--node-key", keyFile, "--store", url, ...extra];
+}
+
+async function startInstance(url: string, extra: string[] = [], runtime: keyof typeof RELAY_COMMANDS = "bun"): Promise<RelayProcess> {
+  return await startRelayProcess([...RELAY_COMMANDS[runtime], ...await relayArgs(url, extra)], { env: { ...process.env, NO_COLOR: "1" } });
+}
+
+const UNLIMITED = ["--deposit-rate-limit", "0", "--read-rate-limit", "0", "--mailbox-max-messages", "100000"];
+
+async function post(relay: RelayProcess, path: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+  const response = await fetch(`${relay.url}${path}`, { method: "POST", body: JSON.stringify(body) });
+  return { status: response.status, body: await response.json(), headers: response.headers };
+}
+
+const depositFor = (who: "alice" | "bob", text: string) => ({ payload: intercom({ text }), target_pubkey: keys[who].public_spki_pem });
+
+/** Every message id in `who`'s mailbox, collected through `relay` (one proof per page, older timestamps for later pages). */
+async function collectIds(relay: RelayProcess, who: "alice" | "bob"): Promise<string[]> {
+  const now = Math.floor(Date.now() / 1000);
+  const answer = await post(relay, "/collect", { ...await proofBody(who, now), limit: 1_000_000 });
+  expect(answer.status).toBe(200);
+  return answer.body.messages.map((message: { deposit_id: string }) => message.deposit_id);
+}
+
+/** Deposits from `clients` loops until `stop()`, each round to the next of `relays`; the ids of the answered 200s. */
+function depositLoad(relays: () => RelayProcess[], clients: number) {
+  const acknowledged: string[] = [];
+  const statuses = new Map<string, number>();
+  let running = true;
+  const loops = Array.from({ length: clients }, async (_, client) => {
+    for (let round = 0; running; round++) {
+      const targets = relays();
+      const relay = targets[(client + round) % targets.length];
+      const answer = await post(relay, "/deposit", depositFor("bob", `c${client} r${round}`)).catch(() => null);
+      const key = answer ? `${answer.status} ${answer.body.reason ?? "ok"}` : "no answer";
+      statuses.set(key, (statuses.get(key) ?? 0) + 1);
+      if (answer?.status === 200) acknowledged.push(answer.body.deposit_id);
+      if (!answer || answer.status !== 200) await Bun.sleep(20);
+    }
+  });
+  return {
+    acknowledged,
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
+  test("a relay under Bun and one under Deno: a deposit on one is retrieved on the other; a proof spent on one is replay_detected on the other", async () => {
+    const url = await cluster().database();
+    const [onBun, onDeno] = [await startInstance(url), await startInstance(url, [], "deno")];
+    expect((await post(onBun, "/deposit", depositFor("bob", "across"))).status).toBe(200);
+    const proof = await proofBody("bob", Math.floor(Date.now() / 1000));
+    expect((await post(onDeno, "/retrieve", proof)).body).toEqual({ status: "ok", messages: [intercom({ text: "across" })] });
+    expect(await post(onBun, "/retrieve", proof)).toMatchObject({ status: 401, body: { status: "error", reason: "replay_detected" } });
+    const health = await (await fetch(`${onDeno.url}/healthz`)).json();
+    expect(health).toMatchObject({ status: "ok", engine: "up" });
+    const metrics = await (await fetch(`${onBun.url}/metrics`)).text();
+    expect(metrics).toContain("\nrendezvous_engine_up 1\n");
+    expect(metrics).toMatch(/\nrendezvous_engine_seconds_count [1-9]\d*\n/);
+    expect(metrics).toMatch(/\nrendezvous_commits_total [1-9]\d*\n/);
+    onBun.stop();
+    onDeno.stop();
+  }, 60_000);
+
+  test("8 retrieves racing on two relays hand out each of 200 messages exactly once", async () => {
+    const url = await cluster().database();
+    const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
+    const deposits = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await post(relays[i % 2], "/deposit", depositFor("bob", `m${i}`))).status));
+    expect(deposits.filter((status) => status === 200).length).toBe(200);
+    const now = Math.floor(Date.now() / 1000);
+    const answers = await Promise.all(Array.from({ length: 8 }, async (_, i) => await post(relays[i % 2], "/retrieve", await proofBody("bob", now - i))));
+    const messages = answers.flatMap((answer) => answer.body.messages);
+    expect(messages.length).toBe(200);
+    expect(new Set(messages).size).toBe(200);
+    relays.forEach((relay) => relay.stop());
+  }, 60_000);
+
+  test("the rate limit is shared: 3 requests a window across two relays, then 429 on either", async () => {
+    const url = await cluster().database();
+    const relays = [await startInstance(url, ["--read-rate-limit", "3"]), await startInstance(url, ["--read-rate-limit", "3"])];
+    const reasons = [];
+    for (let i = 0; i < 5; i++) reasons.push((await post(relays[i % 2], "/collect", {})).body.reason);
+    expect(reasons).toEqual(["missing_fields", "missing_fields", "missing_fields", "rate_limit_exceeded", "rate_limit_exceeded"]);
+    relays.forEach((relay) => relay.stop());
+  }, 60_000);
+
+  test("a relay whose key differs from the others' refuses to start, in one line", async () => {
+    const url = await cluster().database();
+    const first = await startInstance(url);
+    const otherKey = join(await tempDataDir(), "other.pem");
+    await writeFile(otherKey, keys.alice.private_pkcs1_pem);
+    const refused = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(url, [], otherKey)]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^hivemind-rendezvous: this relay's key \(sha256 [0-9a-f]{16}…\) differs from the one the other relays on this database serve \(sha256 [0-9a-f]{16}…\): give every relay the same --node-key\n$/);
+    first.stop();
+  }, 60_000);
+
+  test("a database that does not answer at start → one line and exit code 1 (worth a restart); a --store that is not postgres:// → exit code 2", async () => {
+    const nobody = `postgres://postgres@127.0.0.1:${await freePort()}/rendezvous`;
+    const unreachable = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(nobody)]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(new RegExp(`^hivemind-rendezvous: cannot open the store at ${nobody}: store: unavailable: .*ECONNREFUSED.*\n$`));
+    const wrong = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs("mysql://db/x")]);
+    expect(wrong).toMatchObject({ code: 2, stderr: 'hivemind-rendezvous: --store: expected postgres://… (or nothing, for the embedded log), got "mysql://db/x"\n' });
+  }, 60_000);
+
+  test("kill -9 of one of two relays during deposits from 8 clients: every acknowledged id is stored exactly once", async () => {
+    const url = await cluster().database();
+    const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
+    let alive = relays;
+    const load = depositLoad(() => alive, 8);
+    await Bun.sleep(700);
+    relays[0].child.kill("SIGKILL");
+    alive = [relays[1]];
+    await Bun.sleep(700);
+    await load.stop();
+    const stored = await collectIds(relays[1], "bob");
+    expect(load.acknowledged.length).toBeGreaterThan(50);
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(stored).toEqual(expect.arrayContaining(load.acknowledged));
+    relays[1].stop();
+  }, 60_000);
+});
+
+describe.skipIf(!installed)("the compiled binary on PostgreSQL", () => {
+  test("x64 binary with PATH=/nonexistent beside a relay under Bun: a deposit on the binary is retrieved on the other", async () => {
+    const url = await cluster().database();
+    const binary = join(await tempDataDir(), "hivemind-rendezvous");
+    await compile("bun-linux-x64", binary);
+    const onBinary = await startRelayProcess([binary, ...await relayArgs(url)], { env: { PATH: "/nonexistent" }, timeoutMs: 30_000 });
+    const onBun = await startInstance(url);
+    expect((await post(onBinary, "/deposit", depositFor("bob", "from the binary"))).status).toBe(200);
+    const proof = await proofBody("bob", Math.floor(Date.now() / 1000));
+    expect((await post(onBun, "/retrieve", proof)).body).toEqual({ status: "ok", messages: [intercom({ text: "from the binary" })] });
+    expect(await post(onBinary, "/retrieve", proof)).toMatchObject({ status: 401, body: { reason: "replay_detected" } });
+    onBinary.stop();
+    onBun.stop();
+  }, 120_000);
+});
+
+describe.skipIf(!installed)("PostgreSQL killed and restarted under load", () => {
+  test("503 store_unavailable with Retry-After meanwhile and /healthz says so; no relay crashes; nothing acknowledged is lost", async () => {
+    const url = await cluster().database();
+    const relays = [await startInstance(url, UNLIMITED), await startInstance(url, UNLIMITED)];
+    const load = depositLoad(() => relays, 8);
+    await Bun.sleep(500);
+    await cluster().crash();
+    const during = await post(relays[0], "/deposit", depositFor("alice", "while down"));
+    expect(during.status).toBe(503);
+    expect(during.body).toEqual({ status: "error", reason: "store_unavailable" });
+    expect(during.headers.get("retry-after")).toBe("2");
+    const health = await fetch(`${relays[1].url}/healthz`);
+    expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([503, "down"]);
+    await cluster().start();
+    const backAt = Date.now();
+    while ((await post(relays[0], "/deposit", depositFor("alice", "after"))).status !== 200) {
+      expect(Date.now() - backAt).toBeLessThan(10_000);
+      await Bun.sleep(100);
+    }
+    await Bun.sleep(300);
+    await load.stop();
+    expect(load.statuses.get("503 store_unavailable")).toBeGreaterThan(0);
+    expect(load.statuses.get("no answer")).toBeUndefined();
+    expect([...load.statuses.keys()].sort()).toEqual(["200 ok", "503 store_unavailable"]);
+    const stored = await collectIds(relays[1], "bob");
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(stored).toEqual(expect.arrayContaining(load.acknowledged));
+    for (const relay of relays) expect(relay.child.exitCode).toBeNull();
+    relays.forEach((relay) => relay.stop());
+  }, 90_000);
+});
