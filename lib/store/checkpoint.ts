@@ -213,12 +213,13 @@ function parseMailboxes(
     const count = view.getUint32(at + KEY_BYTES, true);
     const needed = MAILBOX_BYTES + count * MESSAGE_BYTES;
     if (at + needed > data.length) return { end: at, needed, damaged: false };
+    let number = -1; // the mailbox's number once one of its messages is in
     for (let message = at + MAILBOX_BYTES; message < at + needed; message += MESSAGE_BYTES) {
       const expiresAt = view.getUint32(message + 16, true);
       const offset = view.getFloat64(message + 20, true);
       const length = view.getUint32(message + 28, true);
       if (!(offset >= 0 && length > 0 && offset + length <= bounds.coveredEnd)) return { end: at, needed: 0, damaged: true };
-      if (expiresAt > bounds.now) index.addPacked(data, at, message, { expiresAt, offset, length });
+      if (expiresAt > bounds.now) number = index.addPacked(data, at, message, { expiresAt, offset, length }, number);
     }
     bounds.counted.mailboxes++;
     bounds.counted.messages += count;

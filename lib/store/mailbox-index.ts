@@ -72,9 +72,13 @@ export class MailboxIndex {
   /**
    * Indexes a message at the end of a mailbox, both named by bytes of `source`: the mailbox's 32-byte key
    * at `keyAt` (as {@link copyMailboxKey} gives it), the message's packed 16-byte id at `idAt` (as {@link copyId} gives it).
+   * Returns the mailbox's number: passed back as `number` for the next message of the same mailbox (with
+   * no other change to the index in between), it spares looking the key up again.
    */
-  addPacked(source: Uint8Array, keyAt: number, idAt: number, entry: { expiresAt: number; offset: number; length: number }): void {
-    this.#append(this.#mailboxes.findOrAddKey(source, keyAt), source, idAt, entry);
+  addPacked(source: Uint8Array, keyAt: number, idAt: number, entry: { expiresAt: number; offset: number; length: number }, number = NONE): number {
+    if (number === NONE) number = this.#mailboxes.findOrAddKey(source, keyAt);
+    this.#append(number, source, idAt, entry);
+    return number;
   }
 
   /** Every mailbox number in use is below this; numbers are stable while their mailbox holds messages. */
