@@ -25,24 +25,25 @@ export const temporaryPathFor = (path: string) => `${path}.tmp`;
 /**
  * Replaces the file at `path` with `parts` (written in order) so that a crash leaves either the old
  * file or the whole new one: a temp file (see {@link temporaryPathFor}), fsync, rename, directory fsync.
- * `inTurn`, when given, runs each part's write and sync as one task (a turn of a log's queue, so that
- * no large sync meets another writer's). `onStep` is a test hook awaited after the temp file is written
- * ("written") and synced ("synced").
+ * `syncEveryBytes` syncs the temp file as it grows, so that no one sync is long (a long one holds other
+ * writers' fsyncs back). `onStep` is a test hook awaited after the temp file is written ("written") and
+ * synced ("synced").
  */
 export async function replaceFileAtomically(
   path: string,
   parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  options: { inTurn?(task: () => Promise<void>): Promise<void>; onStep?(step: string): Promise<void> | void } = {},
+  options: { syncEveryBytes?: number; onStep?(step: string): Promise<void> | void } = {},
 ): Promise<void> {
   const temporary = temporaryPathFor(path);
   const file = await open(temporary, "w", 0o600);
   try {
     let position = 0;
+    let unsynced = 0;
     for await (const part of parts) {
-      const at = position;
+      await writeAll(file, part, position);
       position += part.length;
-      if (options.inTurn) await options.inTurn(async () => (await writeAll(file, part, at), await file.datasync()));
-      else await writeAll(file, part, at);
+      unsynced += part.length;
+      if (unsynced >= (options.syncEveryBytes ?? Infinity)) await file.datasync().then(() => (unsynced = 0));
     }
     await options.onStep?.("written");
     await file.sync();

@@ -3,8 +3,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import { writeAll } from "../fsync.ts";
 
-/** Bytes of a replaced file freed per turn of the queue. */
-const RELEASE_SLICE_BYTES = 8 << 20;
+const RELEASE_SLICE_BYTES = 16 << 20;
 
 /** A failed write. `full` when the disk (or its quota) has no room. */
 export class LogWriteError extends Error {
@@ -48,7 +47,6 @@ export class AppendLog {
   #queue: Promise<unknown> = Promise.resolve();
   #flushScheduled = false;
   #dirtyTail = false;
-  #committedAt = -Infinity;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
     this.#handle = { file, readers: 0 };
@@ -66,11 +64,6 @@ export class AppendLog {
   /** Bytes of committed records. */
   get size(): number {
     return this.#size;
-  }
-
-  /** When (`performance.now()`) the last batch of appends was committed; -Infinity before the first. */
-  get committedAt(): number {
-    return this.#committedAt;
   }
 
   /**
@@ -122,32 +115,12 @@ export class AppendLog {
     const old = this.#handle;
     this.#handle = { file, readers: 0 };
     this.#size = size;
-    afterReads(old, () => this.#release(old.file)).catch(this.options.onReleaseError);
+    afterReads(old, () => release(old.file)).catch(this.options.onReleaseError);
   }
 
   /** Waits for queued appends and running reads, then closes the file. */
   async close(): Promise<void> {
     await this.exclusive(() => afterReads(this.#handle, () => this.#handle.file.close()));
-  }
-
-  /**
-   * Closes a replaced (already unlinked) log file. Its blocks are freed a slice at a time first, each
-   * slice synced in a turn of the queue: freeing them all in one close held the disk's journal, and so
-   * deposits' fsyncs, for 60+ ms, and unsynced frees made the next deposit's fsync commit them.
-   */
-  async #release(file: FileHandle): Promise<void> {
-    try {
-      for (let size = (await file.stat()).size; size > 0;) {
-        size = Math.max(0, size - RELEASE_SLICE_BYTES);
-        const to = size;
-        await this.exclusive(async () => {
-          await file.truncate(to);
-          await file.datasync();
-        });
-      }
-    } finally {
-      await file.close();
-    }
   }
 
   async #flush(): Promise<void> {
@@ -174,8 +147,7 @@ export class AppendLog {
       return;
     }
     this.#size = start + buffer.length;
-    this.#committedAt = performance.now();
-    this.options.onCommit?.(this.#committedAt - began);
+    this.options.onCommit?.(performance.now() - began);
     let offset = start;
     for (const item of batch) {
       item.committed(offset);
@@ -193,3 +165,17 @@ function afterReads(handle: SharedHandle, action: () => Promise<void>): Promise<
   });
 }
 
+/**
+ * Closes a replaced (already unlinked) log file. Its blocks are freed a slice at a time first:
+ * freeing them all in one close held the disk's journal, and so deposits' fsyncs, for 60+ ms.
+ */
+async function release(file: FileHandle): Promise<void> {
+  try {
+    for (let size = (await file.stat()).size; size > 0;) {
+      size = Math.max(0, size - RELEASE_SLICE_BYTES);
+      await file.truncate(size);
+    }
+  } finally {
+    await file.close();
+  }
+}

@@ -27,7 +27,9 @@ const TRAILER_BYTES = 12;
 /** Log bytes before the covered offset whose hash identifies the log. */
 const WINDOW_BYTES = 64 << 10;
 /** Bytes serialized between two pauses for other work (a few ms of work on this VM). */
-const WRITE_SLICE_BYTES = 256 << 10;
+const WRITE_SLICE_BYTES = 64 << 10;
+/** Sync the new checkpoint every so often, so that no one sync holds deposits' fsyncs back. */
+const SYNC_EVERY_BYTES = 1 << 20;
 /** Bytes read at a time at start-up. */
 const READ_SLICE_BYTES = 1 << 20;
 
@@ -49,19 +51,19 @@ const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
  * `coveredEnd` are left out (start-up replays them from the log). The index may change between slices:
  * what changes is a deposit (past `coveredEnd`) or a removal whose del record lies past `coveredEnd`,
  * both replayed again from the tail; no compaction may run meanwhile. Atomic: a crash leaves the old
- * checkpoint or the new one. Each slice is written and synced in `log.inTurn` (a turn of the log's queue,
- * between two group commits). `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
+ * checkpoint or the new one, synced every {@link SYNC_EVERY_BYTES} as the compaction's file is.
+ * `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
  */
 export async function writeCheckpoint(
   logPath: string,
   index: MailboxIndex,
-  log: { coveredEnd: number; read: ReadLog; inTurn(task: () => Promise<void>): Promise<void> },
+  log: { coveredEnd: number; read: ReadLog },
   onStep?: (step: string) => Promise<void> | void,
 ): Promise<void> {
   const hash = await windowHash(log.read, log.coveredEnd);
   if (!hash) throw new Error(`the log is shorter than ${log.coveredEnd} bytes`);
   await replaceFileAtomically(checkpointPath(logPath), withCrc(serialized(index, log.coveredEnd, hash)), {
-    inTurn: log.inTurn,
+    syncEveryBytes: SYNC_EVERY_BYTES,
     onStep: (step) => onStep?.(`checkpoint:${step}`),
   });
 }

@@ -22,11 +22,9 @@ export const compactionPath = (logPath: string) => `${logPath}.compact`;
 
 const NEWLINE = Uint8Array.of(10);
 /** Bytes read and written at a time: larger writes stall Bun's event loop (measured: 4 MiB → 20-30 ms). */
-const CHUNK_BYTES = 256 << 10;
-/** While deposits commit, at most one chunk per this many ms: a floor of about 30 MiB/s, so a compaction always finishes. */
-const PACE_MS = 8;
-/** Deposits count as committing when one was committed this recently. */
-const COMMITTING_MS = 50;
+const CHUNK_BYTES = 512 << 10;
+/** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
+const SYNC_EVERY_BYTES = 2 << 20;
 
 /** For each line, its slot when it is the very put line the index points at, else -1; one index pass per mailbox. */
 function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
@@ -51,33 +49,21 @@ function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
   return slots;
 }
 
-/**
- * The new log file. Each chunk is written and synced as one turn of the log's queue, between two
- * group commits: a deposit's fsync never meets the compaction's dirty data (which the file system
- * would flush with it) and waits for at most one chunk. While deposits commit, chunks are paced
- * ({@link PACE_MS}); otherwise the compaction runs at full speed.
- */
+/** The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long. */
 class CompactedFile {
-  /** Set while the compaction itself holds the queue (its last phase): chunks are written in that turn. */
-  holdingQueue = false;
-  #lastTurn = -Infinity;
+  #unsynced = 0;
 
-  constructor(readonly file: FileHandle, readonly log: AppendLog) {}
+  constructor(readonly file: FileHandle) {}
 
   async write(bytes: Uint8Array, position: number): Promise<void> {
-    const task = async () => {
-      await writeAll(this.file, bytes, position);
-      await this.sync();
-    };
-    if (this.holdingQueue) return await task();
-    const wait = this.#lastTurn + PACE_MS - performance.now();
-    if (wait > 0 && performance.now() - this.log.committedAt < COMMITTING_MS) await new Promise((resolve) => setTimeout(resolve, wait));
-    this.#lastTurn = performance.now();
-    await this.log.exclusive(task);
+    await writeAll(this.file, bytes, position);
+    this.#unsynced += bytes.length;
+    if (this.#unsynced > SYNC_EVERY_BYTES) await this.sync();
   }
 
   async sync(): Promise<void> {
     await this.file.datasync();
+    this.#unsynced = 0;
   }
 }
 
@@ -100,7 +86,7 @@ export async function compactLog(
   const { logPath, onStep = () => {} } = options;
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
-  const out = new CompactedFile(await open(tempPath, "w+", 0o600), log);
+  const out = new CompactedFile(await open(tempPath, "w+", 0o600));
   try {
     const relocation = new Relocation();
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
@@ -115,7 +101,6 @@ export async function compactLog(
     await out.sync();
     await onStep("compact:synced");
     return await log.exclusive(async () => {
-      out.holdingQueue = true;
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");

@@ -218,7 +218,7 @@ export class MessageStore {
     if (this.#damageInLog) return;
     const began = performance.now();
     try {
-      await writeCheckpoint(this.#path, this.#index, { coveredEnd: this.#log.size, read: this.#log.readInto, inTurn: (task) => this.#log.exclusive(task) }, this.options.onStep);
+      await writeCheckpoint(this.#path, this.#index, { coveredEnd: this.#log.size, read: this.#log.readInto }, this.options.onStep);
       this.options.log("store_checkpoint_written", { messages: this.#index.count, milliseconds: Math.round(performance.now() - began) });
     } catch (error) {
       this.options.log("store_checkpoint_failed", { error: String(error) });
