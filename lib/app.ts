@@ -6,6 +6,7 @@ import type { Relay, RequestContext } from "./context.ts";
 import { PublicKeyCache } from "./crypto/public-keys.ts";
 import { errorResponse, errors, RelayError } from "./errors.ts";
 import { type Logger, throttledLogger } from "./log.ts";
+import { memoize } from "./memo.ts";
 import { Metrics } from "./metrics.ts";
 import { findRoute, requestPath, type Route } from "./router.ts";
 import { deposit } from "./routes/deposit.ts";
@@ -59,6 +60,8 @@ export function createApp(dependencies: AppDependencies): App {
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
   const logInternalError = throttledLogger(log, INTERNAL_ERROR_LOG_INTERVAL_SECONDS, clock);
+  // Most requests come without X-Forwarded-For, from a peer that sent the one before: parse each peer once.
+  const peerClient = memoize((peer) => clientAddress(peer, null, config.trustProxy));
 
   // Never throws: whatever the request, the answer is a response from the catalog.
   return async (request, peerAddress) => {
@@ -70,7 +73,8 @@ export function createApp(dependencies: AppDependencies): App {
       const route = path instanceof RelayError ? path : findRoute(routes, request.method, path);
       if (route instanceof RelayError) throw route;
       endpoint = route.path;
-      const client = clientAddress(peerAddress, request.headers.get("x-forwarded-for"), config.trustProxy);
+      const forwardedFor = request.headers.get("x-forwarded-for");
+      const client = forwardedFor === null ? peerClient(peerAddress) : clientAddress(peerAddress, forwardedFor, config.trustProxy);
       response = await route.handler({ request, endpoint, client, relay, body: () => readJsonObject(request, limits) });
     } catch (error) {
       const relayError = asRelayError(error);

@@ -1,5 +1,6 @@
 /** A route table: the request's path, then method + exact path → handler, with 400, 404 and 405 answers. */
 import { errors, type RelayError } from "./errors.ts";
+import { memoize } from "./memo.ts";
 
 /** One row of the table. */
 export interface Route<Context> {
@@ -16,9 +17,12 @@ const BASE_URL = "http://relay.invalid";
  * (a malformed `Host`), or CONNECT, whose target is a host and port (the relay is no proxy).
  */
 export function requestPath(request: Request): string | RelayError {
-  if (request.method === "CONNECT" || !URL.canParse(request.url, BASE_URL)) return errors.badRequest();
-  return new URL(request.url, BASE_URL).pathname;
+  const path = request.method === "CONNECT" ? null : pathOf(request.url);
+  return path ?? errors.badRequest();
 }
+
+/** A URL's path, or null when it does not parse; clients send the same few URLs over and over. */
+const pathOf = memoize((url) => (URL.canParse(url, BASE_URL) ? new URL(url, BASE_URL).pathname : null));
 
 /** The route for `method path`, HEAD taking a GET route; or the error to answer: 404 not_found, 405 with `Allow`. */
 export function findRoute<Context>(

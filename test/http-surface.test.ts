@@ -129,6 +129,12 @@ describe("request bodies", () => {
     await expectError(await relay.request("/deposit", Uint8Array.of(0x7b, 0xff, 0x7d)), 400, "invalid_json");
   });
 
+  test("invalid UTF-8 inside a JSON string → 400 invalid_json, and a U+FFFD sent as valid UTF-8 is read as text", async () => {
+    const body = (inside: number[]) => Uint8Array.of(...new TextEncoder().encode('{"payload":"'), ...inside, ...new TextEncoder().encode('","target_pubkey":"x"}'));
+    await expectError(await relay.request("/deposit", body([0xff])), 400, "invalid_json");
+    await expectError(await relay.request("/deposit", body([0xef, 0xbf, 0xbd])), 400, "invalid_payload");
+  });
+
   test("a field with a lone surrogate → 400 invalid_json", async () => {
     await expectError(await relay.request("/deposit", '{"payload":"\\ud800","target_pubkey":"x"}'), 400, "invalid_json");
   });

@@ -2,7 +2,11 @@
 import { rateLimitKey } from "../client-address.ts";
 import type { RequestContext } from "../context.ts";
 import { errors } from "../errors.ts";
+import { memoize } from "../memo.ts";
 import type { RequestLimiter } from "../rate-limiter.ts";
+
+/** A client's bucket, parsed once per address rather than once per request. */
+const bucketOf = memoize(rateLimitKey);
 
 /**
  * Counts the request against `limiter`; throws 429 rate_limit_exceeded with Retry-After when over.
@@ -10,7 +14,7 @@ import type { RequestLimiter } from "../rate-limiter.ts";
  */
 export async function limitRate(context: RequestContext, limiter: RequestLimiter): Promise<void> {
   const { relay, client } = context;
-  const decision = await limiter.take(rateLimitKey(client), relay.clock());
+  const decision = await limiter.take(bucketOf(client), relay.clock());
   if (decision.allowed) return;
   relay.metrics.rateLimited++;
   if (decision.firstRefusal) {

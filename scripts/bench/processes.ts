@@ -45,9 +45,11 @@ export function startRelay(options: RelayOptions): Promise<ServerProcess> {
   return startServer(`relay-${options.runtime}`, command, "/healthz");
 }
 
-/** Starts one of the baseline servers in this directory (`baseline-echo.ts`, `baseline-verify.ts`, `baseline-insert.ts`). */
-export function startBaseline(kind: "echo" | "verify" | "insert", args: string[] = []): Promise<ServerProcess> {
-  return startServer(`baseline-${kind}`, [process.execPath, join(import.meta.dir, `baseline-${kind}.ts`), ...args], "/");
+/** Starts one of the baseline servers in this directory (`baseline-echo.ts`, `baseline-verify.ts`, `baseline-insert.ts`), under Bun or Deno. */
+export function startBaseline(kind: "echo" | "verify" | "insert", args: string[] = [], runtime: "bun" | "deno" = "bun"): Promise<ServerProcess> {
+  const script = join(import.meta.dir, `baseline-${kind}.ts`);
+  const command = runtime === "bun" ? [process.execPath, script] : [DENO, "run", "--allow-net", "--allow-read", "--allow-write", script];
+  return startServer(`baseline-${kind}-${runtime}`, [...command, ...args], "/");
 }
 
 async function startServer(name: string, command: string[], probePath: string): Promise<ServerProcess> {

@@ -1,7 +1,7 @@
 /**
  * Durable deposits/s at 16 and 64 connections, on Bun and Deno, alternated with two baselines: the
- * minimal JSON server (the target's yardstick) and the minimal durable one (the ceiling for any
- * server that answers only once a deposit is on disk).
+ * minimal JSON server and the minimal durable one (the target's yardstick: the ceiling for any server
+ * that answers only once a deposit is on disk), the latter also under Deno (node:http and Deno.serve).
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -46,6 +46,19 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
           await durable.stop();
           await rm(durableFile, { force: true });
         }
+        if (options.deno && connections === 64) {
+          // The minimal durable server under Deno: on node:http as the relay's Deno adapter serves, and on Deno.serve.
+          for (const [name, extra] of [["durable-deno", []], ["durable-deno-serve", ["--deno-serve"]]] as const) {
+            const file = join(context.tmp, `${name}-${run}.jsonl`);
+            const server = await startBaseline("echo", [file, ...extra], "deno");
+            try {
+              record(`${name}.c${connections}`, run, await timedDeposits(context, server, connections, pool));
+            } finally {
+              await server.stop();
+              await rm(file, { force: true });
+            }
+          }
+        }
         for (const runtime of ["bun", "deno"] as const) {
           if (runtime === "deno" && (!options.deno || connections !== 64)) continue;
           const dataDir = join(context.tmp, `deposits-${runtime}-${connections}-${run}`);
@@ -64,6 +77,8 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   }
   const rps = (name: string) => (results[name] ?? []).map((result) => result.rps);
   const perCore = (name: string) => (results[name] ?? []).map((result) => result.rps / result.serverCores);
+  /** Server CPU per answered request, in µs: less disturbed by other load on the machine than req/s. */
+  const cpuPerRequest = (name: string) => (results[name] ?? []).map((result) => result.serverCores / result.rps * 1e6);
   const figures: ScenarioResult["figures"] = {};
   for (const connections of CONNECTIONS) {
     const c = `c${connections}`;
@@ -76,11 +91,20 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     figures[`durable-baseline req/s ${c}`] = figure("req/s", rps(`durable.${c}`));
     figures[`durable-baseline/baseline ${c}`] = figure("ratio", ratios(rps(`durable.${c}`), rps(`baseline.${c}`)));
     figures[`deposits/durable-baseline ${c}`] = figure("ratio", ratios(rps(`bun.${c}`), rps(`durable.${c}`)));
+    figures[`server µs/deposit bun ${c}`] = figure("µs", cpuPerRequest(`bun.${c}`));
+    figures[`server µs/deposit durable-baseline ${c}`] = figure("µs", cpuPerRequest(`durable.${c}`));
   }
   if (options.deno) {
     figures["deposits/s deno c64"] = figure("req/s", rps("deno.c64"));
     figures["deposit p99 deno c64"] = figure("ms", results["deno.c64"].map((result) => result.p99));
     figures["bun/deno deposits c64"] = figure("ratio", ratios(rps("bun.c64"), rps("deno.c64")));
+    figures["durable-baseline req/s deno c64"] = figure("req/s", rps("durable-deno.c64"));
+    figures["durable-baseline req/s deno-serve c64"] = figure("req/s", rps("durable-deno-serve.c64"));
+    figures["deposits/durable-baseline deno c64"] = figure("ratio", ratios(rps("deno.c64"), rps("durable-deno.c64")));
+    figures["durable-baseline deno node:http/Deno.serve c64"] = figure("ratio", ratios(rps("durable-deno.c64"), rps("durable-deno-serve.c64")));
+    figures["server µs/deposit deno c64"] = figure("µs", cpuPerRequest("deno.c64"));
+    figures["server µs/deposit durable-baseline deno c64"] = figure("µs", cpuPerRequest("durable-deno.c64"));
+    figures["server µs/deposit durable-baseline deno-serve c64"] = figure("µs", cpuPerRequest("durable-deno-serve.c64"));
   }
   return { figures, runs };
 }

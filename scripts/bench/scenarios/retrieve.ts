@@ -82,6 +82,8 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
       "verify-only req/s": figure("req/s", rps("verify")),
       "retrieves/s": figure("req/s", rps("retrieve")),
       "retrieves/verify-only": figure("ratio", ratios(rps("retrieve"), rps("verify"))),
+      "server µs/retrieve": figure("µs", results.retrieve.map((result) => result.serverCores / result.rps * 1e6)),
+      "server µs/request verify-only": figure("µs", results.verify.map((result) => result.serverCores / result.rps * 1e6)),
       "retrieve p99": figure("ms", results.retrieve.map((result) => result.p99)),
       "messages per retrieve": figure("msgs", delivered),
       "collect+ack cycles/s": figure("cycles/s", rps("collectAck").map((value) => value / 2)),
