@@ -1,5 +1,6 @@
-/** File helpers shared by the store and the key file: whole positional writes, directory fsync. */
-import { type FileHandle, open } from "node:fs/promises";
+/** File helpers shared by the store and the key file: whole positional writes, directory fsync, atomic replacement. */
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 
 /** Writes all of `bytes` at `position` (a write may take fewer bytes than asked). */
 export async function writeAll(file: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
@@ -16,4 +17,43 @@ export async function syncDirectory(path: string): Promise<void> {
   } finally {
     await directory.close();
   }
+}
+
+/** The temp file {@link replaceFileAtomically} writes for `path`; a crash may leave it behind. */
+export const temporaryPathFor = (path: string) => `${path}.tmp`;
+
+/**
+ * Replaces the file at `path` with `parts` (written in order) so that a crash leaves either the old
+ * file or the whole new one: a temp file (see {@link temporaryPathFor}), fsync, rename, directory fsync.
+ * `syncEveryBytes` syncs the temp file as it grows, so that no one sync is long (a long one holds other
+ * writers' fsyncs back). `onStep` is a test hook awaited after the temp file is written ("written") and
+ * synced ("synced").
+ */
+export async function replaceFileAtomically(
+  path: string,
+  parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: { syncEveryBytes?: number; onStep?(step: string): Promise<void> | void } = {},
+): Promise<void> {
+  const temporary = temporaryPathFor(path);
+  const file = await open(temporary, "w", 0o600);
+  try {
+    let position = 0;
+    let unsynced = 0;
+    for await (const part of parts) {
+      await writeAll(file, part, position);
+      position += part.length;
+      unsynced += part.length;
+      if (unsynced >= (options.syncEveryBytes ?? Infinity)) await file.datasync().then(() => (unsynced = 0));
+    }
+    await options.onStep?.("written");
+    await file.sync();
+    await options.onStep?.("synced");
+  } catch (error) {
+    await file.close().catch(() => {});
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await file.close();
+  await rename(temporary, path);
+  await syncDirectory(dirname(path));
 }

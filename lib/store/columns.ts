@@ -47,9 +47,18 @@ export class ByteColumn {
     return (slot & CHUNK_MASK) * this.width;
   }
 
-  /** Stores the first `width` bytes of `bytes` as the slot's. */
-  set(slot: number, bytes: Uint8Array): void {
-    this.chunkOf(slot).set(bytes.subarray(0, this.width), this.startOf(slot));
+  /** Stores `width` bytes of `bytes` from `from` as the slot's (a loop: a subarray view per call cost more than the copy). */
+  set(slot: number, bytes: Uint8Array, from = 0): void {
+    const chunk = this.chunkOf(slot);
+    const at = this.startOf(slot);
+    for (let i = 0; i < this.width; i++) chunk[at + i] = bytes[from + i];
+  }
+
+  /** Copies the slot's `width` bytes into `target` at `at`. */
+  copyTo(slot: number, target: Uint8Array, at: number): void {
+    const chunk = this.chunkOf(slot);
+    const start = this.startOf(slot);
+    for (let i = 0; i < this.width; i++) target[at + i] = chunk[start + i];
   }
 
   /** True when the slot holds the first `width` bytes of `bytes`. */

@@ -65,15 +65,64 @@ export class MailboxIndex {
 
   /** Indexes a message at the end of its mailbox; `id` must be a message id (see {@link isMessageId}). */
   add(mailbox: string, id: string, entry: { expiresAt: number; offset: number; length: number }): void {
-    const slot = this.#takeSlot();
     writeId(id, this.#probe, 0);
-    this.#ids.set(slot, this.#probe);
+    this.#append(this.#mailboxes.findOrAdd(mailbox), this.#probe, 0, entry);
+  }
+
+  /**
+   * Indexes a message at the end of a mailbox, both named by bytes of `source`: the mailbox's 32-byte key
+   * at `keyAt` (as {@link copyMailboxKey} gives it), the message's packed 16-byte id at `idAt` (as {@link copyId} gives it).
+   * Returns the mailbox's number: passed back as `number` for the next message of the same mailbox (with
+   * no other change to the index in between), it spares looking the key up again.
+   */
+  addPacked(source: Uint8Array, keyAt: number, idAt: number, entry: { expiresAt: number; offset: number; length: number }, number = NONE): number {
+    if (number === NONE) number = this.#mailboxes.findOrAddKey(source, keyAt);
+    this.#append(number, source, idAt, entry);
+    return number;
+  }
+
+  /** Every mailbox number in use is below this; numbers are stable while their mailbox holds messages. */
+  get mailboxNumbers(): number {
+    return this.#mailboxes.numbered;
+  }
+
+  /** True when mailbox `number` holds messages. */
+  holdsMailbox(number: number): boolean {
+    return this.#mailboxes.size.get(number) > 0;
+  }
+
+  /** Copies the 32-byte key of mailbox `number` into `target` at `at`. */
+  copyMailboxKey(number: number, target: Uint8Array, at: number): void {
+    this.#mailboxes.copyKey(number, target, at);
+  }
+
+  /** Calls `visit` with each slot of mailbox `number`, oldest first. */
+  forEachSlot(number: number, visit: (slot: number) => void): void {
+    if (this.#mailboxes.size.get(number) === 0) return;
+    for (let slot = this.#mailboxes.first.get(number); slot !== NONE; slot = this.#next.get(slot)) visit(slot);
+  }
+
+  /** Copies the slot's packed 16-byte id into `target` at `at`. */
+  copyId(slot: number, target: Uint8Array, at: number): void {
+    this.#ids.copyTo(slot, target, at);
+  }
+
+  expiryOf(slot: number): number {
+    return this.#expiry.get(slot);
+  }
+
+  lengthOf(slot: number): number {
+    return this.#lengths.get(slot);
+  }
+
+  #append(number: number, source: Uint8Array, idAt: number, entry: { expiresAt: number; offset: number; length: number }): void {
+    const slot = this.#takeSlot();
+    this.#ids.set(slot, source, idAt);
     this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
     this.#next.set(slot, NONE);
     const { first, last, size } = this.#mailboxes;
-    const number = this.#mailboxes.findOrAdd(mailbox);
     const held = size.get(number);
     if (held === 0) first.set(number, slot);
     else this.#next.set(last.get(number), slot);

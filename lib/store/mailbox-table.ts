@@ -66,7 +66,23 @@ export class MailboxTable {
 
   /** The number of `mailbox`, numbering it (with size 0) when it has none. */
   findOrAdd(mailbox: string): number {
-    const found = this.find(mailbox);
+    writeKey(mailbox, this.#probe);
+    return this.#findOrAddProbe();
+  }
+
+  /** The number of the mailbox whose 32-byte key (see {@link copyKey}) is at `from` of `source`, numbering it when it has none. */
+  findOrAddKey(source: Uint8Array, from: number): number {
+    for (let i = 0; i < KEY_BYTES; i++) this.#probe[i] = source[from + i];
+    return this.#findOrAddProbe();
+  }
+
+  /** Copies the 32-byte key of mailbox `number` into `target` at `at`. */
+  copyKey(number: number, target: Uint8Array, at: number): void {
+    this.#keys.copyTo(number, target, at);
+  }
+
+  #findOrAddProbe(): number {
+    const found = this.#lookup(this.#hash(wordOf(this.#probe, 0), wordOf(this.#probe, 4)));
     if (found !== NONE) return found;
     let number = this.#free;
     if (number === NONE) number = this.#grow();

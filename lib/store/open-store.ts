@@ -1,11 +1,14 @@
 /** Opening the store: recover the log a crash left, keep damage aside, then hand out a MessageStore. */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { temporaryPathFor } from "../fsync.ts";
 import { AppendLog } from "./append-log.ts";
+import { checkpointPath, loadCheckpoint } from "./checkpoint.ts";
 import { compactionPath } from "./compaction.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
 import { LOG_FILE, MessageStore, type StoreOptions } from "./message-store.ts";
 import { copyAside, replayLog } from "./recovery.ts";
+import { claimStoreFormat, StoreFormatError } from "./store-format.ts";
 
 /** The store cannot be opened (for example a read-only or unreadable data dir); the message is one line for the operator. */
 export class StoreOpenError extends Error {
@@ -16,23 +19,28 @@ export class StoreOpenError extends Error {
  * Opens (or creates) the store in `directory`, recovering whatever a crash left. Damaged lines are
  * copied aside with the whole log and then compacted away; when no copy can be written (a full disk)
  * they stay in the log and the store opens all the same. Throws {@link StoreOpenError} when the
- * directory or the log cannot be read or written.
+ * directory or the log cannot be read or written, or when a newer release wrote the data dir.
  */
 export async function openMessageStore(directory: string, options: StoreOptions): Promise<MessageStore> {
   try {
     return await openIn(directory, options);
   } catch (error) {
-    if (typeof (error as { code?: unknown }).code !== "string") throw error;
+    if (!(error instanceof StoreFormatError) && typeof (error as { code?: unknown }).code !== "string") throw error;
     throw new StoreOpenError(`cannot open the message store in ${directory}: ${String((error as Error).message).replace(/\s+/g, " ")}`, { cause: error });
   }
 }
 
 async function openIn(directory: string, options: StoreOptions): Promise<MessageStore> {
   await mkdir(directory, { recursive: true, mode: 0o700 });
+  await claimStoreFormat(directory);
   const path = join(directory, LOG_FILE);
   await rm(compactionPath(path), { force: true });
-  const index = new MailboxIndex();
-  const report = await replayLog(path, index, options.clock());
+  await rm(temporaryPathFor(checkpointPath(path)), { force: true });
+  const now = options.clock();
+  const checkpoint = await loadCheckpoint(path, now);
+  if (typeof checkpoint === "string") options.log("store_checkpoint_ignored", { reason: checkpoint });
+  const { index, coveredEnd } = typeof checkpoint === "object" && checkpoint ? checkpoint : { index: new MailboxIndex(), coveredEnd: 0 };
+  const report = await replayLog(path, index, now, coveredEnd);
   if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
   const damaged = report.damagedOffsets.length;
   let keptAside = false;

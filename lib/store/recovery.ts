@@ -15,9 +15,12 @@ export interface ReplayReport {
   damagedOffsets: number[];
 }
 
-/** Replays every record of the log at `path` into `index` (or anything that takes its adds and removals); messages expired at `now` are left out. */
-export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number): Promise<ReplayReport> {
-  const report: ReplayReport = { validEnd: 0, tornBytes: 0, damagedOffsets: [] };
+/**
+ * Replays the records of the log at `path` from offset `from` on into `index` (or anything that takes its
+ * adds and removals); messages expired at `now` are left out.
+ */
+export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number, from = 0): Promise<ReplayReport> {
+  const report: ReplayReport = { validEnd: from, tornBytes: 0, damagedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;
     throw error;
@@ -26,7 +29,7 @@ export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | 
   try {
     const { size } = await file.stat();
     const read: ReadInto = async (target, at, length, position) => (await file.read(target, at, length, position)).bytesRead;
-    for await (const lines of readLines(read, 0, size, 4 << 20)) {
+    for await (const lines of readLines(read, from, size, 4 << 20)) {
       const deleted = new Map<string, string[]>(); // applied per chunk: one pass over each mailbox
       for (const line of lines) {
         try {

@@ -1,6 +1,12 @@
-/** Deposit latency, RSS and restart time with 0 … 1M messages already stored (pre-filled log). */
-import { mkdir, rm } from "node:fs/promises";
+/**
+ * Deposit latency, RSS and restart time with 0 … 1M messages already stored (pre-filled log). A first
+ * start scans the pre-filled log whole ("full-scan start") and leaves the checkpoint that every
+ * measured restart then loads, with the log cut back to what was pre-filled.
+ */
+import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { checkpointPath } from "../../../lib/store/checkpoint.ts";
+import { LOG_FILE } from "../../../lib/store/message-store.ts";
 import { depositBodies, intercomPayload } from "../bodies.ts";
 import { type BenchContext, keySlices, sleep } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
@@ -24,7 +30,7 @@ export async function storeSizeScenario(context: BenchContext): Promise<Scenario
   const { options } = context;
   const targets = keySlices(context.keys, 0).targets;
   const bodies = depositBodies(targets, 256);
-  const stores: { size: number; dir: string; bytes: number }[] = [];
+  const stores: { size: number; dir: string; bytes: number; fullScanMs: number }[] = [];
   const measured = new Map<number, SizeRun[]>();
   const runs: Record<string, unknown>[] = [];
   try {
@@ -35,11 +41,19 @@ export async function storeSizeScenario(context: BenchContext): Promise<Scenario
       const mailboxes = syntheticMailboxes(Math.max(1, Math.ceil(size / options.perMailbox)));
       const bytes = size ? await prefillLog(dir, { live: size, mailboxes, payload: intercomPayload(targets[0].pem) }) : 0;
       context.log(`  pre-filled ${sizeLabel(size)} messages (${(bytes / 2 ** 20).toFixed(0)} MiB) in ${((performance.now() - began) / 1000).toFixed(1)} s`);
-      stores.push({ size, dir, bytes });
+      const first = await context.relay("bun", dir, `store-${sizeLabel(size)}-first`);
+      await first.stop(); // writes the checkpoint of the pre-filled log
+      const checkpoint = checkpointPath(join(dir, LOG_FILE));
+      if (size) await copyFile(checkpoint, `${checkpoint}.prefilled`);
+      context.log(`  full-scan start ${first.firstAnswerMs.toFixed(0)} ms`);
+      stores.push({ size, dir, bytes, fullScanMs: first.firstAnswerMs });
     }
     for (let run = 1; run <= options.runs; run++) {
       for (const { size, dir, bytes } of stores) {
         await resetLog(dir, bytes);
+        const checkpoint = checkpointPath(join(dir, LOG_FILE));
+        if (size) await copyFile(`${checkpoint}.prefilled`, checkpoint);
+        else await rm(checkpoint, { force: true });
         const relay = await context.relay("bun", dir, `store-${sizeLabel(size)}`);
         try {
           await sleep(1000); // let start-up garbage settle before reading RSS
@@ -63,6 +77,7 @@ export async function storeSizeScenario(context: BenchContext): Promise<Scenario
     const at = `@${sizeLabel(size)}`;
     const pick = (key: keyof SizeRun) => results.map((result) => result[key]);
     figures[`restart ms ${at}`] = figure("ms", pick("restartMs"));
+    figures[`full-scan start ms ${at}`] = figure("ms", stores.filter((store) => store.size === size).map((store) => store.fullScanMs));
     figures[`RSS MiB ${at}`] = figure("MiB", pick("rss").map((bytes) => bytes / 2 ** 20));
     // Below ~100k messages the index is smaller than the heap's own noise: no per-message figure.
     if (size >= 100_000) figures[`RSS bytes/message ${at}`] = figure("B", results.map((result, i) => (result.rss - empty[i].rss) / size));
