@@ -1,5 +1,5 @@
 /** File helpers shared by the store and the key file: whole positional writes, directory fsync, atomic replacement. */
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { chmod, type FileHandle, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Writes all of `bytes` at `position` (a write may take fewer bytes than asked). */
@@ -37,6 +37,7 @@ export async function replaceFileAtomically(
   const temporary = temporaryPathFor(path);
   const file = await open(temporary, "w", 0o600);
   try {
+    await chmod(temporary, 0o600); // open's mode applies only to a new file, not to a temp file a crash left behind
     let position = 0;
     let unsynced = 0;
     for await (const part of parts) {

@@ -1,10 +1,10 @@
 /** The relay's identity: the public key text it serves and binds into every proof. */
-import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { publicKeyFingerprint } from "./crypto/fingerprint.ts";
 import { publicPemOf, toPem } from "./crypto/pem.ts";
 import { generateRsaKeyPair } from "./crypto/rsa-keygen.ts";
-import { syncDirectory } from "./fsync.ts";
+import { replaceFileAtomically } from "./fsync.ts";
 
 /** The key file generated in the data dir when no `--node-key` is given. */
 export const GENERATED_KEY_FILE = "relay_key.pem";
@@ -50,18 +50,7 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
 
 async function generateKeyFile(path: string): Promise<string> {
   const pem = toPem("PRIVATE KEY", (await generateRsaKeyPair()).pkcs8);
-  const directory = join(path, "..");
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  const temporary = `${path}.tmp`;
-  const file = await open(temporary, "w", 0o600);
-  try {
-    await file.writeFile(pem);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await chmod(temporary, 0o600); // the mode passed to open is masked by the umask
-  await rename(temporary, path);
-  await syncDirectory(directory);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await replaceFileAtomically(path, [new TextEncoder().encode(pem)]);
   return pem;
 }

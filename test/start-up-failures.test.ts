@@ -33,6 +33,15 @@ beforeAll(async () => {
 let count = 0;
 const freshPath = () => join(base, `case-${++count}`);
 
+/** A fresh data dir holding one empty file of `mode`, both owned by the unprivileged user. */
+async function dataDirHolding(file: string, mode: number): Promise<string> {
+  const dataDir = freshPath();
+  await mkdir(dataDir, { mode: 0o700 });
+  await writeFile(join(dataDir, file), "", { mode });
+  if (asRoot) await Promise.all([dataDir, join(dataDir, file)].map((path) => chown(path, NOBODY, NOBODY)));
+  return dataDir;
+}
+
 for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
   describe.skipIf(!checkoutReadable)(`start-up failures under ${runtime}`, () => {
     const relayCommand = (dataDir: string) => [...unprivileged, ...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir];
@@ -90,10 +99,7 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
     }, 30_000);
 
     test("lock file the relay's user may write but not read, so the lock cannot be taken → one line, exit 2", async () => {
-      const dataDir = freshPath();
-      await mkdir(dataDir, { mode: 0o700 });
-      await writeFile(join(dataDir, "relay.lock"), "", { mode: 0o200 });
-      if (asRoot) await Promise.all([dataDir, join(dataDir, "relay.lock")].map((path) => chown(path, NOBODY, NOBODY)));
+      const dataDir = await dataDirHolding("relay.lock", 0o200);
       const { code, stdout, stderr } = await failedStart(dataDir);
       expect({ code, stdout, lines: stderr.length }).toEqual({ code: 2, stdout: "", lines: 1 });
       expect(stderr[0]).toStartWith(`hivemind-rendezvous: cannot lock the data dir ${dataDir}: `);
@@ -101,10 +107,7 @@ for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMAND
     }, 30_000);
 
     test("message log the relay's user may not write → one line naming it, exit 2", async () => {
-      const dataDir = freshPath();
-      await mkdir(dataDir, { mode: 0o700 });
-      await writeFile(join(dataDir, "messages.jsonl"), "", { mode: 0o400 });
-      if (asRoot) await Promise.all([dataDir, join(dataDir, "messages.jsonl")].map((path) => chown(path, NOBODY, NOBODY)));
+      const dataDir = await dataDirHolding("messages.jsonl", 0o400);
       expect(await failedStart(dataDir)).toEqual({
         code: 2, stdout: "", stderr: [`hivemind-rendezvous: cannot open the message store in ${dataDir}: EACCES: permission denied, open '${join(dataDir, "messages.jsonl")}'`],
       });
