@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     return error instanceof StorageError && error.unreachable ? 1 : 2;
   }
   const { store, shared } = storage;
-  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, relayKeyFingerprint: relayKey.fingerprint, version: packageJson.version, log });
+  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, version: packageJson.version, log });
   let server;
   try {
     server = await runtime.serve(app, {

@@ -3,6 +3,7 @@ import { readJsonObject } from "./body.ts";
 import { clientAddress } from "./client-address.ts";
 import type { Config } from "./config.ts";
 import type { Relay, RequestContext } from "./context.ts";
+import { publicKeyFingerprint } from "./crypto/fingerprint.ts";
 import { PublicKeyCache } from "./crypto/public-keys.ts";
 import { errorResponse, errors, RelayError } from "./errors.ts";
 import { type Logger, throttledLogger } from "./log.ts";
@@ -35,8 +36,6 @@ export interface AppDependencies {
   /** Spent proofs and rate limits; in memory unless instances share them. */
   shared?: SharedState;
   relayPubkey: string;
-  /** The relay key's fingerprint (see `loadRelayKey`), computed once at start; "" when keyless. */
-  relayKeyFingerprint: string;
   /** The relay's version, for the status page. */
   version: string;
   log: Logger;
@@ -54,6 +53,7 @@ export function createApp(dependencies: AppDependencies): App {
   const shared = dependencies.shared ?? inMemoryState();
   const relay: Relay = {
     ...dependencies,
+    relayKeyFingerprint: dependencies.relayPubkey && publicKeyFingerprint(dependencies.relayPubkey),
     clock,
     keys: new PublicKeyCache(),
     replays: shared.replays,

@@ -3,7 +3,6 @@
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
 import type { Logger } from "./log.ts";
-import { openPostgresStore } from "./postgres/message-store.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
 import { liveMessagesOf } from "./store/log-export.ts";
 import type { StoredMessage } from "./store/message-store.ts";
@@ -13,8 +12,11 @@ import { openMessageStore } from "./store/open-store.ts";
 const UNCAPPED = { maxStoreBytes: 2 ** 50, maxMessages: Number.MAX_SAFE_INTEGER, mailboxMaxMessages: Number.MAX_SAFE_INTEGER, sweepIntervalSeconds: 0 };
 const clock = () => Math.floor(Date.now() / 1000);
 
-const openPostgres = (url: string, log: Logger) =>
-  openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log });
+/** The PostgreSQL client is loaded only for a copy to or from a database, as lib/storage.ts loads it. */
+async function openPostgres(url: string, log: Logger) {
+  const { openPostgresStore } = await import("./postgres/message-store.ts");
+  return await openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log });
+}
 
 /** Every live message of `from`, a mailbox at a time. */
 async function* messagesOf(from: string, log: Logger): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
@@ -53,7 +55,7 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
 }
 
 /** Copies every live message of `from` into `to`; resolves with how many there were, how many were added and in how many mailboxes. */
-export async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
+async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
   const target = await targetOf(to, log);
   try {
     const counts = { messages: 0, added: 0, mailboxes: 0 };
@@ -69,7 +71,7 @@ export async function copyMessages(from: string, to: string, log: Logger = () =>
 }
 
 /** A copy that cannot be done; the message is one line for the operator. */
-export class CopyError extends Error {
+class CopyError extends Error {
   override name = "CopyError";
 }
 

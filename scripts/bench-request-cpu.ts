@@ -13,7 +13,6 @@ import { createApp } from "../lib/app.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
 import { parseConfig } from "../lib/config.ts";
-import { publicKeyFingerprint } from "../lib/crypto/fingerprint.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 import { depositBodies } from "./bench/bodies.ts";
@@ -53,7 +52,7 @@ try {
     sweepIntervalSeconds: 0, clock, log: () => {},
   });
   const app = createApp({
-    config: invocation.config, store, relayPubkey: relayPem, relayKeyFingerprint: publicKeyFingerprint(relayPem), version: "bench", log: () => {},
+    config: invocation.config, store, relayPubkey: relayPem, version: "bench", log: () => {},
   });
   const perRequest: number[] = [];
   for (const bodies of rounds) {

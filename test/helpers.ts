@@ -9,7 +9,6 @@ import { type Config, parseConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
-import { publicKeyFingerprint } from "../lib/crypto/fingerprint.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
 import postgres from "postgres";
 import { openPostgresStore } from "../lib/postgres/message-store.ts";
@@ -136,7 +135,6 @@ export async function testRelay(options: {
     store,
     shared,
     relayPubkey,
-    relayKeyFingerprint: relayPubkey && publicKeyFingerprint(relayPubkey),
     version: packageJson.version,
     log: options.log ?? (() => {}),
     clock,

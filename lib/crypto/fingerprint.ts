@@ -7,5 +7,10 @@ import { sha256 } from "./sha256.ts";
  * mailbox id, and what `openssl pkey -pubin -outform DER | sha256sum` prints.
  */
 export function publicKeyFingerprint(publicPem: string): string {
-  return sha256(parsePublicKeyPem(publicPem).spki).toString("hex");
+  return spkiFingerprint(parsePublicKeyPem(publicPem).spki);
+}
+
+/** {@link publicKeyFingerprint} of a key already parsed to its SPKI DER. */
+export function spkiFingerprint(spki: Uint8Array): string {
+  return sha256(spki).toString("hex");
 }

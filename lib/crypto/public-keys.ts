@@ -1,5 +1,6 @@
 /** Client public keys: PEM text → mailbox id and signature check, with a bounded cache. */
 import type { Buffer } from "node:buffer";
+import { spkiFingerprint } from "./fingerprint.ts";
 import { MAX_PUBLIC_KEY_PEM_LENGTH, parsePublicKeyPem } from "./pem.ts";
 import { PSS, PSS_PARAMS } from "./rsa-params.ts";
 import { sha256 } from "./sha256.ts";
@@ -47,7 +48,7 @@ export class PublicKeyCache {
     const { spki, modulus } = parsed;
     let imported: Promise<CryptoKey> | undefined;
     const key: KnownKey = {
-      mailbox: sha256(spki).toString("hex"),
+      mailbox: spkiFingerprint(spki),
       pemDigest: sha256(pem),
       async verify(signature, message) {
         if (signature.length !== modulus.length || compareBytes(signature, modulus) >= 0) return false;

@@ -105,10 +105,6 @@ export class Engine {
     return await this.run("probe", (sql) => sql`SELECT 1`).then(() => true, () => false);
   }
 
-  get state(): "up" | "down" {
-    return this.#state;
-  }
-
   stats(): EngineStats {
     return {
       state: this.#state,

@@ -4,6 +4,7 @@
  * (the embedded log's group commit, here a group insert); the server answers only after the commit
  * is flushed (`synchronous_commit`, on by default).
  */
+import { Buffer } from "node:buffer";
 import type postgres from "postgres";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
@@ -63,7 +64,6 @@ const TEXT_ARRAY = 1009;
 const UUID_ARRAY = 2951;
 const INT8_ARRAY = 1016;
 
-const encoder = new TextEncoder();
 const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
 
 /** Mailboxes in a PostgreSQL database shared by every relay instance. Create with `openPostgresStore`. */
@@ -96,7 +96,7 @@ export class PostgresMessageStore {
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. */
   deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
     return new Promise((resolve, reject) => {
-      const bytes = encoder.encode(payload).length;
+      const bytes = Buffer.byteLength(payload, "utf8");
       this.#queue.push({ id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject });
       this.#startBatches();
     });

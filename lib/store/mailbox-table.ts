@@ -49,10 +49,6 @@ export class MailboxTable {
   }
 
   /** Mailboxes held. */
-  get count(): number {
-    return this.#count;
-  }
-
   /** Every number handed out so far is below this; those of size 0 are free. */
   get numbered(): number {
     return this.#numbered;
