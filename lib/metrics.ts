@@ -23,24 +23,28 @@ export class Metrics {
   rateLimited = 0;
 
   /** `clock`: Unix seconds, fractional; it files deposits and deliveries under their hour. */
-  constructor(readonly clock: () => number = () => Date.now() / 1000) {}
+  constructor(readonly clock: () => number) {}
 
-  /** Messages stored since start; an increase is also counted in its hour. */
+  /** Messages stored since start. */
   get deposits(): number {
     return this.#deposits;
   }
-  set deposits(value: number) {
-    this.#thisHour().deposits += value - this.#deposits;
-    this.#deposits = value;
-  }
 
-  /** Messages handed to their recipients since start; an increase is also counted in its hour. */
+  /** Messages handed to their recipients since start. */
   get delivered(): number {
     return this.#delivered;
   }
-  set delivered(value: number) {
-    this.#thisHour().delivered += value - this.#delivered;
-    this.#delivered = value;
+
+  /** Counts one stored message, in the total and in its hour. */
+  countDeposit(): void {
+    this.#deposits++;
+    this.#thisHour().deposits++;
+  }
+
+  /** Counts `messages` handed to their recipient, in the total and in their hour. */
+  countDelivered(messages: number): void {
+    this.#delivered += messages;
+    this.#thisHour().delivered += messages;
   }
 
   /** The last {@link HISTORY_HOURS} clock hours, oldest first, the current (partial) one last; hours without activity count 0. */

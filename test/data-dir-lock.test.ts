@@ -3,18 +3,16 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { LOCK_FILE } from "../lib/data-dir-lock.ts";
 import { intercom, json, keys, tempDataDir } from "./helpers.ts";
-import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, runProcess, type RuntimeName, RUNTIMES, startRelayProcess } from "./processes.ts";
 
-type Runtime = keyof typeof RELAY_COMMANDS;
-const RUNTIMES = Object.keys(RELAY_COMMANDS) as Runtime[];
 
 /** The command line of a relay on `dataDir` under `runtime`. */
-const relayCommand = (runtime: Runtime, dataDir: string) => [...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--keyless"];
+const relayCommand = (runtime: RuntimeName, dataDir: string) => [...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--keyless"];
 
 /** The one line a relay prints when `dataDir` is held by `pid`. */
 const inUseLine = (dataDir: string, pid: number) => `hivemind-rendezvous: data dir ${dataDir} is in use by another relay (pid ${pid})`;
 
-for (const [first, second] of [["bun", "bun"], ["deno", "deno"], ["bun", "deno"], ["deno", "bun"]] as [Runtime, Runtime][]) {
+for (const [first, second] of [["bun", "bun"], ["deno", "deno"], ["bun", "deno"], ["deno", "bun"]] as [RuntimeName, RuntimeName][]) {
   test(`a relay under ${second} on the data dir of a running relay under ${first} → one line naming its pid, exit 2`, async () => {
     const dataDir = await tempDataDir();
     const holder = await startRelayProcess(relayCommand(first, dataDir));

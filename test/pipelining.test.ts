@@ -4,9 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { intercom, keys, proofBody, tempDataDir, testStore } from "./helpers.ts";
-import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, RUNTIMES, startRelayProcess } from "./processes.ts";
 import { exchange, wireRequest } from "./raw-socket.ts";
-import { RUNTIMES } from "./relay-child.ts";
 
 const depositBody = (text: string) => JSON.stringify({ payload: intercom({ text }), target_pubkey: keys.alice.public_spki_pem });
 

@@ -10,6 +10,10 @@ export const RELAY_COMMANDS = {
   deno: [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "main.ts"],
 };
 
+/** The runtimes the relay runs under, by name. */
+export type RuntimeName = keyof typeof RELAY_COMMANDS;
+export const RUNTIMES = Object.keys(RELAY_COMMANDS) as RuntimeName[];
+
 interface SpawnOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { tempDataDir } from "./helpers.ts";
-import { RELAY_COMMANDS, type RelayProcess, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, type RelayProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 /** A parsed HTTP/1.x answer, or `null` when the relay closed the connection without one. */
 interface RawAnswer {
@@ -60,7 +60,7 @@ function reasonOf(answer: RawAnswer | null): string {
   return JSON.parse(answer!.body).reason;
 }
 
-for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+for (const runtime of RUNTIMES) {
   describe(`main.ts under ${runtime} on a raw socket`, () => {
     let relay: RelayProcess;
     beforeAll(async () => {

@@ -2,10 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { keys } from "./helpers.ts";
-import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
-
-export type RuntimeName = keyof typeof RELAY_COMMANDS;
-export const RUNTIMES = Object.keys(RELAY_COMMANDS) as RuntimeName[];
+import { RELAY_COMMANDS, type RuntimeName, startRelayProcess } from "./processes.ts";
 
 /** Starts main.ts under `runtime` on 127.0.0.1 (a free port) with the vectors' relay key, plus `extra` flags. */
 export async function startRelay(runtime: RuntimeName, dataDir: string, extra: string[] = []) {

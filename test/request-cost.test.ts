@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { intercom, json, tempDataDir } from "./helpers.ts";
-import type { RelayProcess } from "./processes.ts";
-import { RUNTIMES, startRelay } from "./relay-child.ts";
+import { type RelayProcess, RUNTIMES } from "./processes.ts";
+import { startRelay } from "./relay-child.ts";
 
 const HEALTH_DEADLINE_MS = 50;
 const NEWLINE_FLOOD = "\n".repeat(31_000) + "x";

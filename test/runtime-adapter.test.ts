@@ -1,7 +1,6 @@
 /** The runtime adapters under each runtime: what they answer when the handler itself throws. */
 import { describe, expect, test } from "bun:test";
-import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
-import { RUNTIMES } from "./relay-child.ts";
+import { RELAY_COMMANDS, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 for (const runtime of RUNTIMES) {
   describe(`runtime adapter under ${runtime}`, () => {

@@ -3,8 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
-import { RELAY_COMMANDS, ROOT, runProcess, startRelayProcess } from "./processes.ts";
-import { RUNTIMES, startRelay } from "./relay-child.ts";
+import { RELAY_COMMANDS, ROOT, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
+import { startRelay } from "./relay-child.ts";
 
 for (const runtime of RUNTIMES) {
   describe(`main.ts under ${runtime}`, () => {

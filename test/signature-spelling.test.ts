@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeBase64, encodeBase64 } from "../lib/crypto/pem.ts";
 import { bigIntOf, bytesOf, modulusOf } from "./der-keys.ts";
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
-import type { RelayProcess } from "./processes.ts";
-import { RUNTIMES, startRelay } from "./relay-child.ts";
+import { type RelayProcess, RUNTIMES } from "./processes.ts";
+import { startRelay } from "./relay-child.ts";
 
 const modulus = await modulusOf(keys.bob.public_spki_pem);
 const n = bigIntOf(modulus);

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { intercom, keys, tempDataDir } from "./helpers.ts";
-import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -42,7 +42,7 @@ async function dataDirHolding(file: string, mode: number): Promise<string> {
   return dataDir;
 }
 
-for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+for (const runtime of RUNTIMES) {
   describe.skipIf(!checkoutReadable)(`start-up failures under ${runtime}`, () => {
     const relayCommand = (dataDir: string) => [...unprivileged, ...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir];
     /** Starts a relay on `dataDir` that must fail: its exit code and stderr lines. */

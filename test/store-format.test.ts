@@ -9,7 +9,7 @@ import { LOG_FILE } from "../lib/store/message-store.ts";
 import { StoreOpenError } from "../lib/store/open-store.ts";
 import { STORE_FORMAT, STORE_FORMAT_FILE } from "../lib/store/store-format.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
-import { RELAY_COMMANDS, runProcess } from "./processes.ts";
+import { RELAY_COMMANDS, runProcess, RUNTIMES } from "./processes.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -69,7 +69,7 @@ describe("store format in the data dir", () => {
     }
   });
 
-  for (const runtime of Object.keys(RELAY_COMMANDS) as (keyof typeof RELAY_COMMANDS)[]) {
+  for (const runtime of RUNTIMES) {
     test(`the relay under ${runtime} on a data dir of a newer format → one line, exit 2`, async () => {
       const dir = await tempDataDir();
       await writeFile(join(dir, STORE_FORMAT_FILE), "3\n");

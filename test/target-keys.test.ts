@@ -11,8 +11,8 @@ import { publicPemOf, toPem } from "../lib/crypto/pem.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
 import { element, F4, integer, modulusOf, modulusOfBits, NULL, RSA_OID, sequence, spkiPem } from "./der-keys.ts";
 import { intercom, json, keys, tempDataDir } from "./helpers.ts";
-import type { RelayProcess } from "./processes.ts";
-import { type RuntimeName, RUNTIMES, startRelay } from "./relay-child.ts";
+import { type RelayProcess, type RuntimeName, RUNTIMES } from "./processes.ts";
+import { startRelay } from "./relay-child.ts";
 
 const edgeKeys: Record<string, string> = (await Bun.file(join(import.meta.dir, "fixtures", "edge-keys.json")).json()).keys;
 

@@ -6,7 +6,7 @@
 import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
 
 /** One `--name` option of a subcommand. */
-export interface OptionSpec {
+interface ClientOptionSpec {
   type: "string" | "boolean";
   /** How the option appears in the help, e.g. `--to PUB.pem`. */
   form: string;
@@ -21,7 +21,7 @@ export interface CommandSpec {
   brief: string;
   summary: string;
   operand: { name: string; help: string };
-  options: Record<string, OptionSpec>;
+  options: Record<string, ClientOptionSpec>;
 }
 
 const RELAY_URL = { name: "URL", help: "the relay's base URL, e.g. http://relay:6789 (not an endpoint such as …/deposit)" };

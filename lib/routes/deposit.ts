@@ -43,6 +43,6 @@ export async function deposit(context: RequestContext): Promise<Response> {
   if (problem) throw envelopeErrors[problem]();
   if (!key) throw errors.invalidTargetPubkey();
   const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
-  relay.metrics.deposits++;
+  relay.metrics.countDeposit();
   return jsonResponse({ status: "ok", deposit_id: depositId });
 }

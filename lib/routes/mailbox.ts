@@ -39,7 +39,7 @@ export async function retrieve(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { mailbox } = await openMailbox(context, () => null);
   const messages = await relay.store.take(mailbox);
-  relay.metrics.delivered += messages.length;
+  relay.metrics.countDelivered(messages.length);
   return jsonResponse({ status: "ok", messages: messages.map((message) => message.payload) });
 }
 
@@ -48,7 +48,7 @@ export async function collect(context: RequestContext): Promise<Response> {
   const { relay } = context;
   const { fields: limit, mailbox } = await openMailbox(context, parseLimit);
   const { messages, more } = await relay.store.peek(mailbox, limit, COLLECT_MAX_BYTES);
-  relay.metrics.delivered += messages.length;
+  relay.metrics.countDelivered(messages.length);
   return jsonResponse({
     status: "ok",
     messages: messages.map((message) => ({ deposit_id: message.depositId, payload: message.payload, expires_at: message.expiresAt })),

@@ -12,7 +12,7 @@ export interface ServeOptions {
   port: number;
   /** Seconds a client may take to send a request; also how long a connection may sit idle. */
   idleTimeoutSeconds: number;
-  /** Whether a peer (an address in its one spelling) is a trusted proxy, whose connections carry many clients: not capped. */
+  /** Whether a peer (an address in any spelling) is a trusted proxy, whose connections carry many clients: not capped. */
   isTrustedProxy(address: string): boolean;
 }
 

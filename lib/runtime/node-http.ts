@@ -12,7 +12,7 @@
  */
 import { createServer, type IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { clientAddress, rateLimitKey } from "../client-address.ts";
+import { rateLimitKey } from "../client-address.ts";
 import { errorResponse, errors } from "../errors.ts";
 import { type Handler, internalErrorResponse, MAX_CONNECTIONS_PER_CLIENT, type ServeOptions } from "./adapter.ts";
 
@@ -51,7 +51,7 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
 function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: Socket) => void {
   const open = new Map<string, number>();
   return (socket) => {
-    const address = clientAddress(socket.remoteAddress ?? "", null, []);
+    const address = socket.remoteAddress ?? "";
     if (isTrustedProxy(address)) return;
     const key = rateLimitKey(address);
     const count = open.get(key) ?? 0;
