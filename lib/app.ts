@@ -79,7 +79,8 @@ export function createApp(dependencies: AppDependencies): App {
       endpoint = route.path;
       const forwardedFor = request.headers.get("x-forwarded-for");
       const client = forwardedFor === null ? peerClient(peerAddress) : clientAddress(peerAddress, forwardedFor, config.trustProxy);
-      response = await route.handler({ request, endpoint, peer: peerAddress, client, relay, body: () => readJsonObject(request, limits) });
+      const context = { request, endpoint, peer: peerAddress, client, relay, body: () => readJsonObject(request, limits) };
+      response = await shared.oneRequest(async () => await route.handler(context));
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });

@@ -7,9 +7,11 @@ export interface SharedState {
   replays: SpentProofs;
   /** A limiter of `limit` requests per client per `windowSeconds`. */
   limiter(limit: number, windowSeconds: number): RequestLimiter;
+  /** Serves one request: with a database, all it asks of it (state and store) shares one deadline. */
+  oneRequest<T>(handle: () => Promise<T>): Promise<T>;
 }
 
 /** The state of a relay that runs alone: in memory. */
 export function inMemoryState(): SharedState {
-  return { replays: new ReplayGuard(), limiter: (limit, windowSeconds) => new RateLimiter(limit, windowSeconds) };
+  return { replays: new ReplayGuard(), limiter: (limit, windowSeconds) => new RateLimiter(limit, windowSeconds), oneRequest: (handle) => handle() };
 }

@@ -6,7 +6,7 @@ import type { MailboxStore } from "./store/mailbox-store.ts";
 import { StoreError } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
 
-/** Longest a PostgreSQL operation may take before the request answers 503 store_unavailable. */
+/** Longest a request may wait on PostgreSQL in all, from its first operation, before it answers 503 store_unavailable. */
 export const ENGINE_TIMEOUT_MS = 5000;
 
 /** The store cannot be opened as configured; the message is one line for the operator. */

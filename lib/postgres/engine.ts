@@ -1,7 +1,9 @@
 /**
- * The connection to PostgreSQL every shared-state module goes through: one pool, a deadline on each
- * operation, whether the engine answers, and its latency. The `postgres` client reconnects by itself.
+ * The connection to PostgreSQL every shared-state module goes through: one pool, one deadline per
+ * request (or per operation outside a request), whether the engine answers, and its latency. The
+ * `postgres` client reconnects by itself.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import postgres from "postgres";
 import { StoreError } from "../store/message-store.ts";
 
@@ -14,7 +16,10 @@ export interface EngineOptions {
   url: string;
   /** Connections this instance may hold; instances × this must stay under the server's max_connections. */
   poolSize: number;
-  /** Longest an operation may take, retries included, before it fails as `unavailable`. */
+  /**
+   * Longest a request may spend on the engine, from its first operation, before its operations fail
+   * as `unavailable` (retries included); an operation outside any request gets as long on its own.
+   */
   operationTimeoutMs: number;
   log(event: string, fields: Record<string, unknown>): void;
 }
@@ -43,6 +48,9 @@ export function isUnavailable(error: unknown): boolean {
 
 /** Pause between retries of an idempotent operation while the engine is unreachable. */
 const RETRY_PAUSE_MS = 100;
+
+/** The request being served: when its time on the engine runs out (set by its first operation). */
+const currentRequest = new AsyncLocalStorage<{ deadline?: number }>();
 
 /** One pool to PostgreSQL with deadlines, an up/down state and latency counters. */
 export class Engine {
@@ -74,11 +82,12 @@ export class Engine {
    */
   async run<T>(name: string, operation: (sql: Sql) => Promise<T>, idempotent = false): Promise<T> {
     const started = performance.now();
-    const deadline = started + this.options.operationTimeoutMs;
+    const deadline = this.#deadline();
     this.#inFlight++;
     try {
       for (;;) {
         try {
+          if (performance.now() >= deadline) throw TIMED_OUT;
           const result = await withDeadline(operation(this.sql), deadline);
           this.#succeeded(performance.now() - started);
           return result;
@@ -89,10 +98,8 @@ export class Engine {
             await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
             continue;
           }
-          this.#failures++;
-          if (unavailable) this.#setState("down", error);
-          else this.options.log("engine_error", { operation: name, error: String(error) });
-          throw new StoreError(unavailable ? "unavailable" : "io", { cause: error });
+          if (!unavailable) this.options.log("engine_error", { operation: name, error: String(error) });
+          throw this.#failed(error, unavailable);
         }
       }
     } finally {
@@ -100,9 +107,37 @@ export class Engine {
     }
   }
 
-  /** Asks the engine whether it answers (within the deadline); updates the state. */
+  /**
+   * Serves one request: every operation `handle` makes shares one deadline, operationTimeoutMs from
+   * the first, so a request waits on a slow engine that long at most, whatever it does.
+   */
+  oneRequest<T>(handle: () => Promise<T>): Promise<T> {
+    return currentRequest.run({}, handle);
+  }
+
+  /** Runs `task` apart from the request at hand: work for several requests (a deposit batch) gets its own deadlines. */
+  apart<T>(task: () => T): T {
+    return currentRequest.exit(task);
+  }
+
+  /**
+   * `work` (done apart from the request, e.g. its deposit's batch), or StoreError "unavailable" once
+   * the request's deadline passes; `abandon` is called then, so the work can be dropped if not begun.
+   */
+  async withinRequest<T>(work: Promise<T>, abandon: () => void): Promise<T> {
+    if (!currentRequest.getStore()) return await work;
+    try {
+      return await withDeadline(work, this.#deadline());
+    } catch (error) {
+      if (error !== TIMED_OUT) throw error;
+      abandon();
+      throw this.#failed(error, true);
+    }
+  }
+
+  /** Asks the engine whether it answers (within a deadline of its own); updates the state. */
   async probe(): Promise<boolean> {
-    return await this.run("probe", (sql) => sql`SELECT 1`).then(() => true, () => false);
+    return await this.apart(() => this.run("probe", (sql) => sql`SELECT 1`)).then(() => true, () => false);
   }
 
   stats(): EngineStats {
@@ -123,6 +158,20 @@ export class Engine {
   async close(timeoutSeconds = 5): Promise<void> {
     clearInterval(this.#probing);
     await this.sql.end({ timeout: timeoutSeconds });
+  }
+
+  /** When the operation starting now must be done: the request's deadline, set by its first operation, or one of its own. */
+  #deadline(): number {
+    const ownDeadline = performance.now() + this.options.operationTimeoutMs;
+    const request = currentRequest.getStore();
+    return request ? (request.deadline ??= ownDeadline) : ownDeadline;
+  }
+
+  /** Counts a failed operation; the StoreError it fails with. */
+  #failed(error: unknown, unavailable: boolean): StoreError {
+    this.#failures++;
+    if (unavailable) this.#setState("down", error);
+    return new StoreError(unavailable ? "unavailable" : "io", { cause: error });
   }
 
   #succeeded(milliseconds: number): void {
@@ -157,10 +206,23 @@ function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      (promise as { cancel?(): void }).cancel?.();
+      cancelQuery(promise);
       reject(TIMED_OUT);
     }, Math.max(0, deadline - performance.now()));
   });
   promise.catch(() => {}); // a query that fails after its deadline must not surface as unhandled
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Asks the engine to cancel `query` (a `postgres` query; other promises are left alone). The client's
+ * own `cancel()` drops the promise of its cancel request, which rejects where the engine cannot be
+ * reached, and an unhandled rejection ends a relay under Deno: its canceller is called here instead.
+ */
+function cancelQuery(query: unknown): void {
+  const pending = query as { canceller?: ((query: unknown) => Promise<void>) | null };
+  const canceller = pending.canceller;
+  if (typeof canceller !== "function") return;
+  pending.canceller = null;
+  canceller(query).catch(() => {});
 }

@@ -95,10 +95,17 @@ export class PostgresMessageStore {
 
   /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. */
   deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
-    return new Promise((resolve, reject) => {
+    let pending: PendingDeposit;
+    const committed = new Promise<string>((resolve, reject) => {
       const bytes = Buffer.byteLength(payload, "utf8");
-      this.#queue.push({ id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject });
+      pending = { id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject };
+      this.#queue.push(pending);
       this.#startBatches();
+    });
+    // Past the request's deadline, a deposit still queued is dropped: its sender was answered 503.
+    return this.#engine.withinRequest(committed, () => {
+      const queued = this.#queue.indexOf(pending);
+      if (queued >= 0) this.#queue.splice(queued, 1);
     });
   }
 
@@ -218,7 +225,7 @@ export class PostgresMessageStore {
       }
       const batch = this.#queue.splice(0, count);
       this.#batchesInFlight++;
-      void this.#commit(batch).finally(() => {
+      void this.#engine.apart(() => this.#commit(batch)).finally(() => {
         this.#batchesInFlight--;
         this.#startBatches();
       });

@@ -9,5 +9,6 @@ export function postgresState(engine: Engine): SharedState {
   return {
     replays: new PostgresReplayGuard(engine),
     limiter: (limit, windowSeconds) => new PostgresRateLimiter(engine, limit, windowSeconds),
+    oneRequest: (handle) => engine.oneRequest(handle),
   };
 }

@@ -1,0 +1,66 @@
+/**
+ * A request touches PostgreSQL for one bounded time: whatever it does (rate limit, proof, store), an
+ * engine that has become slow gets it 503 store_unavailable with Retry-After within one deadline
+ * (ENGINE_TIMEOUT_MS from its first call), not one deadline per call.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import packageJson from "../package.json" with { type: "json" };
+import { createApp } from "../lib/app.ts";
+import type { PostgresStoreStats } from "../lib/postgres/message-store.ts";
+import { ENGINE_TIMEOUT_MS, openStorage, type Storage } from "../lib/storage.ts";
+import { intercom, keys, proofBody, testConfig } from "./helpers.ts";
+import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
+import { type SlowingProxy, slowingProxy } from "./postgres-proxy.ts";
+
+const installed = postgresInstalled();
+let storage: Storage | undefined;
+let proxy: SlowingProxy | undefined;
+// Registered before the cluster's own hooks, so the relay lets go of the engine while the cluster still runs.
+afterAll(async () => {
+  if (proxy) proxy.delayMs = 0;
+  await storage?.store.close().catch(() => {});
+  await proxy?.close();
+}, 30_000);
+const cluster = clusterForThisFile();
+
+/** Slack over the deadline for a loaded machine: this bounds the answer, it does not time it. */
+const MARGIN_MS = 2000;
+
+describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
+  test("an engine answering each statement in 4 s (each under the 5 s bound): deposit, retrieve, collect and ack answer 503 store_unavailable with Retry-After within 5 s + 2 s", async () => {
+    const url = new URL(await cluster().database());
+    proxy = await slowingProxy(Number(url.port));
+    url.port = String(proxy.port);
+    const config = testConfig({ store: url.href, storePoolSize: 1 });
+    storage = await openStorage(config, keys.relay.public_spki_pem, () => {});
+    const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
+    const now = () => Math.floor(Date.now() / 1000);
+    let age = 0;
+    /** Each request kind, with a fresh proof each time (older timestamps, so no two are the same proof). */
+    const requests: Record<string, () => Promise<unknown>> = {
+      "/deposit": async () => ({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem }),
+      "/retrieve": async () => await proofBody("bob", now() - age++),
+      "/collect": async () => await proofBody("bob", now() - age++),
+      "/ack": async () => ({ ...await proofBody("bob", now() - age++), deposit_ids: [crypto.randomUUID()] }),
+    };
+    const send = async (path: string) => {
+      const body = JSON.stringify(await requests[path]());
+      const started = performance.now();
+      const response = await app(new Request(`http://relay.test${path}`, { method: "POST", body }), "127.0.0.1");
+      return { status: response.status, reason: (await response.json() as { reason?: string }).reason ?? "ok", retryAfter: response.headers.get("retry-after"), ms: performance.now() - started };
+    };
+    // Every statement prepared and the one connection open while the engine is quick.
+    for (const path of Object.keys(requests)) expect(await send(path)).toMatchObject({ status: 200 });
+
+    const engine = () => (storage!.store.stats() as PostgresStoreStats).engine;
+    for (const path of Object.keys(requests)) {
+      proxy.delayMs = 4000;
+      const { ms, ...answer } = await send(path);
+      // Each request kind starts from a quick engine with nothing in flight.
+      proxy.delayMs = 0;
+      while (proxy.held > 0 || engine().inFlight > 0 || engine().state === "down") await Bun.sleep(50);
+      expect({ path, ...answer, withinTheBound: ms < ENGINE_TIMEOUT_MS + MARGIN_MS })
+        .toEqual({ path, status: 503, reason: "store_unavailable", retryAfter: "2", withinTheBound: true });
+    }
+  }, 120_000);
+});
