@@ -8,11 +8,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
 import { speakMessage } from "../lib/client/messages.ts";
-import { compile } from "../scripts/build.ts";
+import { compiledBinary } from "./compiled-binary.ts";
 import { tempDataDir } from "./helpers.ts";
-import { runProcess, startRelayProcess } from "./processes.ts";
+import { BARE_ENV, runProcess, startRelayProcess } from "./processes.ts";
 
-const BARE_ENV = { PATH: "/nonexistent" };
 const QEMU = "/usr/bin/qemu-aarch64-static";
 const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
 const emulated = (cpu: string) => [QEMU, "-L", ARM64_SYSROOT, "-cpu", cpu];
@@ -37,8 +36,7 @@ for (const { target, runner, otherRunners, available } of TARGETS) {
 
     beforeAll(async () => {
       workDir = await tempDataDir();
-      binary = join(workDir, "hivemind-rendezvous");
-      await compile(target, binary);
+      binary = await compiledBinary(target);
     }, 120_000);
 
     test("--version → package.json's version", async () => {

@@ -24,11 +24,11 @@ describe("deposit → retrieve", () => {
   test("messages survive a restart of the relay on the same data dir", async () => {
     const before = await testRelay({ now: NOW });
     await depositTo(before, keys.bob.public_spki_pem, { n: 1 });
-    await before.store.close();
+    await before.stop();
     const after = await testRelay({ now: NOW, dataDir: before.dataDir });
     const retrieved = await json(await after.request("/retrieve", await proofBody("bob", NOW)));
     expect(retrieved.messages).toEqual([intercom({ n: 1 })]);
-    await after.store.close();
+    await after.stop();
     const again = await testRelay({ now: NOW, dataDir: before.dataDir });
     expect((await json(await again.request("/retrieve", await proofBody("bob", NOW)))).messages).toEqual([]);
   });
@@ -178,7 +178,7 @@ describe("collect + ack (at-least-once)", () => {
     const relay = await testRelay({ now: NOW });
     const id = await depositTo(relay, keys.bob.public_spki_pem, { n: 1 });
     await relay.request("/ack", { ...await proofBody("bob", NOW), deposit_ids: [id] });
-    await relay.store.close();
+    await relay.stop();
     const after = await testRelay({ now: NOW, dataDir: relay.dataDir });
     expect((await json(await after.request("/collect", await proofBody("bob", NOW)))).messages).toEqual([]);
   });

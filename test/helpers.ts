@@ -1,4 +1,5 @@
 /** Shared test helpers: the vectors, a temp data dir, a relay with a frozen clock, proof signing. */
+import { test } from "bun:test";
 import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +18,7 @@ import type { SharedState } from "../lib/shared-state.ts";
 import type { MailboxStore } from "../lib/store/mailbox-store.ts";
 import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
+import { RELAY_UNDER_TEST, testRelayProcess } from "./test-relay-process.ts";
 
 export const VECTORS_DIR = join(import.meta.dir, "vectors");
 
@@ -80,16 +82,21 @@ const POSTGRES_URL = process.env.RENDEZVOUS_TEST_STORE;
 const admin = POSTGRES_URL ? postgres(POSTGRES_URL, { max: 1, onnotice: () => {} }) : null;
 const schemas = new Map<string, string>();
 
-/** The store of a test relay on `dataDir`: the embedded log there, or PostgreSQL (see POSTGRES_URL). */
-async function testRelayStorage(dataDir: string, options: Partial<StoreOptions>): Promise<{ store: MailboxStore; shared?: SharedState }> {
-  if (!POSTGRES_URL) return { store: await testStore(dataDir, options) };
+/** The URL of the PostgreSQL schema of the test relay on `dataDir` (created the first time). */
+async function postgresSchema(dataDir: string): Promise<string> {
   if (!schemas.has(dataDir)) {
     const schema = `relay_${schemas.size}`;
     await admin!.unsafe(`CREATE SCHEMA ${schema}`);
     schemas.set(dataDir, `${POSTGRES_URL}?search_path=${schema}`);
   }
+  return schemas.get(dataDir)!;
+}
+
+/** The store of a test relay on `dataDir`: the embedded log there, or PostgreSQL (see POSTGRES_URL). */
+async function testRelayStorage(dataDir: string, options: Partial<StoreOptions>): Promise<{ store: MailboxStore; shared?: SharedState }> {
+  if (!POSTGRES_URL) return { store: await testStore(dataDir, options) };
   const store = await openPostgresStore({
-    url: schemas.get(dataDir)!,
+    url: await postgresSchema(dataDir),
     poolSize: 2, // the suites open a relay per test and never close it: the test cluster allows 400 connections
     operationTimeoutMs: 5000,
     maxStoreBytes: options.maxStoreBytes!,
@@ -101,7 +108,11 @@ async function testRelayStorage(dataDir: string, options: Partial<StoreOptions>)
   return { store, shared: postgresState(store.engine) };
 }
 
-/** A relay app on a temp store; `now` freezes its clock (Unix seconds). */
+/**
+ * A relay app on a temp store; `now` freezes its clock (Unix seconds). With RENDEZVOUS_TEST_RELAY
+ * set, a relay process serves it instead (see test/test-relay-process.ts): `app`, `store`, `log` and
+ * a `peer` other than 127.0.0.1 are then out of reach, and the tests that use them are `testInProcess`.
+ */
 export interface TestRelay {
   app: App;
   store: MailboxStore;
@@ -109,7 +120,54 @@ export interface TestRelay {
   /** POSTs `body` (JSON-encoded unless a string or bytes) or GETs when body is undefined. */
   request(path: string, body?: unknown, init?: RequestInit & { peer?: string }): Promise<Response>;
   /** Sets the frozen clock. */
-  setNow(now: number): void;
+  setNow(now: number): Promise<void> | void;
+  /** Closes its store (or stops its process), as a restart would. */
+  stop(): Promise<void>;
+}
+
+/** A test that needs the app in this process (see TestRelay): skipped where a relay process serves the suites. */
+export const testInProcess = test.skipIf(RELAY_UNDER_TEST !== undefined);
+
+/** The body and method `TestRelay.request` sends. */
+function requestInit(body: unknown, init: RequestInit): RequestInit {
+  const method = init.method ?? (body === undefined ? "GET" : "POST");
+  const raw = body === undefined || typeof body === "string" || body instanceof Uint8Array;
+  return { ...init, method, body: raw ? body as string | Uint8Array<ArrayBuffer> | undefined : JSON.stringify(body) };
+}
+
+const inProcessOnly = (what: string) => () => {
+  throw new Error(`${what} needs the app in this process: mark the test testInProcess`);
+};
+
+/** The test relay as a relay process (RENDEZVOUS_TEST_RELAY). */
+async function testRelayOnAProcess(options: { now?: number; relayPubkey?: string; config?: Partial<Config>; dataDir: string; log?: Logger }): Promise<TestRelay> {
+  if (options.log) inProcessOnly("a log")();
+  const pubkey = options.relayPubkey ?? keys.relay.public_spki_pem;
+  const known = Object.values(keys).find((pair) => pair.public_spki_pem === pubkey);
+  if (pubkey !== "" && !known) inProcessOnly("a relay key without its private key")();
+  const relay = await testRelayProcess({
+    dataDir: options.dataDir,
+    now: options.now,
+    relayKey: { pubkey, privatePem: known?.private_pkcs1_pem },
+    config: options.config ?? {},
+    store: POSTGRES_URL && await postgresSchema(options.dataDir),
+  });
+  return {
+    get app(): App {
+      return inProcessOnly("relay.app")();
+    },
+    get store(): MailboxStore {
+      return inProcessOnly("relay.store")();
+    },
+    dataDir: options.dataDir,
+    setNow: (now) => relay.setNow(now),
+    stop: () => relay.stop(),
+    request(path, body, init = {}) {
+      const { peer, ...rest } = init;
+      if (peer !== undefined && peer !== "127.0.0.1") inProcessOnly(`a peer other than 127.0.0.1 (${peer})`)();
+      return fetch(`${relay.url}${path}`, requestInit(body, rest));
+    },
+  };
 }
 
 export async function testRelay(options: {
@@ -120,6 +178,7 @@ export async function testRelay(options: {
   log?: Logger;
 } = {}): Promise<TestRelay> {
   const dataDir = options.dataDir ?? await tempDataDir();
+  if (RELAY_UNDER_TEST) return await testRelayOnAProcess({ ...options, dataDir });
   let now = options.now ?? Date.now() / 1000;
   const clock = () => now;
   const config = testConfig(options.config);
@@ -143,12 +202,10 @@ export async function testRelay(options: {
     app,
     store,
     dataDir,
-    setNow: (value) => (now = value),
+    setNow: (value) => void (now = value),
+    stop: () => store.close(),
     request(path, body, init = {}) {
-      const method = init.method ?? (body === undefined ? "GET" : "POST");
-      const raw = body === undefined || typeof body === "string" || body instanceof Uint8Array;
-      const payload = raw ? body as string | Uint8Array<ArrayBuffer> | undefined : JSON.stringify(body);
-      return app(new Request(`http://relay.test${path}`, { ...init, method, body: payload }), init.peer ?? "127.0.0.1");
+      return app(new Request(`http://relay.test${path}`, requestInit(body, init)), init.peer ?? "127.0.0.1");
     },
   };
 }

@@ -1,6 +1,6 @@
 /** The HTTP surface: routing, bodies and every way a request can be malformed get a JSON error. */
 import { describe, expect, test } from "bun:test";
-import { intercom, json, keys, testRelay } from "./helpers.ts";
+import { intercom, json, keys, testInProcess, testRelay } from "./helpers.ts";
 import type { Logger } from "../lib/log.ts";
 
 const relay = await testRelay();
@@ -40,18 +40,18 @@ describe("request targets", () => {
   /** A request as the runtime hands it over, with the URL it built from the request line and Host. */
   const withUrl = (url: string, method = "GET") => Object.defineProperty(new Request("http://relay.test/", { method }), "url", { value: url });
 
-  test("a Host that makes the URL unparseable (Host: [::) → 400 bad_request", async () => {
+  testInProcess("a Host that makes the URL unparseable (Host: [::) → 400 bad_request", async () => {
     await expectError(await relay.app(withUrl("http://[::/healthz"), "127.0.0.1"), 400, "bad_request");
   });
 
-  test("HTTP/1.0 without Host (Bun hands over a bare path) is served like any request", async () => {
+  testInProcess("HTTP/1.0 without Host (Bun hands over a bare path) is served like any request", async () => {
     const response = await relay.app(withUrl("/healthz"), "127.0.0.1");
     expect(response.status).toBe(200);
     expect((await json(response)).status).toBe("ok");
     await expectError(await relay.app(withUrl("/nope"), "127.0.0.1"), 404, "not_found");
   });
 
-  test("CONNECT host:443, as Bun (bare authority) and Deno (a URL) hand it over → 400 bad_request", async () => {
+  testInProcess("CONNECT host:443, as Bun (bare authority) and Deno (a URL) hand it over → 400 bad_request", async () => {
     await expectError(await relay.app(withUrl("host:443", "CONNECT"), "127.0.0.1"), 400, "bad_request");
     await expectError(await relay.app(new Request("http://host:443", { method: "CONNECT" }), "127.0.0.1"), 400, "bad_request");
   });
@@ -84,7 +84,7 @@ describe("HEAD", () => {
 });
 
 describe("internal errors", () => {
-  test("an unexpected error → 500 internal_error without internals; logged at most once a minute per endpoint, with the count left out", async () => {
+  testInProcess("an unexpected error → 500 internal_error without internals; logged at most once a minute per endpoint, with the count left out", async () => {
     const lines: [string, Record<string, unknown>][] = [];
     const log: Logger = (event, fields = {}) => lines.push([event, fields]);
     const broken = await testRelay({ now: 1_800_000_000, log });
@@ -144,7 +144,7 @@ describe("request bodies", () => {
     await expectError(await relay.request("/deposit", JSON.stringify({ payload: big, target_pubkey: "x" })), 413, "payload_too_large");
   });
 
-  test("chunked body without Content-Length over the limit → 413, the rest unread", async () => {
+  testInProcess("chunked body without Content-Length over the limit → 413, the rest unread", async () => {
     let pulled = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
@@ -158,7 +158,7 @@ describe("request bodies", () => {
     expect(pulled).toBeLessThan(10);
   });
 
-  test("chunked body under the limit is read whole", async () => {
+  testInProcess("chunked body under the limit is read whole", async () => {
     const text = JSON.stringify({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem });
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -172,7 +172,7 @@ describe("request bodies", () => {
   });
 
   for (const declared of [true, false]) {
-    test(`a body cut short (the client closed mid-body), ${declared ? "with" : "without"} Content-Length → 400 incomplete_body`, async () => {
+    testInProcess(`a body cut short (the client closed mid-body), ${declared ? "with" : "without"} Content-Length → 400 incomplete_body`, async () => {
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(new TextEncoder().encode('{"payload"'));
@@ -185,7 +185,7 @@ describe("request bodies", () => {
     });
   }
 
-  test("a body that stalls past the request timeout → 408 request_timeout", async () => {
+  testInProcess("a body that stalls past the request timeout → 408 request_timeout", async () => {
     const slow = await testRelay({ config: { requestTimeout: 1 } });
     const stream = new ReadableStream<Uint8Array>({ start(controller) { controller.enqueue(new TextEncoder().encode("{")); } });
     const response = await slow.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), "127.0.0.1");

@@ -4,13 +4,13 @@ import { rateLimitKey } from "../lib/client-address.ts";
 import { parseAddressRange } from "../lib/ip-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
-import { intercom, json, keys, proofBody, testRelay } from "./helpers.ts";
+import { intercom, json, keys, proofBody, testInProcess, testRelay } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
 
 describe("deposit rate limit", () => {
-  test("the 61st deposit in 60 s → 429 rate_limit_exceeded with Retry-After; other clients unaffected", async () => {
+  testInProcess("the 61st deposit in 60 s → 429 rate_limit_exceeded with Retry-After; other clients unaffected", async () => {
     const relay = await testRelay({ now: NOW });
     for (let i = 0; i < 60; i++) expect((await relay.request("/deposit", deposit, { peer: "10.0.0.1" })).status).toBe(200);
     const refused = await relay.request("/deposit", deposit, { peer: "10.0.0.1" });
@@ -29,7 +29,7 @@ describe("deposit rate limit", () => {
     expect((await relay.request("/deposit", deposit)).status).toBe(200);
   });
 
-  test("a flood is logged once per client when its refusals start, and counted in full", async () => {
+  testInProcess("a flood is logged once per client when its refusals start, and counted in full", async () => {
     const lines: { event: string; fields?: Record<string, unknown> }[] = [];
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 2 }, log: (event, fields) => lines.push({ event, fields }) });
     const flood = async (peer: string, count: number) => {
@@ -67,14 +67,14 @@ describe("read rate limit", () => {
 });
 
 describe("client address behind a proxy", () => {
-  test("X-Forwarded-For is ignored unless the peer is a trusted proxy", async () => {
+  testInProcess("X-Forwarded-For is ignored unless the peer is a trusted proxy", async () => {
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
     await relay.request("/deposit", deposit, { peer: "10.0.0.9", headers: { "x-forwarded-for": "1.1.1.1" } });
     const spoofed = await relay.request("/deposit", deposit, { peer: "10.0.0.9", headers: { "x-forwarded-for": "2.2.2.2" } });
     expect(spoofed.status).toBe(429);
   });
 
-  test("behind a trusted proxy each forwarded client has its own bucket", async () => {
+  testInProcess("behind a trusted proxy each forwarded client has its own bucket", async () => {
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1, trustProxy: [parseAddressRange("127.0.0.1")!] } });
     const via = (client: string) => relay.request("/deposit", deposit, { peer: "::ffff:127.0.0.1", headers: { "x-forwarded-for": `${client}, 127.0.0.1` } });
     expect((await via("1.1.1.1")).status).toBe(200);
@@ -84,7 +84,7 @@ describe("client address behind a proxy", () => {
 });
 
 describe("IPv6 clients", () => {
-  test("addresses in one /64 share a bucket; another /64 has its own", async () => {
+  testInProcess("addresses in one /64 share a bucket; another /64 has its own", async () => {
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 1 } });
     expect((await relay.request("/deposit", deposit, { peer: "2001:db8:1:2::1" })).status).toBe(200);
     expect((await relay.request("/deposit", deposit, { peer: "2001:db8:1:2:ffff:0:0:9" })).status).toBe(429);
@@ -109,7 +109,7 @@ describe("capacity", () => {
     expect((await relay.request("/deposit", { ...deposit, target_pubkey: keys.alice.public_spki_pem })).status).toBe(200);
   });
 
-  test("a store holding its byte cap → 507 store_full, and room comes back after delivery", async () => {
+  testInProcess("a store holding its byte cap → 507 store_full, and room comes back after delivery", async () => {
     const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 100_000 } });
     const big = { ...deposit, payload: intercom({ blob: "x".repeat(40_000) }) };
     expect((await relay.request("/deposit", big)).status).toBe(200);
@@ -122,7 +122,7 @@ describe("capacity", () => {
 });
 
 describe("expiry frees room", () => {
-  test("once stored messages expire, a full store accepts deposits again without waiting for a sweep", async () => {
+  testInProcess("once stored messages expire, a full store accepts deposits again without waiting for a sweep", async () => {
     const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 100_000 } });
     const big = { ...deposit, payload: intercom({ blob: "x".repeat(40_000) }), ttl: 60 };
     expect((await relay.request("/deposit", big)).status).toBe(200);

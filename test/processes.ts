@@ -10,6 +10,9 @@ export const RELAY_COMMANDS = {
   deno: [join(BIN, "deno"), "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "main.ts"],
 };
 
+/** The environment the tests run the compiled binary in: nothing on PATH (no bun, deno or node to lean on). */
+export const BARE_ENV = { PATH: "/nonexistent" };
+
 /** The runtimes the relay runs under, by name. */
 export type RuntimeName = keyof typeof RELAY_COMMANDS;
 export const RUNTIMES = Object.keys(RELAY_COMMANDS) as RuntimeName[];
