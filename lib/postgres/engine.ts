@@ -46,6 +46,30 @@ export function isUnavailable(error: unknown): boolean {
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
+/** The array types the relay's statements send and read (their OIDs): text[], uuid[], bigint[]. */
+const ARRAY_TYPES = { textArray: 1009, uuidArray: 2951, bigintArray: 1016 } as const;
+
+/** A one-dimensional array literal: every element quoted, `"` and `\\` escaped. */
+function arrayLiteral(items: readonly unknown[]): string {
+  return `{${items.map((item) => `"${String(item).replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
+}
+
+/** The elements of a one-dimensional array literal, as text (no element is NULL in the relay's arrays). */
+function parseArrayLiteral(literal: string): string[] {
+  const items: string[] = [];
+  for (let i = 1; i < literal.length - 1; i++) {
+    let item = "";
+    if (literal[i] === '"') {
+      for (i++; literal[i] !== '"'; i++) item += literal[literal[i] === "\\" ? ++i : i];
+      i++;
+    } else {
+      for (; literal[i] !== "," && i < literal.length - 1; i++) item += literal[i];
+    }
+    items.push(item);
+  }
+  return items;
+}
+
 /** Pause between retries of an idempotent operation while the engine is unreachable. */
 const RETRY_PAUSE_MS = 100;
 
@@ -71,6 +95,11 @@ export class Engine {
       // The client's own backoff grows to 20 s between attempts; a relay should be back within a second of the engine.
       backoff: (retries: number) => Math.min(0.05 * retries, 1) * (0.5 + Math.random() / 2),
       onnotice: () => {},
+      // The client would look up every array type on each new connection, by a query whose promise it
+      // drops: a connection lost meanwhile rejected unhandled, which ends a relay under Deno. The relay
+      // sends and reads arrays of three types only; their literals are written and read here instead.
+      fetch_types: false,
+      types: Object.fromEntries(Object.entries(ARRAY_TYPES).map(([name, oid]) => [name, { to: oid, from: [oid], serialize: arrayLiteral, parse: parseArrayLiteral }])),
       connection: { application_name: "hivemind-rendezvous" },
     });
   }
