@@ -33,19 +33,22 @@ const CATCH_UP_BYTES = 128 << 10;
 const SLOT_SPAN = 2 ** 32;
 /** Longest run of synchronous work before yielding to deposits and reads. */
 const SLICE_MS = 2;
-/** Sync the new file every so often, so the last fsync is short and does not hold deposits' fsyncs back. */
-const SYNC_EVERY_BYTES = 2 << 20;
+/**
+ * Sync the new file about every chunk, so that no one sync holds deposits' fsyncs back for long and the
+ * last one is short (2 MiB: p99 during compaction 102-121 ms against 66-100 ms, under heavy other load).
+ */
+const SYNC_EVERY_BYTES = 512 << 10;
 
 /** For each line, its slot when it is the very put line the index points at, else -1; one index pass per mailbox. */
 function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
   const puts = new Map<string, { at: number; id: string }[]>();
   lines.forEach((line, at) => {
-    if (!isPutLine(line.bytes)) return; // a del record is never copied
+    if (!isPutLine(line.bytes)) return; // a del record has no slot
     let record;
     try {
       record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
     } catch {
-      return; // damaged: never copied
+      return; // damaged: no slot
     }
     appendTo(puts, record.mb, { at, id: record.id });
   });
