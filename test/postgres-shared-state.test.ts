@@ -28,6 +28,7 @@ async function instance(url: string, options: Partial<PostgresStoreOptions> = {}
     operationTimeoutMs: 3000,
     mailboxMaxMessages: 256,
     maxStoreBytes: 1 << 30,
+    maxMessages: 1_000_000,
     sweepIntervalSeconds: 0,
     clock: () => NOW,
     log: () => {},
@@ -92,6 +93,14 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     }
     expect(await guards[1].claim("proof-0", NOW + 60, NOW + 60)).toBe("replayed");
     expect(await guards[1].claim("proof-0", NOW + 200, NOW + 61)).toBe("fresh");
+  });
+
+  test("the rate limit is exact when 2 × 12 requests of one client arrive at once on two instances: 5 allowed, 19 refused", async () => {
+    const url = await cluster().database();
+    const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];
+    const decisions = await Promise.all(Array.from({ length: 24 }, (_, i) => shared[i % 2].take("client", NOW + 0.5)));
+    expect(decisions.filter((decision) => decision.allowed).length).toBe(5);
+    expect(decisions.filter((decision) => !decision.allowed && decision.firstRefusal).length).toBe(1);
   });
 
   test("the rate limit is shared by two instances and answers as the in-memory limiter does", async () => {

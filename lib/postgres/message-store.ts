@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import type postgres from "postgres";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
+import { Batcher, laneOfKey } from "./batcher.ts";
 import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
 import { migrate } from "./schema.ts";
 
@@ -19,6 +20,8 @@ export interface PostgresStoreOptions extends EngineOptions {
    * most the payload bytes of the batches in flight (instances × batches per instance × batch bytes).
    */
   maxStoreBytes: number;
+  /** Messages the store may hold, across instances: approximate as `maxStoreBytes` is (by at most the deposits in flight). */
+  maxMessages: number;
   /** Messages one mailbox may hold: exact, across instances. */
   mailboxMaxMessages: number;
   /** Unix seconds; the one clock of the app and the store (the server's clock is never used). */
@@ -44,17 +47,18 @@ interface PendingDeposit {
   payload: string;
   expiresAt: number;
   bytes: number;
-  /** Sent again once after a sweep, when the store looked full. */
-  swept: boolean;
-  resolve(id: string): void;
-  reject(error: Error): void;
 }
+
+type Verdict = "ok" | "mailbox_full" | "store_full";
 
 /** Deposits one statement carries at most, by count and by payload bytes. */
 const BATCH_DEPOSITS = 256;
 const BATCH_BYTES = 4 << 20;
-/** Batches one instance commits at the same time; the rest queue and go in the next batch. */
-const BATCHES_IN_FLIGHT = 4;
+/**
+ * Batches one instance commits at the same time, one per lane of mailboxes: two batches of one
+ * instance never hold the same mailbox's lock, so they do not wait on each other's commit.
+ */
+const DEPOSIT_LANES = 4;
 /** Expired messages one sweep statement deletes; a sweep repeats it until fewer go. */
 const SWEEP_BATCH = 10_000;
 const STATS_REFRESH_MS = 5_000;
@@ -69,8 +73,9 @@ const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
 /** Mailboxes in a PostgreSQL database shared by every relay instance. Create with `openPostgresStore`. */
 export class PostgresMessageStore {
   readonly #engine: Engine;
-  readonly #queue: PendingDeposit[] = [];
-  #batchesInFlight = 0;
+  readonly #deposits: Batcher<PendingDeposit, Verdict>;
+  /** Deposits not answered yet (queued, in a batch, or waiting for a sweep to go again). */
+  #depositing = 0;
   #commits = 0;
   #commitMilliseconds = 0;
   #held = { messages: 0, bytes: 0 };
@@ -79,6 +84,14 @@ export class PostgresMessageStore {
 
   constructor(engine: Engine, readonly options: PostgresStoreOptions) {
     this.#engine = engine;
+    this.#deposits = new Batcher({
+      lanes: DEPOSIT_LANES,
+      maxItems: BATCH_DEPOSITS,
+      maxWeight: BATCH_BYTES,
+      weigh: (deposit) => deposit.bytes,
+      laneOf: (deposit) => laneOfKey(deposit.mailbox, DEPOSIT_LANES),
+      send: (batch) => this.#commit(batch),
+    });
     const every = (seconds: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => void task().catch(() => {}), seconds * 1000);
       (timer as { unref?(): void }).unref?.();
@@ -93,13 +106,24 @@ export class PostgresMessageStore {
     return this.#engine;
   }
 
-  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. */
-  deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const bytes = Buffer.byteLength(payload, "utf8");
-      this.#queue.push({ id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject });
-      this.#startBatches();
-    });
+  /**
+   * Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. Refused for
+   * a full store, it goes again once after expired messages are swept (as the embedded store does).
+   */
+  async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+    const deposit = { id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes: Buffer.byteLength(payload, "utf8") };
+    this.#depositing++;
+    try {
+      let verdict = await this.#deposits.submit(deposit);
+      if (verdict === "store_full") {
+        await this.sweep().catch(() => {});
+        verdict = await this.#deposits.submit(deposit);
+      }
+      if (verdict !== "ok") throw new StoreError(verdict);
+      return deposit.id;
+    } finally {
+      this.#depositing--;
+    }
   }
 
   /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of payload. */
@@ -157,7 +181,8 @@ export class PostgresMessageStore {
         ON CONFLICT (id) DO NOTHING
         RETURNING bytes
       ), counted AS (
-        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a) WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
+        WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
       )
       SELECT count(*)::int AS added FROM added`, true);
     return row.added;
@@ -184,15 +209,9 @@ export class PostgresMessageStore {
     return this.#sweeping;
   }
 
-  /**
-   * Reads what the store holds now (all instances), for `stats`: bytes exactly; messages counted up to
-   * 100k, past that the planner's estimate (a count of millions of rows every few seconds would cost more than it tells).
-   */
+  /** Reads what the store holds now (all instances), for `stats`: the counts the caps are judged by. */
   async refreshStats(): Promise<void> {
-    const [row] = await this.#engine.run("stats", (sql) => sql`SELECT
-      (SELECT coalesce(sum(bytes), 0) FROM rendezvous_usage) AS bytes,
-      (SELECT CASE WHEN c.reltuples >= 100000 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM rendezvous_messages) END
-       FROM pg_class c WHERE c.oid = 'rendezvous_messages'::regclass) AS messages`);
+    const [row] = await this.#engine.run("stats", (sql) => sql`SELECT coalesce(sum(bytes), 0) AS bytes, coalesce(sum(messages), 0) AS messages FROM rendezvous_usage`);
     this.#held = { messages: Number(row.messages), bytes: Number(row.bytes) };
   }
 
@@ -203,64 +222,27 @@ export class PostgresMessageStore {
   /** Waits for queued deposits, then closes the pool. */
   async close(): Promise<void> {
     this.#timers.forEach(clearInterval);
-    while (this.#queue.length || this.#batchesInFlight) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (this.#depositing) await new Promise((resolve) => setTimeout(resolve, 5));
     await this.#sweeping?.catch(() => {});
     await this.#engine.close();
   }
 
-  /** Starts batches while fewer than BATCHES_IN_FLIGHT are committing; each takes what has queued. */
-  #startBatches(): void {
-    while (this.#batchesInFlight < BATCHES_IN_FLIGHT && this.#queue.length) {
-      let bytes = 0;
-      let count = 0;
-      while (count < this.#queue.length && count < BATCH_DEPOSITS && (count === 0 || bytes + this.#queue[count].bytes <= BATCH_BYTES)) {
-        bytes += this.#queue[count++].bytes;
-      }
-      const batch = this.#queue.splice(0, count);
-      this.#batchesInFlight++;
-      void this.#commit(batch).finally(() => {
-        this.#batchesInFlight--;
-        this.#startBatches();
-      });
-    }
-  }
-
   /** One statement, one commit, for the whole batch; retried with the same batch id while the engine is unreachable. */
-  async #commit(batch: PendingDeposit[]): Promise<void> {
+  async #commit(batch: PendingDeposit[]): Promise<Verdict[]> {
     const started = performance.now();
     const batchId = crypto.randomUUID();
     const now = this.options.clock();
-    let verdicts: string[];
-    try {
-      const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit(
-          ${batchId}::uuid,
-          ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
-          ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
-          ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
-          ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
-          ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${usageSlot()}
-        ) AS verdicts`, true);
-      verdicts = row.verdicts;
-    } catch (error) {
-      batch.forEach((deposit) => deposit.reject(error as Error));
-      return;
-    }
+    const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit_batch(
+        ${batchId}::uuid,
+        ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
+        ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
+        ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
+        ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
+        ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${this.options.maxMessages}, ${usageSlot()}
+      ) AS verdicts`, true);
     this.#commits++;
     this.#commitMilliseconds += performance.now() - started;
-    const refused: PendingDeposit[] = [];
-    batch.forEach((deposit, i) => {
-      if (verdicts[i] === "ok") deposit.resolve(deposit.id);
-      else if (verdicts[i] === "store_full" && !deposit.swept) refused.push(deposit);
-      else deposit.reject(new StoreError(verdicts[i] === "store_full" ? "store_full" : "mailbox_full"));
-    });
-    if (refused.length) await this.#retryAfterSweep(refused);
-  }
-
-  /** Deposits refused for a full store go again once, after expired messages are swept (as the embedded store does). */
-  async #retryAfterSweep(refused: PendingDeposit[]): Promise<void> {
-    await this.sweep().catch(() => {});
-    for (const deposit of refused) deposit.swept = true;
-    this.#queue.unshift(...refused);
+    return row.verdicts;
   }
 }
 
