@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import type postgres from "postgres";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
+import { ARRAY_OF } from "./array-types.ts";
 import { Batcher, laneOfKey } from "./batcher.ts";
 import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
 import { migrate } from "./schema.ts";
@@ -64,9 +65,6 @@ const SWEEP_BATCH = 10_000;
 const STATS_REFRESH_MS = 5_000;
 /** Rows of rendezvous_usage (see schema.ts). */
 const USAGE_SLOTS = 16;
-const TEXT_ARRAY = 1009;
-const UUID_ARRAY = 2951;
-const INT8_ARRAY = 1016;
 
 const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
 
@@ -155,7 +153,7 @@ export class PostgresMessageStore {
     if (known.length === 0) return 0;
     const now = this.options.clock();
     const [row] = await this.#engine.run("remove", (sql) =>
-      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, UUID_ARRAY)}, ${now}, ${usageSlot()})`);
+      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, ARRAY_OF.uuid)}, ${now}, ${usageSlot()})`);
     return row.removed;
   }
 
@@ -175,8 +173,8 @@ export class PostgresMessageStore {
       WITH added AS (
         INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
         SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
-        FROM unnest(${sql.array(messages.map((m) => m.depositId), UUID_ARRAY)}::uuid[], ${sql.array(messages.map((m) => m.payload), TEXT_ARRAY)}::text[],
-                    ${sql.array(messages.map((m) => m.expiresAt), INT8_ARRAY)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+        FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
+                    ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
         ORDER BY n
         ON CONFLICT (id) DO NOTHING
         RETURNING bytes
@@ -234,10 +232,10 @@ export class PostgresMessageStore {
     const now = this.options.clock();
     const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit_batch(
         ${batchId}::uuid,
-        ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
-        ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
-        ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
-        ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
+        ${sql.array(batch.map((d) => d.id), ARRAY_OF.uuid)},
+        ${sql.array(batch.map((d) => d.mailbox), ARRAY_OF.text)},
+        ${sql.array(batch.map((d) => d.payload), ARRAY_OF.text)},
+        ${sql.array(batch.map((d) => d.expiresAt), ARRAY_OF.int8)},
         ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${this.options.maxMessages}, ${usageSlot()}
       ) AS verdicts`, true);
     this.#commits++;

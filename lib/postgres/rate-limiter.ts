@@ -3,6 +3,7 @@
  * a batch of requests per statement (in arrival order per client, exactly as one by one).
  */
 import type { RateDecision } from "../rate-limiter.ts";
+import { ARRAY_OF } from "./array-types.ts";
 import { Batcher, laneOfKey } from "./batcher.ts";
 import type { Engine } from "./engine.ts";
 
@@ -11,8 +12,6 @@ interface Request {
   now: number;
 }
 
-const TEXT_ARRAY = 1009;
-const FLOAT8_ARRAY = 1022;
 /** Requests one statement counts at most, and statements in flight (clients split by lane). */
 const BATCH_REQUESTS = 512;
 const LANES = 2;
@@ -43,8 +42,8 @@ export class PostgresRateLimiter {
   /** One statement for the batch. */
   async #count(requests: Request[]): Promise<RateDecision[]> {
     const [row] = await this.engine.run("rate_limit", (sql) =>
-      sql`SELECT * FROM rendezvous_rate_take_batch(${sql.array(requests.map((request) => request.client), TEXT_ARRAY)},
-        ${sql.array(requests.map((request) => request.now), FLOAT8_ARRAY)}, ${this.windowSeconds}, ${this.limit})`);
+      sql`SELECT * FROM rendezvous_rate_take_batch(${sql.array(requests.map((request) => request.client), ARRAY_OF.text)},
+        ${sql.array(requests.map((request) => request.now), ARRAY_OF.float8)}, ${this.windowSeconds}, ${this.limit})`);
     return requests.map((_, i): RateDecision =>
       row.allowed[i] ? { allowed: true } : { allowed: false, retryAfterSeconds: row.retry_after[i], firstRefusal: row.first_refusal[i] }
     );

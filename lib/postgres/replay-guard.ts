@@ -1,5 +1,6 @@
 /** Single-use proofs across every relay instance: a proof spent on one is replayed on all. */
 import { sha256 } from "../crypto/sha256.ts";
+import { ARRAY_OF } from "./array-types.ts";
 import { Batcher, laneOfKey } from "./batcher.ts";
 import type { Engine } from "./engine.ts";
 
@@ -10,8 +11,6 @@ interface Claim {
   now: number;
 }
 
-const TEXT_ARRAY = 1009;
-const INT8_ARRAY = 1016;
 /** Claims one statement carries at most, and statements in flight (proofs split by lane). */
 const BATCH_CLAIMS = 512;
 const LANES = 2;
@@ -53,7 +52,7 @@ export class PostgresReplayGuard {
     const won = await this.engine.run("claim_proof", (sql) =>
       sql`INSERT INTO rendezvous_proofs AS p (digest, expires_at)
         SELECT decode(c.digest, 'hex'), c.expires_at
-        FROM unnest(${sql.array(unique.map((c) => c.digest), TEXT_ARRAY)}::text[], ${sql.array(unique.map((c) => c.expiresAt), INT8_ARRAY)}::bigint[])
+        FROM unnest(${sql.array(unique.map((c) => c.digest), ARRAY_OF.text)}::text[], ${sql.array(unique.map((c) => c.expiresAt), ARRAY_OF.int8)}::bigint[])
           WITH ORDINALITY AS c (digest, expires_at, n)
         ORDER BY c.n
         ON CONFLICT (digest) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE p.expires_at < ${now}
