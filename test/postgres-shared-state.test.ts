@@ -103,6 +103,16 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     expect(decisions.filter((decision) => !decision.allowed && decision.firstRefusal).length).toBe(1);
   });
 
+  test("requests of several clients counted together, across window boundaries, answer as the in-memory limiter one by one", async () => {
+    const url = await cluster().database();
+    const shared = new PostgresRateLimiter((await instance(url)).engine, 5, 60);
+    const local = new RateLimiter(5, 60);
+    const requests = [0, 1, 2, 3, 4, 5, 6, 30, 59, 60, 61, 75, 90, 119, 121, 185].flatMap((t) => [["a", NOW + t + 0.5], ["b", NOW + t * 2 + 0.5]] as const);
+    requests.sort((x, y) => x[1] - y[1]);
+    const batched = await Promise.all(requests.map(([client, now]) => shared.take(client, now)));
+    expect(batched).toEqual(requests.map(([client, now]) => local.take(client, now)));
+  });
+
   test("the rate limit is shared by two instances and answers as the in-memory limiter does", async () => {
     const url = await cluster().database();
     const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];

@@ -270,22 +270,56 @@ const MIGRATIONS: string[] = [
     RETURN gone;
   END $$;
 
-  -- Counts a batch of requests (client i at time i), in order per client, as rendezvous_rate_take would one by one;
-  -- clients in key order, so batches on several instances cannot deadlock on their windows.
+  -- Counts a batch of requests (client i at time i) as rendezvous_rate_take would one by one, with
+  -- one read and one write of each client's window: clients in key order, so batches on several
+  -- instances cannot deadlock on their windows.
   CREATE FUNCTION rendezvous_rate_take_batch(clients text[], nows double precision[], window_s integer, max_requests integer)
   RETURNS TABLE (allowed boolean[], retry_after integer[], first_refusal boolean[]) LANGUAGE plpgsql AS $$
   DECLARE
-    i bigint;
-    verdict record;
+    bucket record;
+    i integer;
+    elapsed double precision;
+    previous integer;
+    current integer;
+    is_refusing boolean;
+    room integer;
+    faded double precision;
   BEGIN
     allowed := array_fill(NULL::boolean, ARRAY[cardinality(clients)]);
     retry_after := array_fill(NULL::integer, ARRAY[cardinality(clients)]);
     first_refusal := array_fill(NULL::boolean, ARRAY[cardinality(clients)]);
-    FOR i IN SELECT c.n FROM unnest(clients) WITH ORDINALITY AS c (client, n) ORDER BY c.client, c.n LOOP
-      SELECT * INTO verdict FROM rendezvous_rate_take(clients[i], nows[i], window_s, max_requests);
-      allowed[i] := verdict.allowed;
-      retry_after[i] := verdict.retry_after;
-      first_refusal[i] := verdict.first_refusal;
+    FOR bucket IN
+      SELECT c.client, floor(c.now_s / window_s)::bigint * window_s AS start, array_agg(c.n::integer ORDER BY c.n) AS requests
+      FROM unnest(clients, nows) WITH ORDINALITY AS c (client, now_s, n) GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+      INSERT INTO rendezvous_rate_windows (key, window_start, count, refusing, expires_at)
+      SELECT bucket.client, bucket.start, 0,
+             coalesce((SELECT w.refusing FROM rendezvous_rate_windows w WHERE w.key = bucket.client AND w.window_start = bucket.start - window_s), false),
+             bucket.start + 2 * window_s
+      ON CONFLICT DO NOTHING;
+      SELECT w.count, w.refusing INTO current, is_refusing FROM rendezvous_rate_windows w
+      WHERE w.key = bucket.client AND w.window_start = bucket.start FOR UPDATE;
+      previous := coalesce((SELECT w.count FROM rendezvous_rate_windows w WHERE w.key = bucket.client AND w.window_start = bucket.start - window_s), 0);
+      FOREACH i IN ARRAY bucket.requests LOOP
+        elapsed := (nows[i] - bucket.start) / window_s;
+        IF previous * (1 - elapsed) + current + 1 > max_requests THEN
+          -- Wait until the previous window has faded enough to leave room for one more.
+          room := max_requests - 1 - current;
+          faded := CASE WHEN room >= 0 AND previous > 0 THEN 1 - room::double precision / previous ELSE 1 END;
+          allowed[i] := false;
+          retry_after[i] := greatest(1, ceil((faded - elapsed) * window_s))::integer;
+          first_refusal[i] := NOT is_refusing;
+          is_refusing := true;
+        ELSE
+          allowed[i] := true;
+          retry_after[i] := 0;
+          first_refusal[i] := false;
+          current := current + 1;
+          is_refusing := false;
+        END IF;
+      END LOOP;
+      UPDATE rendezvous_rate_windows w SET count = current, refusing = is_refusing
+      WHERE w.key = bucket.client AND w.window_start = bucket.start;
     END LOOP;
     RETURN NEXT;
   END $$;
