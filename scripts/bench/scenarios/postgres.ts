@@ -106,6 +106,8 @@ export async function postgresScenario(context: BenchContext): Promise<ScenarioR
   }
   const rps = (name: string) => results[name].map((result) => result.rps);
   const p99 = (name: string) => results[name].map((result) => result.p99);
+  /** The relay's (or the one-INSERT server's) own CPU per answered deposit, in µs; the database's is not in it. */
+  const cpuPerRequest = (name: string) => results[name].map((result) => result.serverCores / result.rps * 1e6);
   const c = `c${CONNECTIONS}`;
   return {
     figures: {
@@ -120,6 +122,8 @@ export async function postgresScenario(context: BenchContext): Promise<ScenarioR
       [`deposit p99 postgres 1 relay ${c}`]: figure("ms", p99("relays1")),
       [`deposit p99 postgres 2 relays ${c}`]: figure("ms", p99("relays2")),
       [`one INSERT per request p99 ${c}`]: figure("ms", p99("insert")),
+      [`server µs/deposit postgres 1 relay ${c}`]: figure("µs", cpuPerRequest("relays1")),
+      [`server µs/deposit one INSERT per request ${c}`]: figure("µs", cpuPerRequest("insert")),
       ...readFigures(reads.embedded, "embedded"),
       ...readFigures(reads.relays1, "postgres 1 relay"),
       "retrieves postgres 1 relay/embedded": figure("ratio", ratios(reads.relays1.map((r) => r.retrieve.rps), reads.embedded.map((r) => r.retrieve.rps))),
