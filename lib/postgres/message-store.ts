@@ -181,6 +181,9 @@ export class PostgresMessageStore {
       ), counted AS (
         UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
         WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+      ), sized AS (
+        INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added HAVING count(*) > 0
+        ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
       )
       SELECT count(*)::int AS added FROM added`, true);
     return row.added;

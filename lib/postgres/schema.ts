@@ -171,6 +171,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE rendezvous_usage ADD COLUMN messages bigint NOT NULL DEFAULT 0;
   UPDATE rendezvous_usage SET messages = (SELECT count(*) FROM rendezvous_messages) WHERE slot = 0;
 
+  -- Per mailbox, at least as many as its unexpired messages (deliveries subtract, expiry does not): a
+  -- deposit batch counts a mailbox's messages only when this bound leaves too little room, and then
+  -- sets it to what it counted.
+  CREATE TABLE rendezvous_mailbox_sizes (mailbox text PRIMARY KEY, held integer NOT NULL);
+  INSERT INTO rendezvous_mailbox_sizes SELECT mailbox, count(*) FROM rendezvous_messages GROUP BY mailbox;
+
   -- Stores a batch of deposits: verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit i.
   -- The store caps see what other batches have committed (not what they are committing).
   CREATE FUNCTION rendezvous_deposit_batch(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
@@ -196,8 +202,10 @@ const MIGRATIONS: string[] = [
       SELECT d.*, octet_length(d.payload) AS size
       FROM unnest(ids, mailboxes, payloads, expiries) WITH ORDINALITY AS d (id, mailbox, payload, expires_at, n)
     ), held AS (
-      SELECT b.mailbox, (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = b.mailbox AND m.expires_at > now_s LIMIT mailbox_max) AS c) AS held
-      FROM (SELECT DISTINCT d.mailbox FROM deposits d) AS b
+      SELECT b.mailbox, CASE WHEN coalesce(z.held, 0) + b.arriving <= mailbox_max THEN coalesce(z.held, 0)
+        ELSE (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = b.mailbox AND m.expires_at > now_s LIMIT mailbox_max) AS c) END AS held
+      FROM (SELECT d.mailbox, count(*) AS arriving FROM deposits d GROUP BY d.mailbox) AS b
+      LEFT JOIN rendezvous_mailbox_sizes z ON z.mailbox = b.mailbox
     ), ranked AS (
       SELECT d.*, h.held + row_number() OVER (PARTITION BY d.mailbox ORDER BY d.n) <= mailbox_max AS room
       FROM deposits d JOIN held h USING (mailbox)
@@ -212,7 +220,11 @@ const MIGRATIONS: string[] = [
     ), stored AS (
       INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
       SELECT j.id, j.mailbox, j.payload, j.expires_at, j.size FROM judged j WHERE j.verdict = 'ok' ORDER BY j.n
-      RETURNING rendezvous_messages.bytes
+      RETURNING rendezvous_messages.bytes, rendezvous_messages.mailbox
+    ), sized AS (
+      INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held)
+      SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox
+      ON CONFLICT (mailbox) DO UPDATE SET held = EXCLUDED.held
     )
     SELECT (SELECT array_agg(j.verdict ORDER BY j.n) FROM judged j), coalesce(sum(s.bytes), 0), count(*)
     INTO outcome, added_bytes, added_messages FROM stored s;
@@ -242,6 +254,8 @@ const MIGRATIONS: string[] = [
     ), freed AS (
       UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
       WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
+    ), shrunk AS (
+      UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g) WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)
     )
     SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
   $$;
@@ -265,6 +279,7 @@ const MIGRATIONS: string[] = [
       UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
     END IF;
     DELETE FROM rendezvous_batches WHERE created_at < now_s - 3600;
+    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
     DELETE FROM rendezvous_proofs WHERE expires_at < now_s;
     DELETE FROM rendezvous_rate_windows WHERE expires_at < now_s;
     RETURN gone;
