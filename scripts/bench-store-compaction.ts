@@ -1,7 +1,10 @@
 /**
  * Compaction stall, the store alone (no HTTP): 16 writers deposit ~1 KiB messages (durable) while a log
- * with 1.5× more dead than live messages is compacted; how long deposits waited before and during it.
- * Prints the CPU other processes used meanwhile (this machine is shared). A fresh log per run.
+ * with 1.5× more dead than live messages is compacted (and its checkpoint written); how long deposits
+ * waited during it, beside the longest wait in a window of the same length and the same load without
+ * compaction (1 s after it ended): their difference is what compaction added. The main thread's CPU in
+ * both windows says how much of the event loop compaction took. Prints the CPU other processes used
+ * meanwhile (this machine is shared). A fresh log per run.
  * `bun scripts/bench-store-compaction.ts [live=200000] [runs=2]`.
  */
 import { readFileSync } from "node:fs";
@@ -23,6 +26,11 @@ function machineBusySeconds(): number {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
+/** CPU milliseconds of this thread (the event loop) so far. */
+const threadCpuMs = () => (({ user, system }) => (user + system) / 1000)(process.threadCpuUsage());
+/** Latencies (sorted) of the deposits that waited within [from, to]. */
+const waitsWithin = (samples: { end: number; latency: number }[], from: number, to: number) =>
+  samples.filter((s) => s.end >= from && s.end - s.latency <= to).map((s) => s.latency).sort((a, b) => a - b);
 
 async function run(): Promise<Record<string, number>> {
   const dir = await mkdtemp(join(tmpdir(), "rendezvous-bench-compaction-"));
@@ -49,30 +57,39 @@ async function run(): Promise<Record<string, number>> {
     });
     await Bun.sleep(2000);
     const triggered = performance.now();
+    const cpuAtTrigger = threadCpuMs();
     await store.compact();
     const ended = performance.now();
+    const compactionCpu = threadCpuMs() - cpuAtTrigger;
     await Bun.sleep(1000);
+    const quietFrom = performance.now();
+    const cpuAtQuiet = threadCpuMs();
+    await Bun.sleep(ended - triggered);
+    const quietCpu = threadCpuMs() - cpuAtQuiet;
+    const quietTo = performance.now();
     stop = true;
     await Promise.all(writers);
     const elapsed = (performance.now() - began) / 1000;
     const own = process.cpuUsage(cpuBefore);
     const otherCores = (machineBusySeconds() - busyBefore - (own.user + own.system) / 1e6) / elapsed;
     await store.close();
-    const duringSamples = samples.filter((s) => s.end >= triggered && s.end - s.latency <= ended);
-    const longest = duringSamples.reduce((a, b) => (b.latency > a.latency ? b : a));
-    const during = duringSamples.map((s) => s.latency).sort((a, b) => a - b);
-    const before = samples.filter((s) => s.end < triggered && s.end > began + 500).map((s) => s.latency).sort((a, b) => a - b);
+    const longest = samples.filter((s) => s.end >= triggered && s.end - s.latency <= ended).reduce((a, b) => (b.latency > a.latency ? b : a));
+    const during = waitsWithin(samples, triggered, ended);
+    const without = waitsWithin(samples, quietFrom, quietTo);
     return {
       "log MiB": Math.round(bytes / 2 ** 20),
       "compaction ms": Math.round(ended - triggered),
-      "max before ms": Math.round(before.at(-1)!),
       "max during ms": Math.round(during.at(-1)!),
+      "max without ms": Math.round(without.at(-1)!),
+      "max added ms": Math.round(during.at(-1)! - without.at(-1)!),
       "longest began ms after trigger": Math.round(longest.end - longest.latency - triggered),
       "log swapped ms after trigger": Math.round(swappedAt - triggered),
-      "p99 before ms": Math.round(percentile(before, 99)),
       "p99 during ms": Math.round(percentile(during, 99)),
+      "p99 without ms": Math.round(percentile(without, 99)),
       "during > 20 ms": during.filter((l) => l > 20).length,
-      "deposits/s during ÷ before": Number(((during.length / (ended - triggered)) / (before.length / (triggered - began - 500))).toFixed(2)),
+      "deposits/s during ÷ without": Number(((during.length / (ended - triggered)) / (without.length / (quietTo - quietFrom))).toFixed(2)),
+      "event-loop CPU ms during": Math.round(compactionCpu),
+      "event-loop CPU ms without": Math.round(quietCpu),
       "other cores": Number(otherCores.toFixed(2)),
     };
   } finally {

@@ -1,7 +1,7 @@
 /** Requests only a raw socket can send, to main.ts under Bun and under Deno: every answer is catalog JSON, nothing leaks, nothing floods the log. */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { tempDataDir } from "./helpers.ts";
+import { intercom, keys, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, type RelayProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 /** A parsed HTTP/1.x answer, or `null` when the relay closed the connection without one. */
@@ -11,14 +11,22 @@ interface RawAnswer {
   body: string;
 }
 
+/** Pause between the parts of a request written in several writes: each part arrives in a read of its own. */
+const PART_GAP_MS = 50;
+
 /**
- * Writes `request` on a fresh connection (then half-closes it when `halfClose`) and reads one answer:
- * the head, then Content-Length bytes of body (none for HEAD; without Content-Length, all until the close).
+ * Writes `request` on a fresh connection (its parts PART_GAP_MS apart when it has several; then half-closes
+ * it when `halfClose`) and reads one answer: the head, then Content-Length bytes of body (none for HEAD;
+ * without Content-Length, all until the close).
  */
-function rawRequest(port: number, request: string, options: { halfClose?: boolean } = {}): Promise<RawAnswer | null> {
+function rawRequest(port: number, request: string | string[], options: { halfClose?: boolean } = {}): Promise<RawAnswer | null> {
+  const parts = typeof request === "string" ? [request] : request;
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => {
-      socket.write(request);
+    const socket = connect(port, "127.0.0.1", async () => {
+      for (const [i, part] of parts.entries()) {
+        if (i > 0) await Bun.sleep(PART_GAP_MS);
+        socket.write(part);
+      }
       if (options.halfClose) socket.end();
     });
     let received = "";
@@ -30,7 +38,7 @@ function rawRequest(port: number, request: string, options: { halfClose?: boolea
       const headers = new Map(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]));
       const body = received.slice(headEnd + 4);
       const declared = headers.get("content-length");
-      const length = request.startsWith("HEAD ") ? 0 : declared === undefined ? Infinity : Number(declared);
+      const length = parts[0].startsWith("HEAD ") ? 0 : declared === undefined ? Infinity : Number(declared);
       if (body.length < length && !closed) return null;
       return { status: Number(statusLine.split(" ")[1]), headers, body };
     };
@@ -58,6 +66,15 @@ function reasonOf(answer: RawAnswer | null): string {
   expect(answer!.headers.get("content-type")).toBe("application/json");
   expect(answer!.body).not.toContain("<");
   return JSON.parse(answer!.body).reason;
+}
+
+/** The relay's default body limit. */
+const MAX_PAYLOAD_BYTES = 65_536;
+
+/** A deposit body for bob of exactly `length` bytes (ASCII), padded inside the payload's data. */
+function depositOfLength(length: number): string {
+  const deposit = (data: string) => JSON.stringify({ payload: intercom({ data }), target_pubkey: keys.bob.public_spki_pem });
+  return deposit("x".repeat(length - deposit("").length));
 }
 
 for (const runtime of RUNTIMES) {
@@ -110,6 +127,25 @@ for (const runtime of RUNTIMES) {
       }
       expect(metrics).toContain(counted);
     }, 10_000);
+
+    test("a deposit body of exactly --max-payload-bytes in one write (more than one socket read) → 200", async () => {
+      const body = depositOfLength(MAX_PAYLOAD_BYTES);
+      const answer = await rawRequest(relay.port, `POST /deposit HTTP/1.1\r\nHost: relay\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      expect([answer?.status, JSON.parse(answer!.body).status]).toEqual([200, "ok"]);
+    });
+
+    test("a deposit whose head, body start and body end come in three writes → 200", async () => {
+      const body = depositOfLength(2000);
+      const head = `POST /deposit HTTP/1.1\r\nHost: relay\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const answer = await rawRequest(relay.port, [head, body.slice(0, 1000), body.slice(1000)]);
+      expect([answer?.status, JSON.parse(answer!.body).status]).toEqual([200, "ok"]);
+    });
+
+    test("a chunked body over --max-payload-bytes in one write → 413 payload_too_large", async () => {
+      const chunk = " ".repeat(MAX_PAYLOAD_BYTES + 1);
+      const answer = await rawRequest(relay.port, `POST /deposit HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`);
+      expect([answer?.status, reasonOf(answer)]).toEqual([413, "payload_too_large"]);
+    });
 
     test("the runtime's own refusals (docs/protocol.md Part E) have empty bodies", async () => {
       const parserAnswer = async (request: string) => {

@@ -67,6 +67,22 @@ describe("compaction", () => {
     expect(new Set(before)).toEqual(expected);
     expect(await ids(await reopen(store, dir))).toEqual(before);
   });
+
+  test("a record changed on disk where the index points fails the compaction and the log stays as it was", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    await store.deposit("a", "first", NOW + 600);
+    await store.remove("a", [await store.deposit("a", "delivered", NOW + 600)]);
+    await store.deposit("a", "second", NOW + 600);
+    const path = join(dir, LOG_FILE);
+    const lines = (await readFile(path, "utf8")).split("\n");
+    await writeFile(path, lines.map((line) => line.includes('"p":"second"') ? `X${line.slice(1)}` : line).join("\n"));
+    const changed = await readFile(path);
+    await expect(store.compact()).rejects.toThrow(/the index does not match the log at offset \d+/);
+    expect(await readFile(path)).toEqual(changed);
+    expect(await readdir(dir)).not.toContain(`${LOG_FILE}.compact`);
+    expect(store.stats().compactions).toBe(0);
+  });
 });
 
 describe("a large index", () => {

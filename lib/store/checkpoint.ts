@@ -14,6 +14,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { replaceFileAtomically } from "../fsync.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
+import { pause } from "./work-slices.ts";
 
 /** The checkpoint file of the log at `logPath` (written through a temp file, see `temporaryPathFor`). */
 export const checkpointPath = (logPath: string) => `${logPath}.checkpoint`;
@@ -43,8 +44,6 @@ async function windowHash(read: ReadLog, end: number): Promise<Uint8Array | null
   if (window.length && await read(window, 0, window.length, start) !== window.length) return null;
   return createHash("sha256").update(window).digest();
 }
-
-const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /**
  * Writes a checkpoint of `index` as it is for the log's first `coveredEnd` bytes: messages at or past

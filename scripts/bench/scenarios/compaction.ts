@@ -1,6 +1,13 @@
-/** Compaction stall: deposits run while a large store with more dead than live bytes is compacted. */
-import { rm } from "node:fs/promises";
+/**
+ * Compaction stall: deposits run while a large store with more dead than live bytes is compacted (and
+ * the checkpoint written after it), then as long again without compaction. The longest wait during
+ * compaction is printed as it is and beside the longest in that equal window of the same load: their
+ * difference is what compaction added, the rest is the machine.
+ */
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { checkpointPath } from "../../../lib/store/checkpoint.ts";
+import { LOG_FILE } from "../../../lib/store/message-store.ts";
 import { depositBodies, fetchRelayPem, intercomPayload, proofBody } from "../bodies.ts";
 import { type BenchContext, keySlices, sleep } from "../context.ts";
 import { figure, type ScenarioResult } from "../figures.ts";
@@ -29,7 +36,8 @@ export async function compactionScenario(context: BenchContext): Promise<Scenari
       context.log(`  pre-filled ${live} live + ${dead} dead messages (${(bytes / 2 ** 20).toFixed(0)} MiB)`);
       const relay = await context.relay("bun", dir, "compaction");
       try {
-        figuresByRun.push(await measureStall(relay.url, relay.pid, bodies, await proofBody(trigger, await fetchRelayPem(relay.url), Math.floor(Date.now() / 1000))));
+        const proof = await proofBody(trigger, await fetchRelayPem(relay.url), Math.floor(Date.now() / 1000));
+        figuresByRun.push(await measureStall(relay.url, relay.pid, checkpointPath(join(dir, LOG_FILE)), bodies, proof));
         context.log(`  run ${run}: ${JSON.stringify(figuresByRun.at(-1))}`);
       } finally {
         await relay.stop();
@@ -42,58 +50,74 @@ export async function compactionScenario(context: BenchContext): Promise<Scenari
   return {
     figures: {
       "compaction ms": figure("ms", pick("compactionMs")),
+      "compaction + checkpoint ms": figure("ms", pick("triggerToEndMs")),
       "max deposit latency during compaction": figure("ms", pick("maxDuring")),
+      "max deposit latency, equal window without compaction": figure("ms", pick("maxWithout")),
+      "max deposit wait added by compaction": figure("ms", pick("maxAdded")),
       "deposit p99 during compaction": figure("ms", pick("p99During")),
+      "deposit p99, equal window without compaction": figure("ms", pick("p99Without")),
       [`deposits > ${STALL_MS} ms during compaction`]: figure("count", pick("slowDuring")),
-      "max deposit latency before compaction": figure("ms", pick("maxBefore")),
-      "deposits/s during/before compaction": figure("ratio", pick("rateRatio")),
+      "deposits/s during/without compaction": figure("ratio", pick("rateRatio")),
     },
     runs: figuresByRun,
   };
 }
 
-/** Deposits for 2 s, triggers a compaction with one retrieve, keeps depositing until it is done (+1 s). */
-async function measureStall(url: string, pid: number, bodies: string[], triggerProof: string): Promise<Record<string, number>> {
+/** The file's modification time, or 0 when there is none. */
+const modifiedAt = (path: string) => stat(path).then((info) => info.mtimeMs, () => 0);
+
+/**
+ * Deposits for 2 s, triggers a compaction with one retrieve and keeps depositing until it and its
+ * checkpoint are done, then 1 s, then as long as the compaction took (the window without compaction).
+ */
+async function measureStall(url: string, pid: number, checkpointPath: string, bodies: string[], triggerProof: string): Promise<Record<string, number>> {
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  const began = performance.now();
   const loading: Promise<LoadResult> = runLoad({ url, connections: 16, duration: 600, steps: postCycle("/deposit", bodies), timeline: true, serverPid: pid, until: finished });
   await sleep(2000);
   const compactionsBefore = await metricValue(url, "rendezvous_compactions_total");
+  const checkpointBefore = await modifiedAt(checkpointPath);
   const triggered = performance.now();
   const response = await fetch(`${url}/retrieve`, { method: "POST", body: triggerProof });
   if (response.status !== 200) throw new Error(`trigger retrieve answered ${response.status}: ${await response.text()}`);
   let ended = NaN;
   while (performance.now() - triggered < 120_000) {
-    if (await metricValue(url, "rendezvous_compactions_total") > compactionsBefore) {
+    if (await metricValue(url, "rendezvous_compactions_total") > compactionsBefore && await modifiedAt(checkpointPath) > checkpointBefore) {
       ended = performance.now();
       break;
     }
     await sleep(25);
   }
+  if (Number.isNaN(ended)) {
+    finish();
+    await loading;
+    throw new Error("no compaction and checkpoint within 120 s of the trigger (dead bytes not above live bytes?)");
+  }
   const compactionMs = (await metricValue(url, "rendezvous_last_compaction_seconds")) * 1000;
   await sleep(1000);
+  const quietFrom = performance.now();
+  await sleep(ended - triggered);
+  const quietTo = performance.now();
   finish();
   const { timeline, otherCores } = await loading;
-  if (Number.isNaN(ended)) throw new Error("no compaction within 120 s of the trigger (dead bytes not above live bytes?)");
-  const during: number[] = [];
-  const before: number[] = [];
-  timeline!.at.forEach((at, i) => {
-    const latency = timeline!.latency[i];
-    if (at >= triggered && at - latency <= ended) during.push(latency);
-    else if (at < triggered && at > began + 500) before.push(latency);
-  });
-  during.sort((a, b) => a - b);
-  before.sort((a, b) => a - b);
+  /** Latencies (sorted) of the deposits that waited within [from, to]. */
+  const waitsWithin = (from: number, to: number) => {
+    const waits: number[] = [];
+    timeline!.at.forEach((at, i) => at >= from && at - timeline!.latency[i] <= to && waits.push(timeline!.latency[i]));
+    return waits.sort((a, b) => a - b);
+  };
+  const during = waitsWithin(triggered, ended);
+  const without = waitsWithin(quietFrom, quietTo);
   return {
     compactionMs,
     triggerToEndMs: ended - triggered,
     maxDuring: during.at(-1) ?? NaN,
+    maxWithout: without.at(-1) ?? NaN,
+    maxAdded: (during.at(-1) ?? NaN) - (without.at(-1) ?? NaN),
     p99During: percentile(during, 99),
+    p99Without: percentile(without, 99),
     slowDuring: during.filter((latency) => latency > STALL_MS).length,
-    maxBefore: before.at(-1) ?? NaN,
-    p99Before: percentile(before, 99),
-    rateRatio: (during.length / (ended - triggered)) / (before.length / (triggered - began - 500)),
+    rateRatio: (during.length / (ended - triggered)) / (without.length / (quietTo - quietFrom)),
     /** CPU other processes used meanwhile: above ~0.2 cores the latencies say more about them than about the relay. */
     otherCores,
   };

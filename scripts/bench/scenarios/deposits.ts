@@ -101,6 +101,8 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     figures["durable-baseline req/s deno c64"] = figure("req/s", rps("durable-deno.c64"));
     figures["durable-baseline req/s deno-serve c64"] = figure("req/s", rps("durable-deno-serve.c64"));
     figures["deposits/durable-baseline deno c64"] = figure("ratio", ratios(rps("deno.c64"), rps("durable-deno.c64")));
+    // Shown, not judged: Deno.serve cannot bound connections, so the relay cannot serve on it (docs/performance.md).
+    figures["deposits/durable-baseline deno-serve c64"] = figure("ratio", ratios(rps("deno.c64"), rps("durable-deno-serve.c64")));
     figures["durable-baseline deno node:http/Deno.serve c64"] = figure("ratio", ratios(rps("durable-deno.c64"), rps("durable-deno-serve.c64")));
     figures["server µs/deposit deno c64"] = figure("µs", cpuPerRequest("deno.c64"));
     figures["server µs/deposit durable-baseline deno c64"] = figure("µs", cpuPerRequest("durable-deno.c64"));

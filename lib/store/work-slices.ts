@@ -1,0 +1,18 @@
+/** Long synchronous work cut into short slices, so that deposits and reads get the event loop between them. */
+
+/** Resolves after other ready work (I/O callbacks, timers) has had its turn. */
+export const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** The clock of one run of slices: {@link yieldIfDue} pauses once the current slice has lasted `milliseconds`. */
+export class WorkSlices {
+  #began = performance.now();
+
+  constructor(readonly milliseconds: number) {}
+
+  /** Pauses for other work when the current slice has lasted its time; the next slice starts after it. */
+  async yieldIfDue(): Promise<void> {
+    if (performance.now() - this.#began < this.milliseconds) return;
+    await pause();
+    this.#began = performance.now();
+  }
+}
