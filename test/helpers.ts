@@ -100,6 +100,7 @@ async function testRelayStorage(dataDir: string, options: Partial<StoreOptions>)
     poolSize: 2, // the suites open a relay per test and never close it: the test cluster allows 400 connections
     operationTimeoutMs: 5000,
     maxStoreBytes: options.maxStoreBytes!,
+    maxMessages: options.maxMessages!,
     mailboxMaxMessages: options.mailboxMaxMessages!,
     sweepIntervalSeconds: 0,
     clock: options.clock!,

@@ -28,6 +28,7 @@ async function instance(url: string, options: Partial<PostgresStoreOptions> = {}
     operationTimeoutMs: 3000,
     mailboxMaxMessages: 256,
     maxStoreBytes: 1 << 30,
+    maxMessages: 1_000_000,
     sweepIntervalSeconds: 0,
     clock: () => NOW,
     log: () => {},
@@ -92,6 +93,24 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     }
     expect(await guards[1].claim("proof-0", NOW + 60, NOW + 60)).toBe("replayed");
     expect(await guards[1].claim("proof-0", NOW + 200, NOW + 61)).toBe("fresh");
+  });
+
+  test("the rate limit is exact when 2 × 12 requests of one client arrive at once on two instances: 5 allowed, 19 refused", async () => {
+    const url = await cluster().database();
+    const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];
+    const decisions = await Promise.all(Array.from({ length: 24 }, (_, i) => shared[i % 2].take("client", NOW + 0.5)));
+    expect(decisions.filter((decision) => decision.allowed).length).toBe(5);
+    expect(decisions.filter((decision) => !decision.allowed && decision.firstRefusal).length).toBe(1);
+  });
+
+  test("requests of several clients counted together, across window boundaries, answer as the in-memory limiter one by one", async () => {
+    const url = await cluster().database();
+    const shared = new PostgresRateLimiter((await instance(url)).engine, 5, 60);
+    const local = new RateLimiter(5, 60);
+    const requests = [0, 1, 2, 3, 4, 5, 6, 30, 59, 60, 61, 75, 90, 119, 121, 185].flatMap((t) => [["a", NOW + t + 0.5], ["b", NOW + t * 2 + 0.5]] as const);
+    requests.sort((x, y) => x[1] - y[1]);
+    const batched = await Promise.all(requests.map(([client, now]) => shared.take(client, now)));
+    expect(batched).toEqual(requests.map(([client, now]) => local.take(client, now)));
   });
 
   test("the rate limit is shared by two instances and answers as the in-memory limiter does", async () => {

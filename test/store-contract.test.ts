@@ -14,6 +14,7 @@ interface Caps {
   clock: () => number;
   mailboxMaxMessages?: number;
   maxStoreBytes?: number;
+  maxMessages?: number;
 }
 
 /** A place a store lives (a data dir, a database) and how to open a store on it, again after closing. */
@@ -43,6 +44,7 @@ const implementations: { name: string; skip: boolean; place(): Promise<Place> }[
           operationTimeoutMs: 5000,
           mailboxMaxMessages: 256,
           maxStoreBytes: 1 << 30,
+          maxMessages: 1_000_000,
           sweepIntervalSeconds: 0,
           log: () => {},
           ...caps,
@@ -108,6 +110,21 @@ for (const implementation of implementations) {
       expect(outcomes.at(-1)).toBe("store_full");
       now = NOW + 11;
       expect(await refusal(store.deposit("a", kib, NOW + 600))).toBe("ok");
+      await store.close();
+    });
+
+    test("a store holding its message cap refuses with store_full, to a new mailbox as to a known one; a removal and an expiry make room", async () => {
+      let now = NOW;
+      const store = await (await implementation.place()).open({ clock: () => now, maxMessages: 3 });
+      const first = await store.deposit("a", "1", NOW + 600);
+      await store.deposit("b", "2", NOW + 600);
+      await store.deposit("c", "3", NOW + 10);
+      expect([await refusal(store.deposit("d", "4", NOW + 600)), await refusal(store.deposit("a", "4", NOW + 600))]).toEqual(["store_full", "store_full"]);
+      expect(await store.remove("a", [first])).toBe(1);
+      expect(await refusal(store.deposit("d", "4", NOW + 600))).toBe("ok");
+      expect(await refusal(store.deposit("e", "5", NOW + 600))).toBe("store_full");
+      now = NOW + 10;
+      expect(await refusal(store.deposit("e", "5", NOW + 600))).toBe("ok");
       await store.close();
     });
 

@@ -5,6 +5,8 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import postgres from "postgres";
+import { arrayTypes } from "./array-types.ts";
+import { Batcher, type BatcherOptions } from "./batcher.ts";
 import { StoreError } from "../store/message-store.ts";
 
 /** A query runner: the pool itself, as `postgres` hands it out. */
@@ -46,30 +48,6 @@ export function isUnavailable(error: unknown): boolean {
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
-/** The array types the relay's statements send and read (their OIDs): text[], uuid[], bigint[]. */
-const ARRAY_TYPES = { textArray: 1009, uuidArray: 2951, bigintArray: 1016 } as const;
-
-/** A one-dimensional array literal: every element quoted, `"` and `\\` escaped. */
-function arrayLiteral(items: readonly unknown[]): string {
-  return `{${items.map((item) => `"${String(item).replace(/[\\"]/g, "\\$&")}"`).join(",")}}`;
-}
-
-/** The elements of a one-dimensional array literal, as text (no element is NULL in the relay's arrays). */
-function parseArrayLiteral(literal: string): string[] {
-  const items: string[] = [];
-  for (let i = 1; i < literal.length - 1; i++) {
-    let item = "";
-    if (literal[i] === '"') {
-      for (i++; literal[i] !== '"'; i++) item += literal[literal[i] === "\\" ? ++i : i];
-      i++;
-    } else {
-      for (; literal[i] !== "," && i < literal.length - 1; i++) item += literal[i];
-    }
-    items.push(item);
-  }
-  return items;
-}
-
 /** Pause between retries of an idempotent operation while the engine is unreachable. */
 const RETRY_PAUSE_MS = 100;
 
@@ -97,9 +75,9 @@ export class Engine {
       onnotice: () => {},
       // The client would look up every array type on each new connection, by a query whose promise it
       // drops: a connection lost meanwhile rejected unhandled, which ends a relay under Deno. The relay
-      // sends and reads arrays of three types only; their literals are written and read here instead.
+      // sends and reads a few array types only; array-types.ts writes and reads their literals instead.
       fetch_types: false,
-      types: Object.fromEntries(Object.entries(ARRAY_TYPES).map(([name, oid]) => [name, { to: oid, from: [oid], serialize: arrayLiteral, parse: parseArrayLiteral }])),
+      types: arrayTypes(),
       connection: { application_name: "hivemind-rendezvous" },
     });
   }
@@ -162,6 +140,16 @@ export class Engine {
       abandon();
       throw this.#failed(error, true);
     }
+  }
+
+  /**
+   * Batches calls into shared statements (see Batcher): each batch runs apart from any request, with
+   * its own deadline, and a request waits for its item until its own deadline, withdrawing the item
+   * if its batch has not been sent by then.
+   */
+  batched<Item, Result>(options: BatcherOptions<Item, Result>): (item: Item) => Promise<Result> {
+    const batcher = new Batcher({ ...options, send: (items) => this.apart(() => options.send(items)) });
+    return (item) => this.withinRequest(batcher.submit(item), () => batcher.withdraw(item));
   }
 
   /** Asks the engine whether it answers (within a deadline of its own); updates the state. */

@@ -8,6 +8,8 @@ import { Buffer } from "node:buffer";
 import type postgres from "postgres";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
+import { ARRAY_OF } from "./array-types.ts";
+import { laneOfKey } from "./batcher.ts";
 import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
 import { migrate } from "./schema.ts";
 
@@ -19,6 +21,8 @@ export interface PostgresStoreOptions extends EngineOptions {
    * most the payload bytes of the batches in flight (instances × batches per instance × batch bytes).
    */
   maxStoreBytes: number;
+  /** Messages the store may hold, across instances: approximate as `maxStoreBytes` is (by at most the deposits in flight). */
+  maxMessages: number;
   /** Messages one mailbox may hold: exact, across instances. */
   mailboxMaxMessages: number;
   /** Unix seconds; the one clock of the app and the store (the server's clock is never used). */
@@ -44,33 +48,33 @@ interface PendingDeposit {
   payload: string;
   expiresAt: number;
   bytes: number;
-  /** Sent again once after a sweep, when the store looked full. */
-  swept: boolean;
-  resolve(id: string): void;
-  reject(error: Error): void;
 }
+
+type Verdict = "ok" | "mailbox_full" | "store_full";
 
 /** Deposits one statement carries at most, by count and by payload bytes. */
 const BATCH_DEPOSITS = 256;
 const BATCH_BYTES = 4 << 20;
-/** Batches one instance commits at the same time; the rest queue and go in the next batch. */
-const BATCHES_IN_FLIGHT = 4;
+/**
+ * Batches one instance commits at the same time, one per lane of mailboxes: two batches of one
+ * instance never hold the same mailbox's lock, so they do not wait on each other's commit.
+ */
+const DEPOSIT_LANES = 4;
 /** Expired messages one sweep statement deletes; a sweep repeats it until fewer go. */
 const SWEEP_BATCH = 10_000;
 const STATS_REFRESH_MS = 5_000;
 /** Rows of rendezvous_usage (see schema.ts). */
 const USAGE_SLOTS = 16;
-const TEXT_ARRAY = 1009;
-const UUID_ARRAY = 2951;
-const INT8_ARRAY = 1016;
 
 const usageSlot = () => Math.floor(Math.random() * USAGE_SLOTS);
 
 /** Mailboxes in a PostgreSQL database shared by every relay instance. Create with `openPostgresStore`. */
 export class PostgresMessageStore {
   readonly #engine: Engine;
-  readonly #queue: PendingDeposit[] = [];
-  #batchesInFlight = 0;
+  /** Queues a deposit for the next batch of its lane; resolves with its verdict. */
+  readonly #submit: (deposit: PendingDeposit) => Promise<Verdict>;
+  /** Deposits not answered yet (queued, in a batch, or waiting for a sweep to go again). */
+  #depositing = 0;
   #commits = 0;
   #commitMilliseconds = 0;
   #held = { messages: 0, bytes: 0 };
@@ -79,6 +83,14 @@ export class PostgresMessageStore {
 
   constructor(engine: Engine, readonly options: PostgresStoreOptions) {
     this.#engine = engine;
+    this.#submit = engine.batched({
+      lanes: DEPOSIT_LANES,
+      maxItems: BATCH_DEPOSITS,
+      maxWeight: BATCH_BYTES,
+      weigh: (deposit) => deposit.bytes,
+      laneOf: (deposit) => laneOfKey(deposit.mailbox, DEPOSIT_LANES),
+      send: (batch) => this.#commit(batch),
+    });
     const every = (seconds: number, task: () => Promise<unknown>) => {
       const timer = setInterval(() => void task().catch(() => {}), seconds * 1000);
       (timer as { unref?(): void }).unref?.();
@@ -93,20 +105,24 @@ export class PostgresMessageStore {
     return this.#engine;
   }
 
-  /** Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. */
-  deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
-    let pending: PendingDeposit;
-    const committed = new Promise<string>((resolve, reject) => {
-      const bytes = Buffer.byteLength(payload, "utf8");
-      pending = { id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes, swept: false, resolve, reject };
-      this.#queue.push(pending);
-      this.#startBatches();
-    });
-    // Past the request's deadline, a deposit still queued is dropped: its sender was answered 503.
-    return this.#engine.withinRequest(committed, () => {
-      const queued = this.#queue.indexOf(pending);
-      if (queued >= 0) this.#queue.splice(queued, 1);
-    });
+  /**
+   * Stores `payload` in `mailbox` until `expiresAt`; resolves with its id once committed. Refused for
+   * a full store, it goes again once after expired messages are swept (as the embedded store does).
+   */
+  async deposit(mailbox: string, payload: string, expiresAt: number): Promise<string> {
+    const deposit = { id: crypto.randomUUID(), mailbox, payload, expiresAt, bytes: Buffer.byteLength(payload, "utf8") };
+    this.#depositing++;
+    try {
+      let verdict = await this.#submit(deposit);
+      if (verdict === "store_full") {
+        await this.sweep().catch(() => {});
+        verdict = await this.#submit(deposit);
+      }
+      if (verdict !== "ok") throw new StoreError(verdict);
+      return deposit.id;
+    } finally {
+      this.#depositing--;
+    }
   }
 
   /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of payload. */
@@ -138,7 +154,7 @@ export class PostgresMessageStore {
     if (known.length === 0) return 0;
     const now = this.options.clock();
     const [row] = await this.#engine.run("remove", (sql) =>
-      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, UUID_ARRAY)}, ${now}, ${usageSlot()})`);
+      sql`SELECT count(*)::int AS removed FROM rendezvous_remove(${mailbox}, ${sql.array(known, ARRAY_OF.uuid)}, ${now}, ${usageSlot()})`);
     return row.removed;
   }
 
@@ -158,13 +174,17 @@ export class PostgresMessageStore {
       WITH added AS (
         INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
         SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
-        FROM unnest(${sql.array(messages.map((m) => m.depositId), UUID_ARRAY)}::uuid[], ${sql.array(messages.map((m) => m.payload), TEXT_ARRAY)}::text[],
-                    ${sql.array(messages.map((m) => m.expiresAt), INT8_ARRAY)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+        FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
+                    ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
         ORDER BY n
         ON CONFLICT (id) DO NOTHING
         RETURNING bytes
       ), counted AS (
-        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a) WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
+        WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+      ), sized AS (
+        INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added HAVING count(*) > 0
+        ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
       )
       SELECT count(*)::int AS added FROM added`, true);
     return row.added;
@@ -191,15 +211,9 @@ export class PostgresMessageStore {
     return this.#sweeping;
   }
 
-  /**
-   * Reads what the store holds now (all instances), for `stats`: bytes exactly; messages counted up to
-   * 100k, past that the planner's estimate (a count of millions of rows every few seconds would cost more than it tells).
-   */
+  /** Reads what the store holds now (all instances), for `stats`: the counts the caps are judged by. */
   async refreshStats(): Promise<void> {
-    const [row] = await this.#engine.run("stats", (sql) => sql`SELECT
-      (SELECT coalesce(sum(bytes), 0) FROM rendezvous_usage) AS bytes,
-      (SELECT CASE WHEN c.reltuples >= 100000 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM rendezvous_messages) END
-       FROM pg_class c WHERE c.oid = 'rendezvous_messages'::regclass) AS messages`);
+    const [row] = await this.#engine.run("stats", (sql) => sql`SELECT coalesce(sum(bytes), 0) AS bytes, coalesce(sum(messages), 0) AS messages FROM rendezvous_usage`);
     this.#held = { messages: Number(row.messages), bytes: Number(row.bytes) };
   }
 
@@ -210,64 +224,27 @@ export class PostgresMessageStore {
   /** Waits for queued deposits, then closes the pool. */
   async close(): Promise<void> {
     this.#timers.forEach(clearInterval);
-    while (this.#queue.length || this.#batchesInFlight) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (this.#depositing) await new Promise((resolve) => setTimeout(resolve, 5));
     await this.#sweeping?.catch(() => {});
     await this.#engine.close();
   }
 
-  /** Starts batches while fewer than BATCHES_IN_FLIGHT are committing; each takes what has queued. */
-  #startBatches(): void {
-    while (this.#batchesInFlight < BATCHES_IN_FLIGHT && this.#queue.length) {
-      let bytes = 0;
-      let count = 0;
-      while (count < this.#queue.length && count < BATCH_DEPOSITS && (count === 0 || bytes + this.#queue[count].bytes <= BATCH_BYTES)) {
-        bytes += this.#queue[count++].bytes;
-      }
-      const batch = this.#queue.splice(0, count);
-      this.#batchesInFlight++;
-      void this.#engine.apart(() => this.#commit(batch)).finally(() => {
-        this.#batchesInFlight--;
-        this.#startBatches();
-      });
-    }
-  }
-
   /** One statement, one commit, for the whole batch; retried with the same batch id while the engine is unreachable. */
-  async #commit(batch: PendingDeposit[]): Promise<void> {
+  async #commit(batch: PendingDeposit[]): Promise<Verdict[]> {
     const started = performance.now();
     const batchId = crypto.randomUUID();
     const now = this.options.clock();
-    let verdicts: string[];
-    try {
-      const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit(
-          ${batchId}::uuid,
-          ${sql.array(batch.map((d) => d.id), UUID_ARRAY)},
-          ${sql.array(batch.map((d) => d.mailbox), TEXT_ARRAY)},
-          ${sql.array(batch.map((d) => d.payload), TEXT_ARRAY)},
-          ${sql.array(batch.map((d) => d.expiresAt), INT8_ARRAY)},
-          ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${usageSlot()}
-        ) AS verdicts`, true);
-      verdicts = row.verdicts;
-    } catch (error) {
-      batch.forEach((deposit) => deposit.reject(error as Error));
-      return;
-    }
+    const [row] = await this.#engine.run("deposit", (sql: Sql) => sql`SELECT rendezvous_deposit_batch(
+        ${batchId}::uuid,
+        ${sql.array(batch.map((d) => d.id), ARRAY_OF.uuid)},
+        ${sql.array(batch.map((d) => d.mailbox), ARRAY_OF.text)},
+        ${sql.array(batch.map((d) => d.payload), ARRAY_OF.text)},
+        ${sql.array(batch.map((d) => d.expiresAt), ARRAY_OF.int8)},
+        ${now}, ${this.options.mailboxMaxMessages}, ${this.options.maxStoreBytes}, ${this.options.maxMessages}, ${usageSlot()}
+      ) AS verdicts`, true);
     this.#commits++;
     this.#commitMilliseconds += performance.now() - started;
-    const refused: PendingDeposit[] = [];
-    batch.forEach((deposit, i) => {
-      if (verdicts[i] === "ok") deposit.resolve(deposit.id);
-      else if (verdicts[i] === "store_full" && !deposit.swept) refused.push(deposit);
-      else deposit.reject(new StoreError(verdicts[i] === "store_full" ? "store_full" : "mailbox_full"));
-    });
-    if (refused.length) await this.#retryAfterSweep(refused);
-  }
-
-  /** Deposits refused for a full store go again once, after expired messages are swept (as the embedded store does). */
-  async #retryAfterSweep(refused: PendingDeposit[]): Promise<void> {
-    await this.sweep().catch(() => {});
-    for (const deposit of refused) deposit.swept = true;
-    this.#queue.unshift(...refused);
+    return row.verdicts;
   }
 }
 

@@ -6,7 +6,8 @@ import type { Sql } from "./engine.ts";
 
 /**
  * Advisory locks (two-int form), per database: (1, hash of mailbox) serialises a mailbox's deposits,
- * (2, 1) the migrations, (3, hash of the schema name) the sweep.
+ * (2, 1) the migrations, (3, hash of the schema name) the sweep, (4, hash of a batch id) a deposit
+ * batch and its retry.
  */
 const SCHEMA_LOCK = [2, 1] as const;
 
@@ -164,6 +165,178 @@ const MIGRATIONS: string[] = [
     DELETE FROM rendezvous_proofs WHERE expires_at < now_s;
     DELETE FROM rendezvous_rate_windows WHERE expires_at < now_s;
     RETURN gone;
+  END $$;
+  `,
+  /* 2: a message count beside the bytes (the --max-messages cap); deposits, rate limits judged set-wise per batch. */ `
+  ALTER TABLE rendezvous_usage ADD COLUMN messages bigint NOT NULL DEFAULT 0;
+  UPDATE rendezvous_usage SET messages = (SELECT count(*) FROM rendezvous_messages) WHERE slot = 0;
+
+  -- Per mailbox, at least as many as its unexpired messages (deliveries subtract, expiry does not): a
+  -- deposit batch counts a mailbox's messages only when this bound leaves too little room, and then
+  -- sets it to what it counted.
+  CREATE TABLE rendezvous_mailbox_sizes (mailbox text PRIMARY KEY, held integer NOT NULL);
+  INSERT INTO rendezvous_mailbox_sizes SELECT mailbox, count(*) FROM rendezvous_messages GROUP BY mailbox;
+
+  -- Stores a batch of deposits: verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit i.
+  -- The store caps see what other batches have committed (not what they are committing).
+  CREATE FUNCTION rendezvous_deposit_batch(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
+                                           now_s bigint, mailbox_max integer, store_max_bytes bigint, store_max_messages bigint, usage_slot integer)
+  RETURNS text[] LANGUAGE plpgsql AS $$
+  DECLARE
+    outcome text[];
+    used_bytes bigint;
+    used_messages bigint;
+    added_bytes bigint;
+    added_messages bigint;
+  BEGIN
+    -- A batch sent again after a lost answer waits here for the first attempt to end, then finds its outcome.
+    PERFORM pg_advisory_xact_lock(4, hashtext(batch::text));
+    SELECT b.verdicts INTO outcome FROM rendezvous_batches b WHERE b.id = batch;
+    IF FOUND THEN
+      RETURN outcome;
+    END IF;
+    -- One depositor at a time per mailbox makes its cap exact; in key order, so batches cannot deadlock.
+    PERFORM pg_advisory_xact_lock(1, k.key) FROM (SELECT DISTINCT hashtext(m) AS key FROM unnest(mailboxes) AS m ORDER BY 1) AS k;
+    SELECT coalesce(sum(u.bytes), 0), coalesce(sum(u.messages), 0) INTO used_bytes, used_messages FROM rendezvous_usage u;
+    WITH deposits AS (
+      SELECT d.*, octet_length(d.payload) AS size
+      FROM unnest(ids, mailboxes, payloads, expiries) WITH ORDINALITY AS d (id, mailbox, payload, expires_at, n)
+    ), held AS (
+      SELECT b.mailbox, CASE WHEN coalesce(z.held, 0) + b.arriving <= mailbox_max THEN coalesce(z.held, 0)
+        ELSE (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = b.mailbox AND m.expires_at > now_s LIMIT mailbox_max) AS c) END AS held
+      FROM (SELECT d.mailbox, count(*) AS arriving FROM deposits d GROUP BY d.mailbox) AS b
+      LEFT JOIN rendezvous_mailbox_sizes z ON z.mailbox = b.mailbox
+    ), ranked AS (
+      SELECT d.*, h.held + row_number() OVER (PARTITION BY d.mailbox ORDER BY d.n) <= mailbox_max AS room
+      FROM deposits d JOIN held h USING (mailbox)
+    ), judged AS (
+      -- A deposit refused for a full store still counts toward the ones after it: the batch errs toward refusing.
+      SELECT r.*, CASE
+        WHEN used_bytes + sum(r.size) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_bytes
+          OR used_messages + count(*) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_messages THEN 'store_full'
+        WHEN NOT r.room THEN 'mailbox_full'
+        ELSE 'ok' END AS verdict
+      FROM ranked r
+    ), stored AS (
+      INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+      SELECT j.id, j.mailbox, j.payload, j.expires_at, j.size FROM judged j WHERE j.verdict = 'ok' ORDER BY j.n
+      RETURNING rendezvous_messages.bytes, rendezvous_messages.mailbox
+    ), sized AS (
+      INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held)
+      SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox
+      ON CONFLICT (mailbox) DO UPDATE SET held = EXCLUDED.held
+    )
+    SELECT (SELECT array_agg(j.verdict ORDER BY j.n) FROM judged j), coalesce(sum(s.bytes), 0), count(*)
+    INTO outcome, added_bytes, added_messages FROM stored s;
+    IF added_messages > 0 THEN
+      -- Counted in a usage row no other batch holds (waiting only when all are held), so that
+      -- concurrent batches do not queue behind one another's commits.
+      UPDATE rendezvous_usage SET bytes = bytes + added_bytes, messages = messages + added_messages
+      WHERE slot = coalesce((SELECT u.slot FROM rendezvous_usage u ORDER BY (u.slot - usage_slot + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED), usage_slot);
+    END IF;
+    INSERT INTO rendezvous_batches (id, created_at, verdicts) VALUES (batch, now_s, coalesce(outcome, '{}'));
+    RETURN coalesce(outcome, '{}');
+  END $$;
+
+  -- Version 1's entry point, for relays of that version still running during an upgrade.
+  CREATE OR REPLACE FUNCTION rendezvous_deposit(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
+                                                now_s bigint, mailbox_max integer, store_max bigint, usage_slot integer)
+  RETURNS text[] LANGUAGE sql AS $$
+    SELECT rendezvous_deposit_batch(batch, ids, mailboxes, payloads, expiries, now_s, mailbox_max, store_max, 9223372036854775807, usage_slot);
+  $$;
+
+  CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
+  RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
+    WITH gone AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.mailbox = box AND m.expires_at > now_s AND (ids IS NULL OR m.id = ANY (ids))
+      RETURNING m.id, m.payload, m.expires_at, m.seq, m.bytes
+    ), freed AS (
+      UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
+      WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
+    ), shrunk AS (
+      UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g) WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)
+    )
+    SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
+  $$;
+
+  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
+  RETURNS bigint LANGUAGE plpgsql AS $$
+  DECLARE
+    gone bigint;
+    freed bigint;
+  BEGIN
+    IF NOT pg_try_advisory_xact_lock(3, hashtext(current_schema())) THEN
+      RETURN -1;
+    END IF;
+    WITH doomed AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.seq IN (SELECT e.seq FROM rendezvous_messages e WHERE e.expires_at <= now_s LIMIT batch_size)
+      RETURNING m.bytes
+    )
+    SELECT count(*), coalesce(sum(d.bytes), 0) INTO gone, freed FROM doomed d;
+    IF gone > 0 THEN
+      UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
+    END IF;
+    DELETE FROM rendezvous_batches WHERE created_at < now_s - 3600;
+    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
+    DELETE FROM rendezvous_proofs WHERE expires_at < now_s;
+    DELETE FROM rendezvous_rate_windows WHERE expires_at < now_s;
+    RETURN gone;
+  END $$;
+
+  -- Counts a batch of requests (client i at time i) as rendezvous_rate_take would one by one, with
+  -- one read and one write of each client's window: clients in key order, so batches on several
+  -- instances cannot deadlock on their windows.
+  CREATE FUNCTION rendezvous_rate_take_batch(clients text[], nows double precision[], window_s integer, max_requests integer)
+  RETURNS TABLE (allowed boolean[], retry_after integer[], first_refusal boolean[]) LANGUAGE plpgsql AS $$
+  DECLARE
+    bucket record;
+    i integer;
+    elapsed double precision;
+    previous integer;
+    current integer;
+    is_refusing boolean;
+    room integer;
+    faded double precision;
+  BEGIN
+    allowed := array_fill(NULL::boolean, ARRAY[cardinality(clients)]);
+    retry_after := array_fill(NULL::integer, ARRAY[cardinality(clients)]);
+    first_refusal := array_fill(NULL::boolean, ARRAY[cardinality(clients)]);
+    FOR bucket IN
+      SELECT c.client, floor(c.now_s / window_s)::bigint * window_s AS start, array_agg(c.n::integer ORDER BY c.n) AS requests
+      FROM unnest(clients, nows) WITH ORDINALITY AS c (client, now_s, n) GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+      INSERT INTO rendezvous_rate_windows (key, window_start, count, refusing, expires_at)
+      SELECT bucket.client, bucket.start, 0,
+             coalesce((SELECT w.refusing FROM rendezvous_rate_windows w WHERE w.key = bucket.client AND w.window_start = bucket.start - window_s), false),
+             bucket.start + 2 * window_s
+      ON CONFLICT DO NOTHING;
+      SELECT w.count, w.refusing INTO current, is_refusing FROM rendezvous_rate_windows w
+      WHERE w.key = bucket.client AND w.window_start = bucket.start FOR UPDATE;
+      previous := coalesce((SELECT w.count FROM rendezvous_rate_windows w WHERE w.key = bucket.client AND w.window_start = bucket.start - window_s), 0);
+      FOREACH i IN ARRAY bucket.requests LOOP
+        elapsed := (nows[i] - bucket.start) / window_s;
+        IF previous * (1 - elapsed) + current + 1 > max_requests THEN
+          -- Wait until the previous window has faded enough to leave room for one more.
+          room := max_requests - 1 - current;
+          faded := CASE WHEN room >= 0 AND previous > 0 THEN 1 - room::double precision / previous ELSE 1 END;
+          allowed[i] := false;
+          retry_after[i] := greatest(1, ceil((faded - elapsed) * window_s))::integer;
+          first_refusal[i] := NOT is_refusing;
+          is_refusing := true;
+        ELSE
+          allowed[i] := true;
+          retry_after[i] := 0;
+          first_refusal[i] := false;
+          current := current + 1;
+          is_refusing := false;
+        END IF;
+      END LOOP;
+      UPDATE rendezvous_rate_windows w SET count = current, refusing = is_refusing
+      WHERE w.key = bucket.client AND w.window_start = bucket.start;
+    END LOOP;
+    RETURN NEXT;
   END $$;
   `,
 ];

@@ -15,21 +15,88 @@ const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
 const CONNECTIONS = 16;
 const WARMUP_PROOFS = 1000;
 
-/** Runs the scenario. */
-export async function retrieveScenario(context: BenchContext): Promise<ScenarioResult> {
-  const { options } = context;
-  const keys = keySlices(context.keys, options.retrieveMailboxes);
-  const perCollectMailbox = 2 * Math.ceil(options.collectPairs / keys.collect.length) + 10;
-  const dir = join(context.tmp, "retrieve");
-  const plan = [
+/** The mailboxes the reads target, and a prefill plan that fills them (see prefill.ts). */
+export function readPlan(context: BenchContext) {
+  const keys = keySlices(context.keys, context.options.retrieveMailboxes);
+  const perCollectMailbox = 2 * Math.ceil(context.options.collectPairs / keys.collect.length) + 10;
+  const mailboxes = [
     ...keys.retrieve.flatMap((key) => Array(MESSAGES_PER_RETRIEVE_MAILBOX).fill(key.mailbox)),
     ...keys.collect.flatMap((key) => Array(perCollectMailbox).fill(key.mailbox)),
   ];
-  const bytes = await prefillLog(dir, { live: plan.length, mailboxes: plan, payload: intercomPayload(keys.collect[0].pem) });
-  const results: Record<string, LoadResult[]> = { verify: [], retrieve: [], collectAck: [] };
-  const delivered: number[] = [];
-  const removed: number[] = [];
+  return { keys, prefill: { live: mailboxes.length, mailboxes, payload: intercomPayload(keys.collect[0].pem) } };
+}
+
+/** Signed proofs for one relay's run: a warm-up set, and the timed set (each used once). */
+export async function readProofs(context: BenchContext, keys: ReturnType<typeof keySlices>, relayPem: string) {
+  const timestamp = Math.floor(Date.now() / 1000) + 45; // fresh for the next ~100 s
+  const signing = performance.now();
+  const warm = await proofBodies(keys.warmup, relayPem, WARMUP_PROOFS, timestamp);
+  const proofs = await proofBodies(keys.retrieve, relayPem, context.options.retrieveProofs, timestamp);
+  context.log(`  signed ${warm.length + proofs.length} proofs in ${((performance.now() - signing) / 1000).toFixed(1)} s`);
+  return { warm, proofs };
+}
+
+/**
+ * Retrieves after a warm-up: on a relay each proof once (they are single-use); on the verify-only
+ * server, which keeps no replay state, the same proofs over and over for the configured seconds.
+ */
+async function timedRetrieves(context: BenchContext, server: ServerProcess, signed: { warm: string[]; proofs: string[] }, singleUse: boolean): Promise<LoadResult> {
+  const load = { url: server.url, connections: CONNECTIONS };
+  await runLoad({ ...load, amount: signed.warm.length, steps: postEach("/retrieve", new BodyPool(signed.warm, false)) });
+  return await runLoad(singleUse
+    ? { ...load, amount: signed.proofs.length, steps: postEach("/retrieve", new BodyPool(signed.proofs, false)), serverPid: server.pid }
+    : { ...load, duration: context.options.seconds, steps: postEach("/retrieve", new BodyPool(signed.proofs)), serverPid: server.pid });
+}
+
+/** What the reads measured on one relay. */
+export interface ReadResult {
+  retrieve: LoadResult;
+  deliveredPerRetrieve: number;
+  collectAck: LoadResult;
+  removedPerAck: number;
+}
+
+/** Timed retrieves with single-use proofs, then collect → ack cycles, on a relay whose store holds `readPlan`'s messages. */
+export async function measureReads(context: BenchContext, relay: ServerProcess, keys: ReturnType<typeof keySlices>, signed: { warm: string[]; proofs: string[] }, relayPem: string): Promise<ReadResult> {
+  const before = await metricValue(relay.url, "rendezvous_delivered_total");
+  const retrieve = await timedRetrieves(context, relay, signed, true);
+  const deliveredPerRetrieve = (await metricValue(relay.url, "rendezvous_delivered_total") - before) / retrieve.requests;
+  const cycle = await collectAckCycles(relay, relayPem, keys.collect, context.options.collectPairs);
+  return { retrieve, deliveredPerRetrieve, collectAck: cycle.result, removedPerAck: cycle.removedPerAck };
+}
+
+/** The figures of a list of ReadResult, named with `label` (empty for the relay on its embedded log). */
+export function readFigures(reads: ReadResult[], label = ""): ScenarioResult["figures"] {
+  const name = (what: string) => label ? `${what} ${label}` : what;
+  return {
+    [name("retrieves/s")]: figure("req/s", reads.map((read) => read.retrieve.rps)),
+    [name("server µs/retrieve")]: figure("µs", reads.map((read) => read.retrieve.serverCores / read.retrieve.rps * 1e6)),
+    [name("retrieve p99")]: figure("ms", reads.map((read) => read.retrieve.p99)),
+    [name("messages per retrieve")]: figure("msgs", reads.map((read) => read.deliveredPerRetrieve)),
+    [name("collect+ack cycles/s")]: figure("cycles/s", reads.map((read) => read.collectAck.rps / 2)),
+    [name("collect/ack p99")]: figure("ms", reads.map((read) => read.collectAck.p99)),
+    [name("messages removed per ack")]: figure("msgs", reads.map((read) => read.removedPerAck)),
+  };
+}
+
+/** A progress line for a measured load. */
+export function loadLine(name: string, run: number, result: LoadResult, extra: Record<string, number> = {}): string {
+  return `  ${name} run ${run}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, server ${result.serverCores.toFixed(2)} cores, client ${result.clientCores.toFixed(2)}, other ${result.otherCores.toFixed(2)}, non2xx ${result.non2xx} ${JSON.stringify(extra)}`;
+}
+
+/** Runs the scenario. */
+export async function retrieveScenario(context: BenchContext): Promise<ScenarioResult> {
+  const { options } = context;
+  const { keys, prefill } = readPlan(context);
+  const dir = join(context.tmp, "retrieve");
+  const bytes = await prefillLog(dir, prefill);
+  const verified: LoadResult[] = [];
+  const reads: ReadResult[] = [];
   const runs: Record<string, unknown>[] = [];
+  const record = (name: string, run: number, result: LoadResult, extra: Record<string, number> = {}) => {
+    runs.push({ name, run, ...summary(result), ...extra });
+    context.log(loadLine(name, run, result, extra));
+  };
   let verify: ServerProcess | undefined;
   try {
     for (let run = 1; run <= options.runs; run++) {
@@ -41,33 +108,13 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
           await writeFile(join(context.tmp, "relay-pubkey.pem"), relayPem);
           verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
         }
-        const timestamp = Math.floor(Date.now() / 1000) + 45; // fresh for the next ~100 s
-        const signing = performance.now();
-        const warm = await proofBodies(keys.warmup, relayPem, WARMUP_PROOFS, timestamp);
-        const proofs = await proofBodies(keys.retrieve, relayPem, options.retrieveProofs, timestamp);
-        context.log(`  signed ${warm.length + proofs.length} proofs in ${((performance.now() - signing) / 1000).toFixed(1)} s`);
-        // The relay gets each proof once (they are single-use); the verify-only server, which keeps no
-        // replay state, gets the same proofs over and over for the configured seconds.
-        const timed = async (server: ServerProcess, singleUse: boolean) => {
-          const load = { url: server.url, connections: CONNECTIONS };
-          await runLoad({ ...load, amount: warm.length, steps: postEach("/retrieve", new BodyPool(warm, false)) });
-          return await runLoad(singleUse
-            ? { ...load, amount: proofs.length, steps: postEach("/retrieve", new BodyPool(proofs, false)), serverPid: server.pid }
-            : { ...load, duration: options.seconds, steps: postEach("/retrieve", new BodyPool(proofs)), serverPid: server.pid });
-        };
-        const record = (name: string, result: LoadResult, extra: Record<string, number> = {}) => {
-          results[name].push(result);
-          runs.push({ name, run, ...summary(result), ...extra });
-          context.log(`  ${name} run ${run}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, server ${result.serverCores.toFixed(2)} cores, client ${result.clientCores.toFixed(2)}, other ${result.otherCores.toFixed(2)}, non2xx ${result.non2xx} ${JSON.stringify(extra)}`);
-        };
-        record("verify", await timed(verify, false));
-        const before = await metricValue(relay.url, "rendezvous_delivered_total");
-        const retrieved = await timed(relay, true);
-        delivered.push((await metricValue(relay.url, "rendezvous_delivered_total") - before) / retrieved.requests);
-        record("retrieve", retrieved, { deliveredPerRetrieve: delivered.at(-1)! });
-        const cycle = await collectAckCycles(relay, relayPem, keys.collect, options.collectPairs);
-        removed.push(cycle.removedPerAck);
-        record("collectAck", cycle.result, { removedPerAck: cycle.removedPerAck });
+        const signed = await readProofs(context, keys, relayPem);
+        verified.push(await timedRetrieves(context, verify, signed, false));
+        record("verify", run, verified.at(-1)!);
+        const read = await measureReads(context, relay, keys, signed, relayPem);
+        reads.push(read);
+        record("retrieve", run, read.retrieve, { deliveredPerRetrieve: read.deliveredPerRetrieve });
+        record("collectAck", run, read.collectAck, { removedPerAck: read.removedPerAck });
       } finally {
         await relay.stop();
       }
@@ -76,19 +123,13 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
     await verify?.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  const rps = (name: string) => results[name].map((result) => result.rps);
+  const retrieves = reads.map((read) => read.retrieve.rps);
   return {
     figures: {
-      "verify-only req/s": figure("req/s", rps("verify")),
-      "retrieves/s": figure("req/s", rps("retrieve")),
-      "retrieves/verify-only": figure("ratio", ratios(rps("retrieve"), rps("verify"))),
-      "server µs/retrieve": figure("µs", results.retrieve.map((result) => result.serverCores / result.rps * 1e6)),
-      "server µs/request verify-only": figure("µs", results.verify.map((result) => result.serverCores / result.rps * 1e6)),
-      "retrieve p99": figure("ms", results.retrieve.map((result) => result.p99)),
-      "messages per retrieve": figure("msgs", delivered),
-      "collect+ack cycles/s": figure("cycles/s", rps("collectAck").map((value) => value / 2)),
-      "collect/ack p99": figure("ms", results.collectAck.map((result) => result.p99)),
-      "messages removed per ack": figure("msgs", removed),
+      "verify-only req/s": figure("req/s", verified.map((result) => result.rps)),
+      "retrieves/verify-only": figure("ratio", ratios(retrieves, verified.map((result) => result.rps))),
+      "server µs/request verify-only": figure("µs", verified.map((result) => result.serverCores / result.rps * 1e6)),
+      ...readFigures(reads),
     },
     runs,
   };
