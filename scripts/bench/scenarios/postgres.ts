@@ -3,7 +3,8 @@
  * with one and two relay instances on one database beside a minimal server doing one INSERT per
  * request on the same server (the yardstick batching should beat), then retrieves and collect → ack
  * cycles on one relay. The relays count rate limits (set too high to refuse): on PostgreSQL that is
- * a shared table, part of what a deposit costs. A throwaway cluster on loopback (scripts/postgres-cluster.ts).
+ * a shared table, part of what a deposit costs; one relay is also measured with rate limits off, like
+ * the one-INSERT server, which counts none. A throwaway cluster on loopback (scripts/postgres-cluster.ts).
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -21,6 +22,8 @@ import { loadLine, measureReads, readFigures, readPlan, readProofs, type ReadRes
 const CONNECTIONS = 64;
 /** Rate limits on, and never reached. */
 const COUNTED_RATE_LIMITS = ["--deposit-rate-limit", "1000000000", "--read-rate-limit", "1000000000"];
+/** Rate limits off: nothing counted. */
+const NO_RATE_LIMITS = ["--deposit-rate-limit", "0", "--read-rate-limit", "0"];
 
 /** `hivemind-rendezvous copy FROM TO` (to fill a database as a data dir is filled). */
 async function copyStore(from: string, to: string): Promise<void> {
@@ -93,6 +96,8 @@ export async function postgresScenario(context: BenchContext): Promise<ScenarioR
         for (let i = 0; i < instances; i++) relays.push(await context.relay("bun", dataDir(`relay${instances}-${i}`), `postgres-relay${instances}`, store));
         await measure(`relays${instances}`, run, relays);
       }
+      const uncounted = ["--store", await cluster.database(), ...NO_RATE_LIMITS];
+      await measure("relays1-uncounted", run, [await context.relay("bun", dataDir("relay1-uncounted"), "postgres-relay1-uncounted", uncounted)]);
       await measure("insert", run, [await startBaseline("insert", [await cluster.database()])]);
       await resetLog(readDir, readBytes);
       const readStore = await cluster.database();
@@ -116,6 +121,8 @@ export async function postgresScenario(context: BenchContext): Promise<ScenarioR
       [`deposits/s postgres 2 relays ${c}`]: figure("req/s", rps("relays2")),
       [`one INSERT per request req/s ${c}`]: figure("req/s", rps("insert")),
       [`postgres 1 relay/one INSERT per request ${c}`]: figure("ratio", ratios(rps("relays1"), rps("insert"))),
+      [`deposits/s postgres 1 relay, rate limits off ${c}`]: figure("req/s", rps("relays1-uncounted")),
+      [`postgres 1 relay, rate limits off/one INSERT per request ${c}`]: figure("ratio", ratios(rps("relays1-uncounted"), rps("insert"))),
       [`postgres 2 relays/one INSERT per request ${c}`]: figure("ratio", ratios(rps("relays2"), rps("insert"))),
       [`postgres 1 relay/embedded ${c}`]: figure("ratio", ratios(rps("relays1"), rps("embedded"))),
       [`deposit p99 embedded ${c}`]: figure("ms", p99("embedded")),
