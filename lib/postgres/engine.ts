@@ -123,7 +123,7 @@ export class Engine {
   }
 
   /** Runs `task` apart from the request at hand: work for several requests (a deposit batch) gets its own deadlines. */
-  apart<T>(task: () => T): T {
+  #apart<T>(task: () => T): T {
     return currentRequest.exit(task);
   }
 
@@ -131,7 +131,7 @@ export class Engine {
    * `work` (done apart from the request, e.g. its deposit's batch), or StoreError "unavailable" once
    * the request's deadline passes; `abandon` is called then, so the work can be dropped if not begun.
    */
-  async withinRequest<T>(work: Promise<T>, abandon: () => void): Promise<T> {
+  async #withinRequest<T>(work: Promise<T>, abandon: () => void): Promise<T> {
     if (!currentRequest.getStore()) return await work;
     try {
       return await withDeadline(work, this.#deadline());
@@ -148,13 +148,13 @@ export class Engine {
    * if its batch has not been sent by then.
    */
   batched<Item, Result>(options: BatcherOptions<Item, Result>): (item: Item) => Promise<Result> {
-    const batcher = new Batcher({ ...options, send: (items) => this.apart(() => options.send(items)) });
-    return (item) => this.withinRequest(batcher.submit(item), () => batcher.withdraw(item));
+    const batcher = new Batcher({ ...options, send: (items) => this.#apart(() => options.send(items)) });
+    return (item) => this.#withinRequest(batcher.submit(item), () => batcher.withdraw(item));
   }
 
   /** Asks the engine whether it answers (within a deadline of its own); updates the state. */
   async probe(): Promise<boolean> {
-    return await this.apart(() => this.run("probe", (sql) => sql`SELECT 1`)).then(() => true, () => false);
+    return await this.#apart(() => this.run("probe", (sql) => sql`SELECT 1`)).then(() => true, () => false);
   }
 
   stats(): EngineStats {

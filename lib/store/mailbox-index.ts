@@ -9,6 +9,7 @@ import { appendTo } from "../collections.ts";
 import { ByteColumn, CHUNK_SLOTS, Column, wordOf } from "./columns.ts";
 import { MailboxTable } from "./mailbox-table.ts";
 import { isMessageId } from "./records.ts";
+import { pause } from "./work-slices.ts";
 
 /** One indexed message, as handed out for reading. */
 interface IndexEntry {
@@ -223,7 +224,7 @@ export class MailboxIndex {
     const before = this.#count;
     for (let number = 0; number < this.#mailboxes.numbered; number++) {
       if (this.#mailboxes.size.get(number) > 0) this.#dropExpired(number, now);
-      if ((number + 1) % 10_000 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if ((number + 1) % 10_000 === 0) await pause();
     }
     return before - this.#count;
   }
