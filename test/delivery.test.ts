@@ -51,7 +51,7 @@ describe("deposit → retrieve", () => {
     const relay = await testRelay({ now: NOW });
     await depositTo(relay, keys.bob.public_spki_pem, { short: true }, { ttl: 60 });
     await depositTo(relay, keys.bob.public_spki_pem, { long: true });
-    relay.setNow(NOW + 61);
+    await relay.setNow(NOW + 61);
     const retrieved = await json(await relay.request("/retrieve", await proofBody("bob", NOW + 61)));
     expect(retrieved.messages).toEqual([intercom({ long: true })]);
   });

@@ -120,7 +120,7 @@ export interface TestRelay {
   dataDir: string;
   /** POSTs `body` (JSON-encoded unless a string or bytes) or GETs when body is undefined. */
   request(path: string, body?: unknown, init?: RequestInit & { peer?: string }): Promise<Response>;
-  /** Sets the frozen clock. */
+  /** Sets the frozen clock (a relay process is restarted at it: await it). */
   setNow(now: number): Promise<void> | void;
   /** Closes its store (or stops its process), as a restart would. */
   stop(): Promise<void>;

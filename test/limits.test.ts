@@ -25,7 +25,7 @@ describe("deposit rate limit", () => {
     await relay.request("/deposit", deposit);
     const refused = await relay.request("/deposit", deposit);
     expect(refused.status).toBe(429);
-    relay.setNow(NOW + Number(refused.headers.get("retry-after")) + 60);
+    await relay.setNow(NOW + Number(refused.headers.get("retry-after")) + 60);
     expect((await relay.request("/deposit", deposit)).status).toBe(200);
   });
 
@@ -43,7 +43,7 @@ describe("deposit rate limit", () => {
       { event: "rate_limited", fields: { endpoint: "/deposit" } },
     ]);
     expect(await (await relay.request("/metrics")).text()).toContain("rendezvous_rate_limited_total 96");
-    relay.setNow(NOW + 180); // allowed again, then refused again: a new streak, a new line
+    await relay.setNow(NOW + 180); // allowed again, then refused again: a new streak, a new line
     await flood("10.0.0.1", 3);
     expect(refusals()).toHaveLength(3);
   });
@@ -128,7 +128,7 @@ describe("expiry frees room", () => {
     expect((await relay.request("/deposit", big)).status).toBe(200);
     expect((await relay.request("/deposit", big)).status).toBe(200);
     expect((await relay.request("/deposit", big)).status).toBe(507);
-    relay.setNow(NOW + 61);
+    await relay.setNow(NOW + 61);
     expect((await relay.request("/deposit", big)).status).toBe(200);
   });
 });

@@ -3,8 +3,11 @@
  * main.ts under Deno, or a compiled binary, over a real socket. RENDEZVOUS_TEST_RELAY chooses it
  * ("deno", or the binary's path); test/http-on-postgres.test.ts runs the HTTP suites so.
  *
- * The relay's clock is frozen where a test freezes it, by libfaketime (LD_PRELOAD) reading a file
- * the test rewrites. What only the app in this process offers (a made-up peer or request, the store
+ * The relay's clock is frozen where a test freezes it, by libfaketime (LD_PRELOAD) parsing FAKETIME once:
+ * a test that moves the clock restarts the relay on its data dir (and database) at the new time.
+ * libfaketime 0.9.10 cannot be told a new time safely while the relay runs: re-reading a timestamp
+ * file on every call (FAKETIME_NO_CACHE) races between threads and now and then hands one of them the
+ * real time. What only the app in this process offers (a made-up peer or request, the store
  * object, the log, a config no flag can give) throws here: such tests are `testInProcess`.
  */
 import { existsSync } from "node:fs";
@@ -38,7 +41,9 @@ export interface RelayProcessOptions {
 
 /** A relay process the tests talk to as they would to the app. */
 export interface RelayUnderTest {
-  url: string;
+  /** Where it listens; a new port after each setNow. */
+  readonly url: string;
+  /** Restarts it with its clock frozen at `now`. */
   setNow(now: number): Promise<void>;
   /** Stops it (SIGTERM) and waits for it to exit, as a restart would. */
   stop(): Promise<void>;
@@ -60,14 +65,13 @@ export async function testRelayProcess(options: RelayProcessOptions): Promise<Re
     await writeFile(keyFile, options.relayKey.privatePem!);
     args.push("--node-key", keyFile);
   }
-  const clockFile = join(options.dataDir, "frozen-clock");
-  const env: Record<string, string | undefined> = RELAY_UNDER_TEST === "deno" ? { ...process.env, NO_COLOR: "1" } : { ...BARE_ENV };
-  if (options.now !== undefined) {
-    await writeFile(clockFile, frozenAt(options.now));
-    // Frozen wall clock, read again at every call; timers (the monotonic clock) run as usual.
-    Object.assign(env, { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1", TZ: "UTC" });
-  }
-  const relay = await startRelayProcess([...binary, ...args], { env, timeoutMs: 30_000 });
+  const start = (now: number | undefined) => {
+    const env: Record<string, string | undefined> = RELAY_UNDER_TEST === "deno" ? { ...process.env, NO_COLOR: "1" } : { ...BARE_ENV };
+    // A frozen wall clock; timers (the monotonic clock) run as usual.
+    if (now !== undefined) Object.assign(env, { LD_PRELOAD: LIBFAKETIME, FAKETIME: frozenAt(now), DONT_FAKE_MONOTONIC: "1", TZ: "UTC" });
+    return startRelayProcess([...binary, ...args], { env, timeoutMs: 30_000 });
+  };
+  let relay = await start(options.now);
   const stop = async () => {
     relay.child.kill("SIGTERM");
     await relay.child.exited;
@@ -78,10 +82,13 @@ export async function testRelayProcess(options: RelayProcessOptions): Promise<Re
     afterAll(stop); // started at the top level of a test file
   }
   return {
-    url: relay.url,
+    get url() {
+      return relay.url;
+    },
     async setNow(now) {
       if (options.now === undefined) throw new Error("a relay process started on the real clock cannot be frozen later");
-      await writeFile(clockFile, frozenAt(now));
+      await stop();
+      relay = await start(now);
     },
     stop,
   };
