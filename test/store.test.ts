@@ -1,6 +1,6 @@
 /** The store through its public API: saved → reopened / compacted → state, recovery from torn and damaged logs. */
 import { describe, expect, test } from "bun:test";
-import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
@@ -66,6 +66,25 @@ describe("compaction", () => {
     expect(before.length).toBe(expected.size);
     expect(new Set(before)).toEqual(expected);
     expect(await ids(await reopen(store, dir))).toEqual(before);
+  });
+
+  test("the replaced log's disk space is freed after the checkpoint is written, and before the compaction resolves", async () => {
+    const dir = await tempDataDir();
+    let heldAtCheckpoint = -1;
+    const store = await testStore(dir, {
+      clock,
+      onStep: async (step) => {
+        if (step === "checkpoint:synced") heldAtCheckpoint = await deletedLogsHeld(dir);
+      },
+    });
+    const big = "x".repeat(200_000);
+    const ids = [];
+    for (let i = 0; i < 30; i++) ids.push(await store.deposit("a", `${i}${big}`, NOW + 600)); // 6 MB: several slices to free
+    await store.remove("a", ids.slice(1));
+    await store.compact();
+    expect(heldAtCheckpoint).toBe(1);
+    expect(await deletedLogsHeld(dir)).toBe(0);
+    expect((await store.peek("a")).messages.map((message) => message.payload)).toEqual([`0${big}`]);
   });
 
   test("a record changed on disk where the index points fails the compaction and the log stays as it was", async () => {
@@ -161,6 +180,12 @@ describe("compaction while slots are reused", () => {
     expect(await contents(await reopen(store, dir), ["m0", "m1", "m2", "m3"])).toEqual(expected);
   });
 });
+
+/** How many log files of `dir` that are no longer named (replaced by a compaction) this process holds open. */
+async function deletedLogsHeld(dir: string): Promise<number> {
+  const targets = await Promise.all((await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+  return targets.filter((target) => target === `${join(dir, LOG_FILE)} (deleted)`).length;
+}
 
 async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
   await store.close();

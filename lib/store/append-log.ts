@@ -2,8 +2,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import { writeAll } from "../fsync.ts";
-
-const RELEASE_SLICE_BYTES = 16 << 20;
+import { releaseFile } from "./release-file.ts";
 
 /** A failed write. `full` when the disk (or its quota) has no room. */
 export class LogWriteError extends Error {
@@ -47,6 +46,9 @@ export class AppendLog {
   #queue: Promise<unknown> = Promise.resolve();
   #flushScheduled = false;
   #dirtyTail = false;
+  /** Files replaced by a compaction and not yet released. */
+  #replaced: SharedHandle[] = [];
+  #commits = 0;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
     this.#handle = { file, readers: 0 };
@@ -64,6 +66,11 @@ export class AppendLog {
   /** Bytes of committed records. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Batches committed so far. */
+  get commits(): number {
+    return this.#commits;
   }
 
   /**
@@ -108,18 +115,27 @@ export class AppendLog {
   };
 
   /**
-   * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file is
-   * released in the background once no read uses it.
+   * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file stays open
+   * until {@link releaseReplaced} (or {@link close}) frees it.
    */
   replaceWith(file: FileHandle, size: number): void {
-    const old = this.#handle;
+    this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;
-    afterReads(old, () => release(old.file)).catch(this.options.onReleaseError);
   }
 
-  /** Waits for queued appends and running reads, then closes the file. */
+  /**
+   * Frees the files replaced so far once no read uses them, a slice at a time with pauses until `hurry`
+   * says otherwise (see release-file.ts). A failure goes to `onReleaseError`.
+   */
+  async releaseReplaced(hurry?: () => boolean): Promise<void> {
+    const replaced = this.#replaced.splice(0);
+    await Promise.all(replaced.map((old) => afterReads(old, () => releaseFile(old.file, hurry)).catch(this.options.onReleaseError)));
+  }
+
+  /** Waits for queued appends and running reads, frees replaced files, then closes the file. */
   async close(): Promise<void> {
+    await this.releaseReplaced(() => true);
     await this.exclusive(() => afterReads(this.#handle, () => this.#handle.file.close()));
   }
 
@@ -147,6 +163,7 @@ export class AppendLog {
       return;
     }
     this.#size = start + buffer.length;
+    this.#commits++;
     this.options.onCommit?.(performance.now() - began);
     let offset = start;
     for (const item of batch) {
@@ -163,19 +180,4 @@ function afterReads(handle: SharedHandle, action: () => Promise<void>): Promise<
   return new Promise((resolve, reject) => {
     handle.whenIdle = () => void action().then(resolve, reject);
   });
-}
-
-/**
- * Closes a replaced (already unlinked) log file. Its blocks are freed a slice at a time first:
- * freeing them all in one close held the disk's journal, and so deposits' fsyncs, for 60+ ms.
- */
-async function release(file: FileHandle): Promise<void> {
-  try {
-    for (let size = (await file.stat()).size; size > 0;) {
-      size = Math.max(0, size - RELEASE_SLICE_BYTES);
-      await file.truncate(size);
-    }
-  } finally {
-    await file.close();
-  }
 }

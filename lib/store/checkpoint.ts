@@ -14,6 +14,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { replaceFileAtomically } from "../fsync.ts";
 import { MailboxIndex } from "./mailbox-index.ts";
+import { releaseFile } from "./release-file.ts";
 import { pause } from "./work-slices.ts";
 
 /** The checkpoint file of the log at `logPath` (written through a temp file, see `temporaryPathFor`). */
@@ -50,8 +51,9 @@ async function windowHash(read: ReadLog, end: number): Promise<Uint8Array | null
  * `coveredEnd` are left out (start-up replays them from the log). The index may change between slices:
  * what changes is a deposit (past `coveredEnd`) or a removal whose del record lies past `coveredEnd`,
  * both replayed again from the tail; no compaction may run meanwhile. Atomic: a crash leaves the old
- * checkpoint or the new one, synced every {@link SYNC_EVERY_BYTES} as the compaction's file is.
- * `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
+ * checkpoint or the new one, synced every {@link SYNC_EVERY_BYTES} as the compaction's file is; the
+ * old one's blocks are then freed in slices (release-file.ts). `onStep` is a test hook
+ * ("checkpoint:written", "checkpoint:synced").
  */
 export async function writeCheckpoint(
   logPath: string,
@@ -61,10 +63,20 @@ export async function writeCheckpoint(
 ): Promise<void> {
   const hash = await windowHash(log.read, log.coveredEnd);
   if (!hash) throw new Error(`the log is shorter than ${log.coveredEnd} bytes`);
-  await replaceFileAtomically(checkpointPath(logPath), withCrc(serialized(index, log.coveredEnd, hash)), {
-    syncEveryBytes: SYNC_EVERY_BYTES,
-    onStep: (step) => onStep?.(`checkpoint:${step}`),
-  });
+  // Held open (when there is one we may write) so that, once replaced, its blocks are freed a slice at
+  // a time rather than all at once by the rename.
+  const old = await open(checkpointPath(logPath), "r+").catch(() => null);
+  try {
+    await replaceFileAtomically(checkpointPath(logPath), withCrc(serialized(index, log.coveredEnd, hash)), {
+      syncEveryBytes: SYNC_EVERY_BYTES,
+      onStep: (step) => onStep?.(`checkpoint:${step}`),
+    });
+  } catch (error) {
+    await old?.close();
+    throw error;
+  }
+  // A failed truncate only means its blocks are freed at once when it is closed.
+  if (old) await releaseFile(old).catch(() => {});
 }
 
 /** Each part with the trailer's CRC-32 of every byte before it. */

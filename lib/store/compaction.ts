@@ -7,7 +7,7 @@ import type { AppendLog } from "./append-log.ts";
 import { chunkBytes, type Line, readLines } from "./line-reader.ts";
 import { type MailboxIndex, Relocation } from "./mailbox-index.ts";
 import { decodeHeader, isPutLine } from "./records.ts";
-import { WorkSlices } from "./work-slices.ts";
+import { pause, WorkSlices } from "./work-slices.ts";
 
 /** What one compaction did. */
 export interface CompactionReport {
@@ -38,6 +38,8 @@ const SLICE_MS = 2;
  * last one is short (2 MiB: p99 during compaction 102-121 ms against 66-100 ms, under heavy other load).
  */
 const SYNC_EVERY_BYTES = 512 << 10;
+/** Longest pause after a stretch of copying (see {@link CompactedFile}). */
+const MAX_PAUSE_MS = 20;
 
 /** For each line, its slot when it is the very put line the index points at, else -1; one index pass per mailbox. */
 function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
@@ -62,16 +64,29 @@ function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
   return slots;
 }
 
-/** The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long. */
+/**
+ * The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long.
+ * While deposits commit, each stretch of copying (reads, writes and the sync that ends it) is followed
+ * by a pause as long as it took (at most {@link MAX_PAUSE_MS}): the copy then takes at most half of the
+ * disk's and the machine's time from deposits, and at most twice as long; with no deposits, no pause.
+ */
 class CompactedFile {
   #unsynced = 0;
+  #stretchBegan = performance.now();
+  #commitsSeen: number;
 
-  constructor(readonly file: FileHandle) {}
+  constructor(readonly file: FileHandle, readonly log: AppendLog) {
+    this.#commitsSeen = log.commits;
+  }
 
   async write(bytes: Uint8Array, position: number): Promise<void> {
     await writeAll(this.file, bytes, position);
     this.#unsynced += bytes.length;
-    if (this.#unsynced > SYNC_EVERY_BYTES) await this.sync();
+    if (this.#unsynced <= SYNC_EVERY_BYTES) return;
+    await this.sync();
+    if (this.log.commits !== this.#commitsSeen) await pause(Math.min(MAX_PAUSE_MS, performance.now() - this.#stretchBegan));
+    this.#commitsSeen = this.log.commits;
+    this.#stretchBegan = performance.now();
   }
 
   async sync(): Promise<void> {
@@ -100,7 +115,7 @@ export async function compactLog(
   const { logPath, onStep = () => {} } = options;
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
-  const out = new CompactedFile(await open(tempPath, "w+", 0o600));
+  const out = new CompactedFile(await open(tempPath, "w+", 0o600), log);
   try {
     const relocation = new Relocation();
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });

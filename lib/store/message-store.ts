@@ -155,7 +155,8 @@ export class MessageStore {
 
   /**
    * Drops expired and removed records (and damaged lines, once a copy of them is kept aside) from the
-   * log now, then writes a checkpoint of the index. Does nothing once the store is closing.
+   * log now, then writes a checkpoint of the index and frees the old log's disk space. Does nothing once
+   * the store is closing.
    */
   compact(): Promise<void> {
     if (this.#closing) return Promise.resolve();
@@ -177,6 +178,8 @@ export class MessageStore {
           milliseconds: Math.round(report.milliseconds),
         });
         await this.#writeCheckpoint();
+        // Only then the old file's blocks, paced: freeing them holds the disk's journal (see release-file.ts).
+        await this.#log.releaseReplaced(() => this.#closing !== undefined);
       } finally {
         this.#compacting = null;
       }

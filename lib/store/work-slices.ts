@@ -1,7 +1,7 @@
 /** Long synchronous work cut into short slices, so that deposits and reads get the event loop between them. */
 
-/** Resolves after other ready work (I/O callbacks, timers) has had its turn. */
-export const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/** Resolves after other ready work (I/O callbacks, timers) has had its turn, and at least `milliseconds`. */
+export const pause = (milliseconds = 0) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
 /** The clock of one run of slices: {@link yieldIfDue} pauses once the current slice has lasted `milliseconds`. */
 export class WorkSlices {

@@ -58,3 +58,30 @@ export class Samples {
     return this.values().slice().sort();
   }
 }
+
+/** Something that lasted `ms` milliseconds and ended at `end` (performance.now()): a wait, an fsync, a stall. */
+export interface Interval {
+  end: number;
+  ms: number;
+}
+
+/**
+ * What a window with some work (a compaction) has beyond windows of the same load without it, given
+ * the lengths (ascending) of what happened in each (deposits' waits, fsyncs): per window (that one
+ * first) the count of lengths over `slowMs` and the longest; `attributed` is the count
+ * in the first beyond the share of the others (as many of its lengths times the share over `slowMs`
+ * in the windows without; at least 0), so that the machine's own stalls, which the windows without
+ * have too, are not blamed on the work. A share, not a rate per second: work that slows every deposit
+ * lets fewer of them happen, which would hide slow ones in a count per second. NaN when more than 1%
+ * of the windows without are over `slowMs`: the machine itself is then too slow to tell.
+ */
+export function slowBeyondWindowsWithout(slowMs: number, work: ArrayLike<number>, ...without: ArrayLike<number>[]) {
+  const windows = [work, ...without];
+  const counts = windows.map((lengths) => Array.from(lengths).filter((length) => length > slowMs).length);
+  const slowShareWithout = counts.slice(1).reduce((sum, count) => sum + count, 0) / without.reduce((sum, lengths) => sum + lengths.length, 0);
+  return {
+    counts,
+    longest: windows.map((lengths) => lengths.length ? lengths[lengths.length - 1] : NaN),
+    attributed: slowShareWithout > 0.01 ? NaN : Math.max(0, Math.round(counts[0] - slowShareWithout * work.length)),
+  };
+}

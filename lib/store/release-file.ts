@@ -1,0 +1,29 @@
+/** Freeing a large file that is no longer named (a replaced log or checkpoint) without stalling other writers' fsyncs. */
+import type { FileHandle } from "node:fs/promises";
+import { pause } from "./work-slices.ts";
+
+/**
+ * Bytes freed at a time. Freeing a block costs the disk's journal commit that records it (and, on a
+ * filesystem mounted with `discard`, a discard of those blocks within that commit): every fsync
+ * meanwhile waits for it. A close that freed a 1.5 GB file at once held fsyncs for 100 ms and more;
+ * 16 MiB slices back to back, about 10 ms each; 2 MiB slices with a pause, next to nothing.
+ */
+const SLICE_BYTES = 2 << 20;
+/** Pause between two slices, so that deposits' commits go between them (about 3 s per GiB). */
+const PAUSE_MS = 4;
+
+/**
+ * Closes `file` (already unlinked or renamed over), first freeing its blocks a slice at a time from
+ * its end, with a pause between slices unless `hurry` says otherwise (a relay shutting down).
+ */
+export async function releaseFile(file: FileHandle, hurry: () => boolean = () => false): Promise<void> {
+  try {
+    for (let size = (await file.stat()).size; size > 0;) {
+      size = Math.max(0, size - SLICE_BYTES);
+      await file.truncate(size);
+      if (!hurry()) await pause(PAUSE_MS);
+    }
+  } finally {
+    await file.close();
+  }
+}
