@@ -20,9 +20,9 @@ const CONNECTIONS = [16, 64];
  * awaited right before and right after the timed run (a relay's counters are read there).
  */
 export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[], onTimed = async () => {}): Promise<LoadResult> {
-  const { seconds, warmupSeconds } = context.options;
+  const { seconds, warmupRequests } = context.options;
   const load = { url: server.url, connections, steps: postCycle("/deposit", bodies) };
-  await runLoad({ ...load, duration: warmupSeconds });
+  await runLoad({ ...load, amount: warmupRequests });
   await onTimed();
   const result = await runLoad({ ...load, duration: seconds, serverPid: server.pid });
   await onTimed();
