@@ -78,7 +78,9 @@ try {
     values.sort((a, b) => a - b);
     return `median ${values[ROUNDS >> 1].toFixed(1)} µs (min ${values[0].toFixed(1)}, max ${values[ROUNDS - 1].toFixed(1)})`;
   };
-  console.log(`CPU per ${kind} over ${ROUNDS} rounds of ${COUNT}: ${spread(perRequest)}; user mode ${spread(userPerRequest)}`);
+  const { commits } = store.stats();
+  const perCommit = kind === "deposit" ? `; ${(ROUNDS * COUNT / commits).toFixed(1)} deposits per commit` : "";
+  console.log(`CPU per ${kind} over ${ROUNDS} rounds of ${COUNT}: ${spread(perRequest)}; user mode ${spread(userPerRequest)}${perCommit}`);
   await store.close();
 } finally {
   await rm(dataDir, { recursive: true, force: true });

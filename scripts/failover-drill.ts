@@ -1,16 +1,27 @@
 /**
- * Failover drill (`bun scripts/failover-drill.ts`): a PostgreSQL primary with a synchronous standby on
- * loopback, two relays on a multi-host URL, deposits from 8 clients; the primary is killed (-9, with
- * its backends) and the standby promoted. Reports acknowledged deposits lost (the goal: 0) and the
- * seconds without service. Everything runs on 127.0.0.1 and is removed afterwards.
+ * Failover drill (`bun scripts/failover-drill.ts [--runtime bun|deno] [--old-primary refuses|silent]`):
+ * a PostgreSQL primary with a synchronous standby on loopback, two relays under that runtime (Bun by
+ * default) on a multi-host URL, deposits from 8 clients; the primary is killed (-9, with its backends)
+ * and the standby promoted. The dead primary's port refuses connections (as where its host is up), or
+ * with `silent` accepts them and never answers (as where its host is powered off or cut off).
+ * Reports acknowledged deposits lost (the goal: 0), the seconds without service and how many relays
+ * still answer. Everything runs on 127.0.0.1 and is removed afterwards.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import postgres from "postgres";
-import { freePort, killServer, postgresInstalled, runServerProgram, serverDirectory } from "./postgres-cluster.ts";
+import { postgresInstalled, serverDirectory, startReplicatedPair } from "./postgres-cluster.ts";
 import { ROOT, type ServerProcess, startRelay } from "./bench/processes.ts";
 
+const option = (name: string, fallback: string) => process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback;
+const runtime = option("--runtime", "bun");
+const silent = option("--old-primary", "refuses") === "silent";
+if ((runtime !== "bun" && runtime !== "deno") || !["refuses", "silent"].includes(option("--old-primary", "refuses"))) {
+  console.error("failover-drill: --runtime is bun or deno, --old-primary refuses or silent");
+  process.exit(2);
+}
 const CLIENTS = 8;
 const SECONDS_BEFORE_KILL = 3;
 const SECONDS_AFTER_RECOVERY = 3;
@@ -22,38 +33,19 @@ if (!postgresInstalled()) {
 
 const log = (message: string) => console.error(`[failover-drill] ${message}`);
 const dir = await serverDirectory();
-const [primaryPort, standbyPort] = [await freePort(), await freePort()];
-const primaryData = join(dir, "primary");
-const standbyData = join(dir, "standby");
 const relays: ServerProcess[] = [];
-
-/** Starts the server on `data` at `port` with extra settings. */
-const startServer = (data: string, port: number, settings: string[] = []) =>
-  runServerProgram("pg_ctl", [
-    "-D", data, "-l", `${data}.log`, "-w", "-t", "60", "-o",
-    [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", ...settings.map((setting) => `-c ${setting}`)].join(" "),
-    "start",
-  ]);
+/** With `--old-primary silent`: the dead primary's port accepts and never answers, as a host that is powered off or cut off does. */
+const oldPrimary = createServer(() => {});
+const pair = (await startReplicatedPair())!;
 
 try {
-  log(`primary on ${primaryPort}, synchronous standby on ${standbyPort}`);
-  await runServerProgram("initdb", ["-D", primaryData, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"]);
-  await startServer(primaryData, primaryPort, ["synchronous_commit=on", "synchronous_standby_names='ANY 1 (standby1)'"]);
-  await runServerProgram("pg_basebackup", [
-    "-D", standbyData, "-R", "-X", "stream", "-d", `host=127.0.0.1 port=${primaryPort} user=postgres application_name=standby1`,
-  ]);
-  await startServer(standbyData, standbyPort);
-  const primary = postgres({ host: "127.0.0.1", port: primaryPort, user: "postgres", database: "postgres", max: 1, onnotice: () => {} });
-  while ((await primary`SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1' AND sync_state IN ('sync', 'quorum')`).length === 0) {
-    await Bun.sleep(100);
-  }
-  await primary.end();
-
+  const { primaryPort, standbyPort } = pair;
+  log(`primary on ${primaryPort}, synchronous standby on ${standbyPort}; relays under ${runtime}`);
   const url = `postgres://postgres@127.0.0.1:${primaryPort},127.0.0.1:${standbyPort}/postgres?target_session_attrs=read-write`;
   const vectors = JSON.parse(readFileSync(join(ROOT, "test", "vectors", "keys.json"), "utf8"));
   const nodeKey = join(dir, "relay.pem");
   await writeFile(nodeKey, vectors.keys.relay.private_pkcs1_pem, { mode: 0o600 });
-  for (let i = 0; i < 2; i++) relays.push(await startRelay({ runtime: "bun", dataDir: join(dir, `relay-${i}`), nodeKey, args: ["--store", url] }));
+  for (let i = 0; i < 2; i++) relays.push(await startRelay({ runtime, dataDir: join(dir, `relay-${i}`), nodeKey, args: ["--store", url] }));
   log(`relays at ${relays.map((relay) => relay.url).join(" and ")}`);
 
   const payload = JSON.stringify({ msg_type: "intercom", payload: { data: "drill" }, metadata: {}, route: [], node: null, source_peer: null });
@@ -80,9 +72,10 @@ try {
   await Bun.sleep(SECONDS_BEFORE_KILL * 1000);
   const before = acknowledged.length;
   const killedAt = performance.now();
-  await killServer(primaryData);
-  log(`primary killed after ${before} acknowledged deposits; promoting the standby`);
-  await runServerProgram("pg_ctl", ["-D", standbyData, "-w", "promote"]);
+  await pair.killPrimary();
+  if (silent) await new Promise<void>((resolve) => oldPrimary.listen(primaryPort, "127.0.0.1", resolve));
+  log(`primary killed after ${before} acknowledged deposits${silent ? " (its port now silent)" : ""}; promoting the standby`);
+  await pair.promoteStandby();
   const promotedAt = performance.now();
   while (!answered.some((at) => at > promotedAt)) await Bun.sleep(50);
   await Bun.sleep(SECONDS_AFTER_RECOVERY * 1000);
@@ -97,7 +90,11 @@ try {
   const survivor = postgres({ host: "127.0.0.1", port: standbyPort, user: "postgres", database: "postgres", max: 1, onnotice: () => {} });
   const [row] = await survivor`SELECT count(*)::int AS present FROM rendezvous_messages WHERE id = ANY (${survivor.array(acknowledged, 2951)})`;
   await survivor.end();
+  const relaysAnswering = (await Promise.all(relays.map((relay) => fetch(`${relay.url}/healthz`).then(() => true, () => false)))).filter(Boolean).length;
   const report = {
+    runtime,
+    oldPrimary: silent ? "silent" : "refuses",
+    relaysAnswering,
     acknowledged: acknowledged.length,
     acknowledgedBeforeKill: before,
     lost: acknowledged.length - row.present,
@@ -106,10 +103,10 @@ try {
     failedRequests: failures,
   };
   console.log(JSON.stringify(report, null, 2));
-  process.exitCode = report.lost === 0 ? 0 : 1;
+  process.exitCode = report.lost === 0 && relaysAnswering === relays.length ? 0 : 1;
 } finally {
   await Promise.all(relays.map((relay) => relay.stop()));
-  await runServerProgram("pg_ctl", ["-D", standbyData, "-m", "immediate", "-w", "stop"]).catch(() => {});
-  await runServerProgram("pg_ctl", ["-D", primaryData, "-m", "immediate", "-w", "stop"]).catch(() => {});
+  oldPrimary.close();
+  await pair.drop();
   rmSync(dir, { recursive: true, force: true });
 }

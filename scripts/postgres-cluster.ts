@@ -96,7 +96,65 @@ export async function startCluster(): Promise<Cluster | null> {
   };
 }
 
-/** The processes whose parent is `parent`, from /proc. */
+/** A primary with a synchronous standby (a commit waits until the standby has it), on loopback. */
+export interface ReplicatedPair {
+  primaryPort: number;
+  standbyPort: number;
+  /** kill -9 of the primary and its backends, as a power cut would. */
+  killPrimary(): Promise<void>;
+  /** Makes the standby a primary (pg_ctl promote, waiting until it accepts writes). */
+  promoteStandby(): Promise<void>;
+  /** Stops both servers and removes their directory. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Starts a primary (synchronous_commit = on, `synchronous_standby_names = 'ANY 1 (standby1)'`) and a
+ * standby streaming from it, each on a loopback port; resolves once the standby is synchronous. Null
+ * where PostgreSQL is not installed.
+ */
+export async function startReplicatedPair(): Promise<ReplicatedPair | null> {
+  if (!postgresInstalled()) return null;
+  const dir = await serverDirectory();
+  const [primaryPort, standbyPort] = [await freePort(), await freePort()];
+  const [primaryData, standbyData] = [join(dir, "primary"), join(dir, "standby")];
+  const startServer = (data: string, port: number, settings: string[] = []) =>
+    runServerProgram("pg_ctl", [
+      "-D", data, "-l", `${data}.log`, "-w", "-t", "60", "-o",
+      [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", ...settings.map((setting) => `-c ${setting}`)].join(" "),
+      "start",
+    ]);
+  const stop = (data: string) => runServerProgram("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => {});
+  const drop = async () => {
+    await stop(standbyData);
+    await stop(primaryData);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await runServerProgram("initdb", ["-D", primaryData, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]);
+    await startServer(primaryData, primaryPort, ["synchronous_commit=on", "synchronous_standby_names='ANY 1 (standby1)'"]);
+    await runServerProgram("pg_basebackup", [
+      "-D", standbyData, "-R", "-X", "stream", "-d", `host=127.0.0.1 port=${primaryPort} user=postgres application_name=standby1`,
+    ]);
+    await startServer(standbyData, standbyPort);
+    const primary = postgres({ host: "127.0.0.1", port: primaryPort, user: "postgres", database: "postgres", max: 1, onnotice: () => {} });
+    while ((await primary`SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1' AND sync_state IN ('sync', 'quorum')`).length === 0) {
+      await Bun.sleep(100);
+    }
+    await primary.end();
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+  return {
+    primaryPort,
+    standbyPort,
+    killPrimary: () => killServer(primaryData),
+    promoteStandby: () => runServerProgram("pg_ctl", ["-D", standbyData, "-w", "promote"]),
+    drop,
+  };
+}
+
 /**
  * kill -9 of the server on `data`: the postmaster and its backends at once, as a power cut would (a
  * backend left behind would hold the shared memory); resolves once they are gone.
@@ -108,6 +166,7 @@ export async function killServer(data: string): Promise<void> {
   while (pids.some(isAlive)) await Bun.sleep(20);
 }
 
+/** The processes whose parent is `parent`, from /proc. */
 function childrenOf(parent: number): number[] {
   return readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((pid) => {
     try {

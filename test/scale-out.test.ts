@@ -1,15 +1,17 @@
 /**
  * Several relay processes (Bun and Deno) on one PostgreSQL database, as behind a load balancer:
- * shared proofs, mailboxes and rate limits; one relay key; a relay or the engine killed under load.
+ * shared proofs, mailboxes and rate limits; one relay key; a relay or the engine killed under load; a
+ * failover from a primary to its standby on a multi-host URL.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ENGINE_TIMEOUT_MS } from "../lib/storage.ts";
-import { freePort } from "../scripts/postgres-cluster.ts";
+import { freePort, startReplicatedPair } from "../scripts/postgres-cluster.ts";
 import { compiledBinary } from "./compiled-binary.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
+import { roleHidingProxy } from "./postgres-proxy.ts";
 import { BARE_ENV, RELAY_COMMANDS, type RelayProcess, runProcess, type RuntimeName, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
@@ -179,39 +181,82 @@ describe.skipIf(!installed)("the compiled binary on PostgreSQL", () => {
   }, 120_000);
 });
 
+/**
+ * Deposits from 8 clients on `relays` while `takeDown()` makes the engine unreachable and `bringBack()`
+ * (once every relay has answered 503) makes it reachable again. Requires: meanwhile each relay answers
+ * a deposit 503 store_unavailable with Retry-After and /healthz 503 "down"; within 10 s of the return a
+ * 200 from each; no answer later than the deadline + 2 s, none missing, only 200s and 503s (a second
+ * later, so every connection of the pools has been used again); each acknowledged deposit stored once;
+ * /healthz "up" and no relay exited.
+ */
+async function expectOutageSurvived(relays: RelayProcess[], takeDown: () => Promise<void>, bringBack: () => Promise<void>): Promise<void> {
+  const load = depositLoad(() => relays, 8);
+  await Bun.sleep(500);
+  await takeDown();
+  await Promise.all(relays.map(async (relay) => {
+    const during = await post(relay, "/deposit", depositFor("alice", "while down"));
+    expect([during.status, during.body, during.headers.get("retry-after")]).toEqual([503, { status: "error", reason: "store_unavailable" }, "2"]);
+    const health = await fetch(`${relay.url}/healthz`);
+    expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([503, "down"]);
+  }));
+  await bringBack();
+  const backAt = Date.now();
+  for (const relay of relays) {
+    while ((await post(relay, "/deposit", depositFor("alice", "after"))).status !== 200) {
+      expect(Date.now() - backAt).toBeLessThan(10_000);
+      await Bun.sleep(100);
+    }
+  }
+  await Bun.sleep(1000);
+  await load.stop();
+  expect(load.slowestMs()).toBeLessThan(ENGINE_TIMEOUT_MS + 2000);
+  expect(load.statuses.get("no answer")).toBeUndefined();
+  expect([...load.statuses.keys()].sort()).toEqual(["200 ok", "503 store_unavailable"]);
+  const stored = await collectIds(relays[1], "bob");
+  expect(new Set(stored).size).toBe(stored.length);
+  expect(stored).toEqual(expect.arrayContaining(load.acknowledged));
+  for (const relay of relays) {
+    const health = await fetch(`${relay.url}/healthz`);
+    expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([200, "up"]);
+    expect(relay.child.exitCode).toBeNull();
+  }
+}
+
 describe.skipIf(!installed)("PostgreSQL killed and restarted under load", () => {
   for (const runtime of RUNTIMES) {
     test(`two relays under ${runtime}: 503 store_unavailable with Retry-After meanwhile, within 5 s + 2 s, and /healthz says so; no relay crashes; nothing acknowledged is lost`, async () => {
       const url = await cluster().database();
       const relays = [await startInstance(url, UNLIMITED, runtime), await startInstance(url, UNLIMITED, runtime)];
-      const load = depositLoad(() => relays, 8);
-      await Bun.sleep(500);
-      await cluster().crash();
-      for (const relay of relays) {
-        const during = await post(relay, "/deposit", depositFor("alice", "while down"));
-        expect([during.status, during.body, during.headers.get("retry-after")]).toEqual([503, { status: "error", reason: "store_unavailable" }, "2"]);
-        const health = await fetch(`${relay.url}/healthz`);
-        expect([health.status, (await health.json() as { engine: string }).engine]).toEqual([503, "down"]);
-      }
-      await cluster().start();
-      const backAt = Date.now();
-      for (const relay of relays) {
-        while ((await post(relay, "/deposit", depositFor("alice", "after"))).status !== 200) {
-          expect(Date.now() - backAt).toBeLessThan(10_000);
-          await Bun.sleep(100);
-        }
-      }
-      await Bun.sleep(300);
-      await load.stop();
-      expect(load.slowestMs()).toBeLessThan(ENGINE_TIMEOUT_MS + 2000);
-      expect(load.statuses.get("503 store_unavailable")).toBeGreaterThan(0);
-      expect(load.statuses.get("no answer")).toBeUndefined();
-      expect([...load.statuses.keys()].sort()).toEqual(["200 ok", "503 store_unavailable"]);
-      const stored = await collectIds(relays[1], "bob");
-      expect(new Set(stored).size).toBe(stored.length);
-      expect(stored).toEqual(expect.arrayContaining(load.acknowledged));
-      for (const relay of relays) expect(relay.child.exitCode).toBeNull();
+      await expectOutageSurvived(relays, () => cluster().crash(), () => cluster().start());
       relays.forEach((relay) => relay.stop());
     }, 90_000);
   }
+});
+
+describe.skipIf(!installed)("PostgreSQL failover on a multi-host URL", () => {
+  test("primary killed -9 and standby promoted, the servers' role unreported (as before PostgreSQL 14, or behind a pooler) so the client asks each new connection, and those questions cut on the standby until its promotion: relays under Bun and Deno stay up, answer 503 store_unavailable and /healthz down meanwhile, 200 after; nothing acknowledged is lost", async () => {
+    const pair = (await startReplicatedPair())!;
+    const proxies = [await roleHidingProxy(pair.primaryPort), await roleHidingProxy(pair.standbyPort)];
+    const relays: RelayProcess[] = [];
+    try {
+      const hosts = proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(",");
+      relays.push(...await relayUnderEachRuntime(`postgres://postgres@${hosts}/postgres?target_session_attrs=read-write`, UNLIMITED));
+      const takeDown = async () => {
+        // A connection to the standby is cut as the client asks its role, as a server restarting or a flaky network would.
+        proxies[1].cutRoleChecks = Infinity;
+        await pair.killPrimary();
+      };
+      const bringBack = async () => {
+        // The client still asks the role by the query role-check.ts guards, and the cut reached it.
+        expect(proxies[1].cut).toBeGreaterThan(0);
+        proxies[1].cutRoleChecks = 0;
+        await pair.promoteStandby();
+      };
+      await expectOutageSurvived(relays, takeDown, bringBack);
+    } finally {
+      relays.forEach((relay) => relay.stop());
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+      await pair.drop();
+    }
+  }, 120_000);
 });

@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import postgres from "postgres";
 import { arrayTypes } from "./array-types.ts";
 import { Batcher, type BatcherOptions } from "./batcher.ts";
+import { guardRoleChecks } from "./role-check.ts";
 import { StoreError } from "../store/message-store.ts";
 
 /** A query runner: the pool itself, as `postgres` hands it out. */
@@ -80,6 +81,8 @@ export class Engine {
       types: arrayTypes(),
       connection: { application_name: "hivemind-rendezvous" },
     });
+    // On a multi-host URL the client checks each new connection's role, by a query it drops (see role-check.ts).
+    guardRoleChecks(this.sql);
   }
 
   /**

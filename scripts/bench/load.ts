@@ -121,7 +121,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 /** User + system CPU seconds of a process, all threads, from /proc/PID/stat. */
-function processCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

@@ -9,17 +9,33 @@ import { depositBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
 import { type LoadResult, postCycle, runLoad } from "../load.ts";
+import { metricValue } from "../metrics.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
 import { ratios } from "../stats.ts";
 
 const CONNECTIONS = [16, 64];
 
-/** Warms `server` up, then measures deposits (or echoes) for the configured seconds. */
-export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[]): Promise<LoadResult> {
+/**
+ * Warms `server` up, then measures deposits (or echoes) for the configured seconds; `onTimed` is
+ * awaited right before and right after the timed run (a relay's counters are read there).
+ */
+export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[], onTimed = async () => {}): Promise<LoadResult> {
   const { seconds, warmupSeconds } = context.options;
   const load = { url: server.url, connections, steps: postCycle("/deposit", bodies) };
   await runLoad({ ...load, duration: warmupSeconds });
-  return await runLoad({ ...load, duration: seconds, serverPid: server.pid });
+  await onTimed();
+  const result = await runLoad({ ...load, duration: seconds, serverPid: server.pid });
+  await onTimed();
+  return result;
+}
+
+/** A relay's timed deposits and how many of them each group commit (one write + fsync) carried on average. */
+async function relayDeposits(context: BenchContext, relay: ServerProcess, connections: number, bodies: string[]) {
+  const commits: number[] = [];
+  const result = await timedDeposits(context, relay, connections, bodies, async () => {
+    commits.push(await metricValue(relay.url, "rendezvous_commits_total"));
+  });
+  return { result, depositsPerCommit: result.requests / (commits[1] - commits[0]) };
 }
 
 /** Runs the scenario. */
@@ -28,6 +44,8 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   const pool = depositBodies(keySlices(context.keys, 0).targets, 256);
   const echo = await startBaseline("echo");
   const results: Record<string, LoadResult[]> = {};
+  /** Deposits per group commit, per relay run: fewer means more write + fsync work per deposit. */
+  const perCommit: Record<string, number[]> = {};
   const runs: Record<string, unknown>[] = [];
   const record = (name: string, run: number, result: LoadResult) => {
     (results[name] ??= []).push(result);
@@ -64,7 +82,9 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
           const dataDir = join(context.tmp, `deposits-${runtime}-${connections}-${run}`);
           const relay = await context.relay(runtime, dataDir, `deposits-${runtime}-c${connections}`);
           try {
-            record(`${runtime}.c${connections}`, run, await timedDeposits(context, relay, connections, pool));
+            const { result, depositsPerCommit } = await relayDeposits(context, relay, connections, pool);
+            record(`${runtime}.c${connections}`, run, result);
+            (perCommit[`${runtime}.c${connections}`] ??= []).push(depositsPerCommit);
           } finally {
             await relay.stop();
             await rm(dataDir, { recursive: true, force: true });
@@ -93,6 +113,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     figures[`deposits/durable-baseline ${c}`] = figure("ratio", ratios(rps(`bun.${c}`), rps(`durable.${c}`)));
     figures[`server µs/deposit bun ${c}`] = figure("µs", cpuPerRequest(`bun.${c}`));
     figures[`server µs/deposit durable-baseline ${c}`] = figure("µs", cpuPerRequest(`durable.${c}`));
+    figures[`deposits per commit bun ${c}`] = figure("deposits", perCommit[`bun.${c}`] ?? []);
   }
   if (options.deno) {
     figures["deposits/s deno c64"] = figure("req/s", rps("deno.c64"));
@@ -105,6 +126,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     figures["deposits/durable-baseline deno-serve c64"] = figure("ratio", ratios(rps("deno.c64"), rps("durable-deno-serve.c64")));
     figures["durable-baseline deno node:http/Deno.serve c64"] = figure("ratio", ratios(rps("durable-deno.c64"), rps("durable-deno-serve.c64")));
     figures["server µs/deposit deno c64"] = figure("µs", cpuPerRequest("deno.c64"));
+    figures["deposits per commit deno c64"] = figure("deposits", perCommit["deno.c64"] ?? []);
     figures["server µs/deposit durable-baseline deno c64"] = figure("µs", cpuPerRequest("durable-deno.c64"));
     figures["server µs/deposit durable-baseline deno-serve c64"] = figure("µs", cpuPerRequest("durable-deno-serve.c64"));
   }

@@ -5,7 +5,7 @@ import { fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
 import type { ClientKey } from "../keys.ts";
-import { BodyPool, type LoadResult, postEach, runLoad, type Step } from "../load.ts";
+import { BodyPool, type LoadResult, postEach, processCpuSeconds, runLoad, type Step } from "../load.ts";
 import { metricValue } from "../metrics.ts";
 import { prefillLog, resetLog } from "../prefill.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
@@ -36,21 +36,61 @@ export async function readProofs(context: BenchContext, keys: ReturnType<typeof 
   return { warm, proofs };
 }
 
+/** The warm-up both servers get: each warm-up proof once. */
+async function warmUp(server: ServerProcess, warm: string[]): Promise<void> {
+  await runLoad({ url: server.url, connections: CONNECTIONS, amount: warm.length, steps: postEach("/retrieve", new BodyPool(warm, false)) });
+}
+
+/** The verify-only server, which keeps no replay state: after the warm-up, the same proofs over and over for the configured seconds. */
+async function verifyOnlyRetrieves(context: BenchContext, server: ServerProcess, signed: { warm: string[]; proofs: string[] }): Promise<LoadResult> {
+  await warmUp(server, signed.warm);
+  const steps = postEach("/retrieve", new BodyPool(signed.proofs));
+  return await runLoad({ url: server.url, connections: CONNECTIONS, duration: context.options.seconds, steps, serverPid: server.pid });
+}
+
+/** A relay, after the warm-up: each proof once (they are single-use); also the server CPU per retrieve over the second half. */
+async function singleUseRetrieves(relay: ServerProcess, signed: { warm: string[]; proofs: string[] }): Promise<{ result: LoadResult; warmMicroseconds: number }> {
+  await warmUp(relay, signed.warm);
+  const pool = new HalvedProofPool(signed.proofs, relay.pid);
+  const result = await runLoad({ url: relay.url, connections: CONNECTIONS, amount: signed.proofs.length, steps: postEach("/retrieve", pool), serverPid: relay.pid });
+  return { result, warmMicroseconds: pool.warmMicroseconds() };
+}
+
 /**
- * Retrieves after a warm-up: on a relay each proof once (they are single-use); on the verify-only
- * server, which keeps no replay state, the same proofs over and over for the configured seconds.
+ * A pool of single-use proofs that notes the server's CPU seconds when the second half of them starts
+ * going out (up to CONNECTIONS proofs of the first half may still be in flight then). A fresh relay's JIT compilers still work through the first thousands of retrieves (about
+ * 30 µs per retrieve over `--quick`'s 6,000, docs/performance.md), so the second half's CPU per retrieve
+ * is the warmed-up cost.
  */
-async function timedRetrieves(context: BenchContext, server: ServerProcess, signed: { warm: string[]; proofs: string[] }, singleUse: boolean): Promise<LoadResult> {
-  const load = { url: server.url, connections: CONNECTIONS };
-  await runLoad({ ...load, amount: signed.warm.length, steps: postEach("/retrieve", new BodyPool(signed.warm, false)) });
-  return await runLoad(singleUse
-    ? { ...load, amount: signed.proofs.length, steps: postEach("/retrieve", new BodyPool(signed.proofs, false)), serverPid: server.pid }
-    : { ...load, duration: context.options.seconds, steps: postEach("/retrieve", new BodyPool(signed.proofs)), serverPid: server.pid });
+class HalvedProofPool extends BodyPool {
+  #taken = 0;
+  cpuAtHalf = NaN;
+
+  constructor(proofs: string[], readonly serverPid: number) {
+    super(proofs, false);
+  }
+
+  override next(): string {
+    if (this.#taken++ === this.half) this.cpuAtHalf = processCpuSeconds(this.serverPid);
+    return super.next();
+  }
+
+  /** How many proofs the first half has: the second starts at this index. */
+  get half(): number {
+    return this.bodies.length >> 1;
+  }
+
+  /** Server CPU µs per retrieve over the second half, read once the run is over (the server is idle then). */
+  warmMicroseconds(): number {
+    return (processCpuSeconds(this.serverPid) - this.cpuAtHalf) / (this.bodies.length - this.half) * 1e6;
+  }
 }
 
 /** What the reads measured on one relay. */
 export interface ReadResult {
   retrieve: LoadResult;
+  /** Server CPU µs per retrieve over the second half of the proofs, once the JIT has warmed up. */
+  warmMicrosecondsPerRetrieve: number;
   deliveredPerRetrieve: number;
   collectAck: LoadResult;
   removedPerAck: number;
@@ -59,10 +99,10 @@ export interface ReadResult {
 /** Timed retrieves with single-use proofs, then collect → ack cycles, on a relay whose store holds `readPlan`'s messages. */
 export async function measureReads(context: BenchContext, relay: ServerProcess, keys: ReturnType<typeof keySlices>, signed: { warm: string[]; proofs: string[] }, relayPem: string): Promise<ReadResult> {
   const before = await metricValue(relay.url, "rendezvous_delivered_total");
-  const retrieve = await timedRetrieves(context, relay, signed, true);
+  const { result: retrieve, warmMicroseconds } = await singleUseRetrieves(relay, signed);
   const deliveredPerRetrieve = (await metricValue(relay.url, "rendezvous_delivered_total") - before) / retrieve.requests;
   const cycle = await collectAckCycles(relay, relayPem, keys.collect, context.options.collectPairs);
-  return { retrieve, deliveredPerRetrieve, collectAck: cycle.result, removedPerAck: cycle.removedPerAck };
+  return { retrieve, warmMicrosecondsPerRetrieve: warmMicroseconds, deliveredPerRetrieve, collectAck: cycle.result, removedPerAck: cycle.removedPerAck };
 }
 
 /** The figures of a list of ReadResult, named with `label` (empty for the relay on its embedded log). */
@@ -71,6 +111,7 @@ export function readFigures(reads: ReadResult[], label = ""): ScenarioResult["fi
   return {
     [name("retrieves/s")]: figure("req/s", reads.map((read) => read.retrieve.rps)),
     [name("server µs/retrieve")]: figure("µs", reads.map((read) => read.retrieve.serverCores / read.retrieve.rps * 1e6)),
+    [name("server µs/retrieve, second half")]: figure("µs", reads.map((read) => read.warmMicrosecondsPerRetrieve)),
     [name("retrieve p99")]: figure("ms", reads.map((read) => read.retrieve.p99)),
     [name("messages per retrieve")]: figure("msgs", reads.map((read) => read.deliveredPerRetrieve)),
     [name("collect+ack cycles/s")]: figure("cycles/s", reads.map((read) => read.collectAck.rps / 2)),
@@ -109,11 +150,11 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
           verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
         }
         const signed = await readProofs(context, keys, relayPem);
-        verified.push(await timedRetrieves(context, verify, signed, false));
+        verified.push(await verifyOnlyRetrieves(context, verify, signed));
         record("verify", run, verified.at(-1)!);
         const read = await measureReads(context, relay, keys, signed, relayPem);
         reads.push(read);
-        record("retrieve", run, read.retrieve, { deliveredPerRetrieve: read.deliveredPerRetrieve });
+        record("retrieve", run, read.retrieve, { deliveredPerRetrieve: read.deliveredPerRetrieve, warmMicrosecondsPerRetrieve: read.warmMicrosecondsPerRetrieve });
         record("collectAck", run, read.collectAck, { removedPerAck: read.removedPerAck });
       } finally {
         await relay.stop();
