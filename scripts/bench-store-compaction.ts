@@ -9,11 +9,11 @@
  * used meanwhile (this machine is shared). A fresh log per run.
  * `bun scripts/bench-store-compaction.ts [live=200000] [runs=2]`.
  */
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openMessageStore } from "../lib/store/open-store.ts";
+import { machineBusySeconds } from "./bench/load.ts";
 import { prefillLog, syntheticMailboxes } from "./bench/prefill.ts";
 import { type Interval, percentile, slowBeyondWindowsWithout } from "./bench/stats.ts";
 
@@ -26,12 +26,6 @@ const BEFORE_MS = 8000;
 /** The window without compaction after it starts this long after it is done (and its old file released). */
 const SETTLE_MS = 3000;
 const payload = JSON.stringify({ msg_type: "intercom", payload: { ciphertext: "x".repeat(960) } });
-
-/** Busy CPU seconds of the whole machine so far (from /proc/stat). */
-function machineBusySeconds(): number {
-  const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).map(Number);
-  return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / 100;
-}
 
 
 /** Intervals (a deposit's wait, a log fsync, an event-loop stall) that overlap [from, to], their lengths sorted. */

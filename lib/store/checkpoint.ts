@@ -52,15 +52,16 @@ async function windowHash(read: ReadLog, end: number): Promise<Uint8Array | null
  * what changes is a deposit (past `coveredEnd`) or a removal whose del record lies past `coveredEnd`,
  * both replayed again from the tail; no compaction may run meanwhile. Atomic: a crash leaves the old
  * checkpoint or the new one, synced every {@link SYNC_EVERY_BYTES} as the compaction's file is; the
- * old one's blocks are then freed in slices (release-file.ts). `onStep` is a test hook
- * ("checkpoint:written", "checkpoint:synced").
+ * old one's blocks are then freed in slices (release-file.ts), paced until `hurry` says otherwise.
+ * `onStep` is a test hook ("checkpoint:written", "checkpoint:synced").
  */
 export async function writeCheckpoint(
   logPath: string,
   index: MailboxIndex,
   log: { coveredEnd: number; read: ReadLog },
-  onStep?: (step: string) => Promise<void> | void,
+  options: { hurry(): boolean; onStep?: (step: string) => Promise<void> | void },
 ): Promise<void> {
+  const { hurry, onStep } = options;
   const hash = await windowHash(log.read, log.coveredEnd);
   if (!hash) throw new Error(`the log is shorter than ${log.coveredEnd} bytes`);
   // Held open (when there is one we may write) so that, once replaced, its blocks are freed a slice at
@@ -76,7 +77,7 @@ export async function writeCheckpoint(
     throw error;
   }
   // A failed truncate only means its blocks are freed at once when it is closed.
-  if (old) await releaseFile(old).catch(() => {});
+  if (old) await releaseFile(old, hurry).catch(() => {});
 }
 
 /** Each part with the trailer's CRC-32 of every byte before it. */

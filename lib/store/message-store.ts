@@ -81,6 +81,8 @@ export class MessageStore {
   #compacting: Promise<void> | null = null;
   #sweeping: { now: number; done: Promise<number> } | null = null;
   #closing: Promise<void> | undefined;
+  /** Whether freed files' blocks are to go at once (the store is closing) rather than paced. */
+  readonly #hurry = () => this.#closing !== undefined;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -179,7 +181,7 @@ export class MessageStore {
         });
         await this.#writeCheckpoint();
         // Only then the old file's blocks, paced: freeing them holds the disk's journal (see release-file.ts).
-        await this.#log.releaseReplaced(() => this.#closing !== undefined);
+        await this.#log.releaseReplaced(this.#hurry);
       } finally {
         this.#compacting = null;
       }
@@ -221,7 +223,7 @@ export class MessageStore {
     if (this.#damageInLog) return;
     const began = performance.now();
     try {
-      await writeCheckpoint(this.#path, this.#index, { coveredEnd: this.#log.size, read: this.#log.readInto }, this.options.onStep);
+      await writeCheckpoint(this.#path, this.#index, { coveredEnd: this.#log.size, read: this.#log.readInto }, { hurry: this.#hurry, onStep: this.options.onStep });
       this.options.log("store_checkpoint_written", { messages: this.#index.count, milliseconds: Math.round(performance.now() - began) });
     } catch (error) {
       this.options.log("store_checkpoint_failed", { error: String(error) });

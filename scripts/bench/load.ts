@@ -132,7 +132,7 @@ export function processCpuSeconds(pid: number): number {
 }
 
 /** Busy CPU seconds of the whole machine (all CPUs, everything but idle and iowait), from /proc/stat. */
-function machineBusySeconds(): number {
+export function machineBusySeconds(): number {
   const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
   const total = fields.reduce((sum, value) => sum + value, 0);
   return (total - fields[3] - fields[4]) / 100;
