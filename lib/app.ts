@@ -1,4 +1,4 @@
-/** The relay as a function: Request → Response, with its route table and the one error boundary. */
+/** The relay as a function: HttpRequest → Response, with its route table and the one error boundary. */
 import { readJsonObject } from "./body.ts";
 import { clientAddress } from "./client-address.ts";
 import type { Config } from "./config.ts";
@@ -6,6 +6,7 @@ import type { Relay, RequestContext } from "./context.ts";
 import { publicKeyFingerprint } from "./crypto/fingerprint.ts";
 import { PublicKeyCache } from "./crypto/public-keys.ts";
 import { errorResponse, errors, RelayError } from "./errors.ts";
+import type { HttpRequest } from "./http-request.ts";
 import { type Logger, throttledLogger } from "./log.ts";
 import { memoize } from "./memo.ts";
 import { Metrics } from "./metrics.ts";
@@ -44,7 +45,7 @@ export interface AppDependencies {
 }
 
 /** The relay's request handler; `peerAddress` is the TCP peer. */
-export type App = (request: Request, peerAddress: string) => Promise<Response>;
+export type App = (request: HttpRequest, peerAddress: string) => Promise<Response>;
 
 /** Builds the relay's services once and returns its handler. */
 export function createApp(dependencies: AppDependencies): App {

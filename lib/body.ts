@@ -1,13 +1,14 @@
 /** Reading a request body as a JSON object, within a byte limit and a deadline. */
 import { concatBytes, strictUtf8 } from "./bytes.ts";
 import { errors, RelayError } from "./errors.ts";
+import type { HttpRequest } from "./http-request.ts";
 
 /** Replaces invalid bytes with U+FFFD rather than throwing. */
 const utf8 = new TextDecoder();
 
 /** Reads the body of `request` as a JSON object; throws RelayErrors for every way it can be wrong. */
 export async function readJsonObject(
-  request: Request,
+  request: HttpRequest,
   limits: { maxBytes: number; timeoutMs: number },
 ): Promise<Record<string, unknown>> {
   const declared = request.headers.get("content-length");
@@ -35,14 +36,14 @@ export async function readJsonObject(
  * The body's bytes, read within `maxBytes` and the deadline; `declared` when it came with a Content-Length.
  * A body cut short (the client closed or reset the connection mid-body) is 400 incomplete_body.
  */
-async function readLimited(request: Request, declared: boolean, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
+async function readLimited(request: HttpRequest, declared: boolean, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(errors.requestTimeout()), limits.timeoutMs);
   });
   try {
     // A declared length (already checked against the limit) is all the server will read: take it whole.
-    if (declared) return new Uint8Array(await Promise.race([request.arrayBuffer(), deadline]));
+    if (declared) return await Promise.race([request.bytes(), deadline]);
     return await readChunked(request, limits.maxBytes, deadline);
   } catch (error) {
     throw error instanceof RelayError ? error : errors.incompleteBody();
@@ -52,7 +53,7 @@ async function readLimited(request: Request, declared: boolean, limits: { maxByt
 }
 
 /** Streams a body of unknown length, stopping (without buffering the rest) once it passes `maxBytes`. */
-async function readChunked(request: Request, maxBytes: number, deadline: Promise<never>): Promise<Uint8Array> {
+async function readChunked(request: HttpRequest, maxBytes: number, deadline: Promise<never>): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

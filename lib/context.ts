@@ -1,6 +1,7 @@
 /** What every handler is given: the relay's shared services and the request at hand. */
 import type { Config } from "./config.ts";
 import type { PublicKeyCache } from "./crypto/public-keys.ts";
+import type { HttpRequest } from "./http-request.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RequestLimiter } from "./rate-limiter.ts";
@@ -30,7 +31,7 @@ export interface Relay {
 
 /** One request as a handler sees it. */
 export interface RequestContext {
-  request: Request;
+  request: HttpRequest;
   /** The route's path, or "other": how logs and metrics name the endpoint. */
   endpoint: string;
   /** The TCP peer's address. */

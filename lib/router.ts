@@ -1,5 +1,6 @@
 /** A route table: the request's path, then method + exact path → handler, with 400, 404 and 405 answers. */
 import { errors, type RelayError } from "./errors.ts";
+import type { HttpRequest } from "./http-request.ts";
 import { memoize } from "./memo.ts";
 
 /** One row of the table. */
@@ -13,7 +14,7 @@ export interface Route<Context> {
 const BASE_URL = "http://relay.invalid";
 
 /** The URL `request` targets, a bare path resolved against BASE_URL; call once `requestPath` accepted it. */
-export function requestUrl(request: Request): URL {
+export function requestUrl(request: HttpRequest): URL {
   return new URL(request.url, BASE_URL);
 }
 
@@ -26,7 +27,7 @@ export function lacksHost(url: URL): boolean {
  * The path `request` targets, or 400 bad_request when it has none: a URL that does not parse
  * (a malformed `Host`), or CONNECT, whose target is a host and port (the relay is no proxy).
  */
-export function requestPath(request: Request): string | RelayError {
+export function requestPath(request: HttpRequest): string | RelayError {
   const path = request.method === "CONNECT" ? null : pathOf(request.url);
   return path ?? errors.badRequest();
 }

@@ -147,6 +147,21 @@ for (const runtime of RUNTIMES) {
       expect([answer?.status, reasonOf(answer)]).toEqual([413, "payload_too_large"]);
     });
 
+    test("a chunked body within --max-payload-bytes in three writes (still arriving when the relay reads it) → 200", async () => {
+      const body = depositOfLength(2000);
+      const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
+      const head = "POST /deposit HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n";
+      const answer = await rawRequest(relay.port, [head, chunk(body.slice(0, 1000)), chunk(body.slice(1000)) + "0\r\n\r\n"]);
+      expect([answer?.status, JSON.parse(answer!.body).status]).toEqual([200, "ok"]);
+    });
+
+    test("a chunked body whose end never comes, past --max-payload-bytes in its second write → 413 payload_too_large at once", async () => {
+      const chunk = `${(40_000).toString(16)}\r\n${" ".repeat(40_000)}\r\n`;
+      const head = "POST /deposit HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n";
+      const answer = await rawRequest(relay.port, [head, chunk, chunk]);
+      expect([answer?.status, reasonOf(answer)]).toEqual([413, "payload_too_large"]);
+    });
+
     test("the runtime's own refusals (docs/protocol.md Part E) have empty bodies", async () => {
       const parserAnswer = async (request: string) => {
         const answer = await rawRequest(relay.port, request);
@@ -159,6 +174,26 @@ for (const runtime of RUNTIMES) {
       expect(await parserAnswer(`GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`)).toEqual([expected.bigHeader, ""]);
       const noHost = await rawRequest(relay.port, "GET /healthz HTTP/1.1\r\n\r\n");
       expect(noHost?.status).toBe(expected.noHost);
+    });
+
+    test("X-Forwarded-For sent as two header lines from a trusted proxy → read as one list, the client its rightmost untrusted hop", async () => {
+      const args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", await tempDataDir(), "--keyless", "--deposit-rate-limit", "1", "--trust-proxy", "127.0.0.1,10.0.0.0/8"];
+      const behindProxy = await startRelayProcess([...RELAY_COMMANDS[runtime], ...args], { env: { ...process.env, NO_COLOR: "1" } });
+      const body = depositOfLength(2000);
+      const deposit = async (forwardedFor: string[]) => {
+        const lines = forwardedFor.map((hop) => `X-Forwarded-For: ${hop}\r\n`).join("");
+        const answer = await rawRequest(behindProxy.port, `POST /deposit HTTP/1.1\r\nHost: relay\r\n${lines}Content-Length: ${body.length}\r\n\r\n${body}`);
+        return [answer?.status, JSON.parse(answer!.body).reason ?? "ok"];
+      };
+      try {
+        expect(await deposit(["198.51.100.1"])).toEqual([200, "ok"]);
+        // The same client, named by the last line (taking only the first would see 198.51.100.9)...
+        expect(await deposit(["198.51.100.9", "198.51.100.1"])).toEqual([429, "rate_limit_exceeded"]);
+        // ...and by the first, behind a trusted hop in the last (taking only the last would see the proxy 10.0.0.1).
+        expect(await deposit(["198.51.100.1", "10.0.0.1"])).toEqual([429, "rate_limit_exceeded"]);
+      } finally {
+        behindProxy.stop();
+      }
     });
 
     test("after all of these: no internal_error in the log, nothing on stderr", async () => {

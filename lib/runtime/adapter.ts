@@ -1,10 +1,11 @@
 /** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
 import { errorResponse, errors } from "../errors.ts";
 import type { TryLockFile } from "../file-lock.ts";
+import type { HttpRequest } from "../http-request.ts";
 import { jsonLogger } from "../log.ts";
 
 /** The relay's request handler: a request and the peer's address. */
-export type Handler = (request: Request, peerAddress: string) => Promise<Response>;
+export type Handler = (request: HttpRequest, peerAddress: string) => Promise<Response>;
 
 /** Where and how to serve. */
 export interface ServeOptions {
