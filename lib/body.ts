@@ -37,13 +37,16 @@ export async function readJsonObject(
  * A body cut short (the client closed or reset the connection mid-body) is 400 incomplete_body.
  */
 async function readLimited(request: HttpRequest, declared: boolean, limits: { maxBytes: number; timeoutMs: number }): Promise<Uint8Array> {
+  // A declared length (already checked against the limit) is all the server will read: take it whole.
+  const whole = declared ? request.bytes() : null;
+  // A body that has already arrived needs no deadline (a timer costs about 2.5 µs under Deno).
+  if (whole instanceof Uint8Array) return whole;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(errors.requestTimeout()), limits.timeoutMs);
   });
   try {
-    // A declared length (already checked against the limit) is all the server will read: take it whole.
-    if (declared) return await Promise.race([request.bytes(), deadline]);
+    if (whole) return await Promise.race([whole, deadline]);
     return await readChunked(request, limits.maxBytes, deadline);
   } catch (error) {
     throw error instanceof RelayError ? error : errors.incompleteBody();

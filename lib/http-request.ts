@@ -10,8 +10,11 @@ export interface HttpRequest {
   readonly url: string;
   /** The value of a header (names are case-insensitive), repeated headers joined with ", "; null when absent. */
   readonly headers: { get(name: string): string | null };
-  /** The body as one array (empty when there is none); rejects when it is cut short. Read the body once: this or `body`. */
-  bytes(): Promise<Uint8Array>;
+  /**
+   * The body as one array (empty when there is none): at once when it has already arrived (a web Request's
+   * always comes as a promise), else a promise that rejects when the body is cut short. Read the body once: this or `body`.
+   */
+  bytes(): Uint8Array | Promise<Uint8Array>;
   /** The body as a stream, read chunk by chunk; null when there is none. */
   readonly body: ReadableStream<Uint8Array> | null;
 }

@@ -176,6 +176,17 @@ for (const runtime of RUNTIMES) {
       expect(noHost?.status).toBe(expected.noHost);
     });
 
+    test("a declared body that stalls past --request-timeout → 408 request_timeout", async () => {
+      const args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", await tempDataDir(), "--keyless", "--request-timeout", "1"];
+      const impatient = await startRelayProcess([...RELAY_COMMANDS[runtime], ...args], { env: { ...process.env, NO_COLOR: "1" } });
+      try {
+        const answer = await rawRequest(impatient.port, 'POST /deposit HTTP/1.1\r\nHost: relay\r\nContent-Length: 1000\r\n\r\n{"payload"');
+        expect([answer?.status, reasonOf(answer)]).toEqual([408, "request_timeout"]);
+      } finally {
+        impatient.stop();
+      }
+    });
+
     test("X-Forwarded-For sent as two header lines from a trusted proxy → read as one list, the client its rightmost untrusted hop", async () => {
       const args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", await tempDataDir(), "--keyless", "--deposit-rate-limit", "1", "--trust-proxy", "127.0.0.1,10.0.0.0/8"];
       const behindProxy = await startRelayProcess([...RELAY_COMMANDS[runtime], ...args], { env: { ...process.env, NO_COLOR: "1" } });

@@ -107,8 +107,8 @@ class IncomingRequest implements HttpRequest {
     this.#whole = incoming.complete ? wholeBody(incoming) : null;
   }
 
-  bytes(): Promise<Uint8Array> {
-    return this.#whole ? Promise.resolve(this.#whole) : collect(this.#incoming);
+  bytes(): Uint8Array | Promise<Uint8Array> {
+    return this.#whole ?? collect(this.#incoming);
   }
 
   get body(): ReadableStream<Uint8Array> | null {
