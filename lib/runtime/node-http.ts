@@ -157,10 +157,14 @@ async function collect(incoming: IncomingMessage): Promise<Uint8Array> {
   return concatBytes(chunks);
 }
 
-/** Writes `response` (the relay's are small: buffered whole) to node:http; a HEAD answer keeps its Content-Length. */
+/**
+ * Writes `response` to node:http; a HEAD answer keeps its Content-Length. The relay's answers are small text
+ * (JSON, HTML, Prometheus), buffered whole and written as a string, which node:http sends in one piece with
+ * the head (bytes go as a second buffer: about 1.5 µs more per answer under Deno).
+ */
 async function send(response: Response, outgoing: ServerResponse): Promise<void> {
-  const body = await response.bytes();
-  const headers: Record<string, string> = { "content-length": String(body.length) };
+  const body = await response.text();
+  const headers: Record<string, string> = { "content-length": String(Buffer.byteLength(body)) };
   response.headers.forEach((value, name) => (headers[name] = value));
   outgoing.writeHead(response.status, headers);
   outgoing.end(body);
