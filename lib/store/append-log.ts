@@ -34,7 +34,7 @@ export interface AppendLogOptions {
    * loses answered deposits. The file is then opened with O_DSYNC (see {@link AppendLog.openForAppends}).
    */
   durable: boolean;
-  /** Called after each committed batch with how long its write and fsync took. */
+  /** Called after each committed batch with how long its (synced) write took. */
   onCommit?(milliseconds: number): void;
   /** Called when freeing a replaced file (after a compaction) fails. */
   onReleaseError(error: unknown): void;
