@@ -189,6 +189,8 @@ export class AppendLog {
  * being parsed would hold the commit back.
  */
 function openForAppends(path: string, durable: boolean): Promise<FileHandle> {
+  // Never silently without it: O_RDWR | undefined would open the file unsynced.
+  if (durable && constants.O_DSYNC === undefined) return Promise.reject(new Error("this platform has no O_DSYNC: durable appends need it"));
   return open(path, durable ? constants.O_RDWR | constants.O_DSYNC : "r+");
 }
 
