@@ -86,7 +86,7 @@ export class Metrics {
     metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);
     metric("rendezvous_stored_messages", "gauge", "Messages waiting in mailboxes.", [["", store.messages]]);
     metric("rendezvous_stored_bytes", "gauge", "Bytes of the records of waiting messages.", [["", store.bytes]]);
-    metric("rendezvous_commits_total", "counter", "Group commits of deposits (log write + fsync, or one PostgreSQL statement and commit).", [["", store.commits]]);
+    metric("rendezvous_commits_total", "counter", "Group commits of deposits (one synced log write, or one PostgreSQL statement and commit).", [["", store.commits]]);
     metric("rendezvous_commit_seconds_total", "counter", "Time spent in those commits.", [["", store.commitMilliseconds / 1000]]);
     if ("engine" in store) {
       const { engine } = store;

@@ -39,15 +39,15 @@ async function run(): Promise<Record<string, number | string>> {
     const bytes = await prefillLog(dir, { live, dead: Math.ceil(live * 1.5), mailboxes, payload });
     const steps: { step: string; at: number }[] = [];
     const fsyncs: Interval[] = [];
-    let written = NaN;
+    let writing = NaN;
     const store = await openMessageStore(dir, {
       maxStoreBytes: 2 ** 40, maxMessages: 1e9, mailboxMaxMessages: 1e9, durable: true, sweepIntervalSeconds: 0,
       clock: () => Math.floor(Date.now() / 1000),
       log: (event) => steps.push({ step: event, at: performance.now() }),
       onStep: (step) => {
         const at = performance.now();
-        if (step === "append:written") written = at;
-        else if (step === "append:synced") fsyncs.push({ end: at, ms: at - written });
+        if (step === "append:writing") writing = at;
+        else if (step === "append:written") fsyncs.push({ end: at, ms: at - writing });
         else steps.push({ step, at });
       },
     });

@@ -1,5 +1,8 @@
-/** Crashes: a store frozen at every step of a write and of a compaction, and a relay killed with SIGKILL. */
+/** Crashes: a store frozen at every step of a write and of a compaction, a relay killed with SIGKILL, and power cuts. */
 import { describe, expect, test } from "bun:test";
+import { constants, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { LOG_FILE } from "../lib/store/message-store.ts";
 import type { MessageStore } from "../lib/store/message-store.ts";
 import { intercom, json, keys, proofBody, tempDataDir, testStore } from "./helpers.ts";
 import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
@@ -47,7 +50,7 @@ function expectConsistent(found: string[], acknowledged: Set<string>, removed: S
   for (const id of removed) expect(found).not.toContain(id);
 }
 
-const writeSteps = ["append:written", "append:synced"];
+const writeSteps = ["append:writing", "append:written"];
 const compactionSteps = ["compact:copied", "compact:synced", "compact:tail-synced", "compact:renamed", "compact:dir-synced"];
 
 describe("a crash at each step of a write", () => {
@@ -128,4 +131,35 @@ describe("a relay killed with SIGKILL while deposits are in flight", () => {
     for (const id of acknowledged) expect(found).toContain(id);
     expect(collected.more).toBe(false);
   }, 60_000);
+});
+
+/** The open flags of each descriptor this process holds on `path` (Linux's /proc). */
+function openFlagsOf(path: string): number[] {
+  return readdirSync("/proc/self/fd").flatMap((fd) => {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== path) return [];
+      return [parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))![1], 8)];
+    } catch {
+      return []; // closed meanwhile
+    }
+  });
+}
+
+describe("a power cut", () => {
+  // A write is answered once the log's write resolves: the log must be synced by that write itself.
+  test("the log is written with O_DSYNC, before and after a compaction swaps a new file in", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    const ids = [];
+    for (let i = 0; i < 40; i++) ids.push(await store.deposit("m0", `p${i}`, NOW + 600));
+    const logPath = join(dir, LOG_FILE);
+    const dsync = () => openFlagsOf(logPath).map((flags) => (flags & constants.O_DSYNC) !== 0);
+    expect(dsync()).toEqual([true]);
+    await store.remove("m0", ids.slice(0, 30));
+    await store.compact();
+    expect(dsync()).toEqual([true]);
+    await store.deposit("m0", "after", NOW + 600);
+    await store.close();
+    expect((await (await testStore(dir, { clock })).peek("m0")).messages.map((message) => message.payload)).toEqual([...ids.slice(30).map((_, i) => `p${30 + i}`), "after"]);
+  });
 });

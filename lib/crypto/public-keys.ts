@@ -25,7 +25,8 @@ export interface KnownKey {
  * `MAX_VERIFIABLE_MODULUS_BITS`): a deposit for any other key could never be retrieved.
  */
 export class PublicKeyCache {
-  readonly #entries = new Map<string, KnownKey>();
+  /** Each key under the text it was first seen as (`pem`, kept with it). */
+  readonly #entries = new Map<string, { pem: string; key: KnownKey }>();
 
   constructor(readonly capacity = 1024) {}
 
@@ -34,9 +35,12 @@ export class PublicKeyCache {
     if (pem.length > MAX_PUBLIC_KEY_PEM_LENGTH) return null; // before hashing or parsing it
     const cached = this.#entries.get(pem);
     if (cached) {
-      this.#entries.delete(pem); // re-insert: Map order is the LRU order
-      this.#entries.set(pem, cached);
-      return cached;
+      // Re-inserted (Map order is the LRU order) under the text it was cached as, not this request's
+      // equal copy: a copy kept by the long-lived map would outlive its request, ~450 bytes of old
+      // garbage per request for the collector.
+      this.#entries.delete(pem);
+      this.#entries.set(cached.pem, cached);
+      return cached.key;
     }
     let parsed;
     try {
@@ -56,7 +60,7 @@ export class PublicKeyCache {
         return await crypto.subtle.verify(PSS_PARAMS, await imported, signature, message);
       },
     };
-    this.#entries.set(pem, key);
+    this.#entries.set(pem, { pem, key });
     if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
     return key;
   }

@@ -1,4 +1,5 @@
 /** The log file: appends through one queue with group commit, positional reads, and an atomic swap. */
+import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import { writeAll } from "../fsync.ts";
@@ -28,13 +29,16 @@ interface SharedHandle {
 
 /** Options for {@link AppendLog}. */
 export interface AppendLogOptions {
-  /** fsync before answering. Off only for benchmarks and throwaway relays: a power cut loses answered deposits. */
+  /**
+   * Every append on disk before it resolves. Off only for benchmarks and throwaway relays: a power cut
+   * loses answered deposits. The file is then opened with O_DSYNC (see {@link AppendLog.openForAppends}).
+   */
   durable: boolean;
-  /** Called after each committed batch with how long its write and fsync took. */
+  /** Called after each committed batch with how long its (synced) write took. */
   onCommit?(milliseconds: number): void;
   /** Called when freeing a replaced file (after a compaction) fails. */
   onReleaseError(error: unknown): void;
-  /** Test hook awaited at each step of a write ("append:written", "append:synced"); it may never return. */
+  /** Test hook awaited before and after each write ("append:writing", "append:written"); it may never return. */
   onStep?(step: string): Promise<void> | void;
 }
 
@@ -58,9 +62,14 @@ export class AppendLog {
   /** Opens (creating if need be) the file at `path`; `size` is where its valid records end. */
   static async open(path: string, size: number, options: AppendLogOptions): Promise<AppendLog> {
     await (await open(path, "a", 0o600)).close();
-    const file = await open(path, "r+");
+    const file = await openForAppends(path, options.durable);
     await file.truncate(size);
     return new AppendLog(file, size, options);
+  }
+
+  /** Opens the existing file at `path` as this log opens its own, for {@link replaceWith}. */
+  openForAppends(path: string): Promise<FileHandle> {
+    return openForAppends(path, this.options.durable);
   }
 
   /** Bytes of committed records. */
@@ -115,8 +124,8 @@ export class AppendLog {
   };
 
   /**
-   * Within `exclusive`: switch to an already renamed-in file of `size` bytes. The old file stays open
-   * until {@link releaseReplaced} (or {@link close}) frees it.
+   * Within `exclusive`: switch to an already renamed-in file of `size` bytes, opened by {@link openForAppends}.
+   * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
   replaceWith(file: FileHandle, size: number): void {
     this.#replaced.push(this.#handle);
@@ -150,11 +159,10 @@ export class AppendLog {
       const file = this.#handle.file;
       if (this.#dirtyTail) await file.truncate(start); // cut what a failed write left behind
       this.#dirtyTail = true;
-      await writeAll(file, buffer, start);
-      await this.options.onStep?.("append:written");
-      if (this.options.durable) await file.datasync();
+      await this.options.onStep?.("append:writing");
+      await writeAll(file, buffer, start); // on disk once written when durable (O_DSYNC)
       this.#dirtyTail = false;
-      await this.options.onStep?.("append:synced");
+      await this.options.onStep?.("append:written");
     } catch (cause) {
       const code = (cause as { code?: string }).code;
       const error = new LogWriteError(code === "ENOSPC" || code === "EDQUOT", { cause });
@@ -172,6 +180,18 @@ export class AppendLog {
     }
     for (const item of batch) item.resolve();
   }
+}
+
+/**
+ * The log file opened for reads and positional appends. When `durable`, with O_DSYNC: each write returns
+ * once its data (and the size that makes it readable) is on disk, as a write then fdatasync would, in one
+ * job of the runtime's I/O pool instead of two with a turn of the event loop between them, where requests
+ * being parsed would hold the commit back.
+ */
+function openForAppends(path: string, durable: boolean): Promise<FileHandle> {
+  // Never silently without it: O_RDWR | undefined would open the file unsynced.
+  if (durable && constants.O_DSYNC === undefined) return Promise.reject(new Error("this platform has no O_DSYNC: durable appends need it"));
+  return open(path, durable ? constants.O_RDWR | constants.O_DSYNC : "r+");
 }
 
 /** Runs `action` on `handle` now if no read uses it, else once the last read is done. */

@@ -116,6 +116,7 @@ export async function compactLog(
   const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
   const out = new CompactedFile(await open(tempPath, "w+", 0o600), log);
+  let appendFile: FileHandle | undefined;
   try {
     const relocation = new Relocation();
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
@@ -133,6 +134,8 @@ export async function compactLog(
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");
+      // Opened before the rename, which it follows: past the rename nothing may fail before the swap.
+      appendFile = await log.openForAppends(tempPath);
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
       // Past the rename the new file is the log: finish the swap even if the directory fsync fails.
@@ -140,11 +143,13 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       index.relocate(relocation);
-      log.replaceWith(out.file, size + copiedEnd - snapshotEnd);
+      log.replaceWith(appendFile, size + copiedEnd - snapshotEnd);
+      await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
   } catch (error) {
     await out.file.close().catch(() => {});
+    await appendFile?.close().catch(() => {});
     await rm(tempPath, { force: true });
     throw error;
   }
