@@ -147,6 +147,15 @@ for (const runtime of RUNTIMES) {
       expect([answer?.status, reasonOf(answer)]).toEqual([413, "payload_too_large"]);
     });
 
+    test("a chunked deposit in one write (whole when the relay reads it) → 200; one with only the last chunk → 400 empty_body", async () => {
+      const body = depositOfLength(2000);
+      const head = "POST /deposit HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n";
+      const whole = await rawRequest(relay.port, `${head}${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+      expect([whole?.status, JSON.parse(whole!.body).status]).toEqual([200, "ok"]);
+      const empty = await rawRequest(relay.port, `${head}0\r\n\r\n`);
+      expect([empty?.status, reasonOf(empty)]).toEqual([400, "empty_body"]);
+    });
+
     test("a chunked body within --max-payload-bytes in three writes (still arriving when the relay reads it) → 200", async () => {
       const body = depositOfLength(2000);
       const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;

@@ -10,11 +10,10 @@
  * open to the Internet needs bounded connections more; once Deno.serve has timeouts and a connection hook
  * (still none in 2.9.6), this file can go.
  *
- * The app is handed a light HttpRequest read straight from node:http's request, not a web Request (building
- * one, headers and body, cost about 18 µs of the relay's server CPU per deposit under Deno). A body that came
- * with its head is handed over as bytes (a ReadableStream.from(incoming) per request cost about 30% of the
- * relay's server CPU per deposit under Deno: 340 -> 245 µs, A/B on a loaded VM); only a body still arriving
- * is streamed.
+ * The app is handed a light HttpRequest read straight from node:http's request, not a web Request: building
+ * one (its Headers, its body) cost about 18 µs of server CPU per deposit under Deno. A body that came with
+ * its head is handed over as bytes (a ReadableStream.from(incoming) per request cost about 30% of the relay's
+ * server CPU per deposit under Deno: 340 -> 245 µs, A/B on a loaded VM); only a body still arriving is streamed.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
