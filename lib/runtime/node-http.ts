@@ -123,7 +123,12 @@ class IncomingRequest implements HttpRequest {
   }
 }
 
-/** node:http's headers, as the app reads them: names in any case, repeated headers joined with ", " (node:http joins most itself). */
+/**
+ * node:http's headers, looked up by a name in any case. node:http joins a repeated header with ", " as
+ * Headers does (X-Forwarded-For, X-Forwarded-Proto, Accept: all the app reads), save a few it keeps the
+ * first of (Host, User-Agent, Content-Type...; its parser refuses a repeated Content-Length), Cookie (joined
+ * with "; ") and Set-Cookie (an array, joined here).
+ */
 class IncomingHeaders {
   readonly #fields: IncomingHttpHeaders;
 
