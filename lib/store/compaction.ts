@@ -118,6 +118,9 @@ export async function compactLog(
   const out = new CompactedFile(await open(tempPath, "w+", 0o600), log);
   let appendFile: FileHandle | undefined;
   try {
+    // How the log will append to the new file once it is swapped in: opened now (it follows the rename),
+    // not in the swap, which holds the append queue.
+    const appendTo = appendFile = await log.openForAppends(tempPath);
     const relocation = new Relocation();
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
@@ -134,8 +137,6 @@ export async function compactLog(
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");
-      // Opened before the rename, which it follows: past the rename nothing may fail before the swap.
-      appendFile = await log.openForAppends(tempPath);
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
       // Past the rename the new file is the log: finish the swap even if the directory fsync fails.
@@ -143,7 +144,7 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       index.relocate(relocation);
-      log.replaceWith(appendFile, size + copiedEnd - snapshotEnd);
+      log.replaceWith(appendTo, size + copiedEnd - snapshotEnd);
       await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
