@@ -4,7 +4,7 @@
  * file), and in windows of the same length and the same load without compaction: one right before it,
  * and one that starts 3 s after it is done. What compaction is blamed for is what its window has beyond
  * the windows without (see docs/performance.md, "attributed"): deposits that waited over 20 ms, the log's
- * fsyncs over 20 ms, event-loop stalls. The longest wait during compaction is printed as it is, and each
+ * commits (synced writes) over 20 ms, event-loop stalls. The longest wait during compaction is printed as it is, and each
  * wait over 20 ms is counted in the phase of the compaction it began in. Prints the CPU other processes
  * used meanwhile (this machine is shared). A fresh log per run.
  * `bun scripts/bench-store-compaction.ts [live=200000] [runs=2]`.
@@ -28,7 +28,7 @@ const SETTLE_MS = 3000;
 const payload = JSON.stringify({ msg_type: "intercom", payload: { ciphertext: "x".repeat(960) } });
 
 
-/** Intervals (a deposit's wait, a log fsync, an event-loop stall) that overlap [from, to], their lengths sorted. */
+/** Intervals (a deposit's wait, a log commit, an event-loop stall) that overlap [from, to], their lengths sorted. */
 const within = (intervals: Interval[], from: number, to: number) =>
   intervals.filter((i) => i.end >= from && i.end - i.ms <= to).map((i) => i.ms).sort((a, b) => a - b);
 
@@ -38,7 +38,7 @@ async function run(): Promise<Record<string, number | string>> {
     const mailboxes = syntheticMailboxes(Math.ceil(live / 4));
     const bytes = await prefillLog(dir, { live, dead: Math.ceil(live * 1.5), mailboxes, payload });
     const steps: { step: string; at: number }[] = [];
-    const fsyncs: Interval[] = [];
+    const commits: Interval[] = [];
     let writing = NaN;
     const store = await openMessageStore(dir, {
       maxStoreBytes: 2 ** 40, maxMessages: 1e9, mailboxMaxMessages: 1e9, durable: true, sweepIntervalSeconds: 0,
@@ -47,7 +47,7 @@ async function run(): Promise<Record<string, number | string>> {
       onStep: (step) => {
         const at = performance.now();
         if (step === "append:writing") writing = at;
-        else if (step === "append:written") fsyncs.push({ end: at, ms: at - writing });
+        else if (step === "append:written") commits.push({ end: at, ms: at - writing });
         else steps.push({ step, at });
       },
     });
@@ -105,7 +105,7 @@ async function run(): Promise<Record<string, number | string>> {
       if (wait.ms > SLOW_MS && wait.end >= triggered && start <= ended) slowByPhase[phaseOf(start)] = (slowByPhase[phaseOf(start)] ?? 0) + 1;
     }
     const deposits = measure(waits);
-    const logFsyncs = measure(fsyncs);
+    const logCommits = measure(commits);
     const loopStalls = measure(stalls);
     const since = (at: number) => Math.round(at - triggered);
     return {
@@ -116,10 +116,10 @@ async function run(): Promise<Record<string, number | string>> {
       [`waits > ${SLOW_MS} ms during / before / after`]: deposits.counts.join(" / "),
       [`waits > ${SLOW_MS} ms attributed`]: deposits.attributed,
       [`waits > ${SLOW_MS} ms by phase`]: JSON.stringify(slowByPhase),
-      [`log fsyncs > ${SLOW_MS} ms during / before / after`]: logFsyncs.counts.join(" / "),
-      "longest log fsync during / before / after ms": logFsyncs.longest.map(Math.round).join(" / "),
-      "log fsync p99 during / before / after ms": [windows.during, windows.before, windows.after].map((w) => percentile(within(fsyncs, ...w), 99).toFixed(1)).join(" / "),
-      [`log fsyncs > ${SLOW_MS} ms attributed`]: logFsyncs.attributed,
+      [`log commits > ${SLOW_MS} ms during / before / after`]: logCommits.counts.join(" / "),
+      "longest log commit during / before / after ms": logCommits.longest.map(Math.round).join(" / "),
+      "log commit p99 during / before / after ms": [windows.during, windows.before, windows.after].map((w) => percentile(within(commits, ...w), 99).toFixed(1)).join(" / "),
+      [`log commits > ${SLOW_MS} ms attributed`]: logCommits.attributed,
       [`loop stalls > ${SLOW_MS} ms during / before / after`]: loopStalls.counts.join(" / "),
       "longest loop stall during / before / after ms": loopStalls.longest.map(Math.round).join(" / "),
       "deposits/s during ÷ before": Number(((during.length / length) / (within(waits, ...windows.before).length / (windows.before[1] - windows.before[0]))).toFixed(2)),

@@ -4,8 +4,8 @@
  * length without compaction, one right before it and one from 3 s after it. The longest wait during
  * compaction is printed as it is (the goal is judged on it); beside it, the deposits over 20 ms that
  * compaction is blamed for: those of its window beyond the share of slow ones in the windows without,
- * which have the machine's own disk and VM stalls too (docs/performance.md). The relay's mean commit (log write and
- * fsync) in each window, from its metrics, does not depend on the load generator's CPU.
+ * which have the machine's own disk and VM stalls too (docs/performance.md). The relay's mean commit (one synced log
+ * write) in each window, from its metrics, does not depend on the load generator's CPU.
  */
 import { readdir, readlink, rm, stat } from "node:fs/promises";
 import { join } from "node:path";

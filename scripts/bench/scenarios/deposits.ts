@@ -29,7 +29,7 @@ export async function timedDeposits(context: BenchContext, server: ServerProcess
   return result;
 }
 
-/** A relay's timed deposits and how many of them each group commit (one write + fsync) carried on average. */
+/** A relay's timed deposits and how many of them each group commit (one synced write) carried on average. */
 async function relayDeposits(context: BenchContext, relay: ServerProcess, connections: number, bodies: string[]) {
   const commits: number[] = [];
   const result = await timedDeposits(context, relay, connections, bodies, async () => {
@@ -44,7 +44,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   const pool = depositBodies(keySlices(context.keys, 0).targets, 256);
   const echo = await startBaseline("echo");
   const results: Record<string, LoadResult[]> = {};
-  /** Deposits per group commit, per relay run: fewer means more write + fsync work per deposit. */
+  /** Deposits per group commit, per relay run: fewer means more commit work per deposit. */
   const perCommit: Record<string, number[]> = {};
   const runs: Record<string, unknown>[] = [];
   const record = (name: string, run: number, result: LoadResult) => {
