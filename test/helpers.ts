@@ -1,7 +1,7 @@
 /** Shared test helpers: the vectors, a temp data dir, a relay with a frozen clock, proof signing. */
 import { test } from "bun:test";
 import { rmSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
@@ -48,6 +48,14 @@ export async function tempDataDir(): Promise<string> {
   const path = await mkdtemp(join(tmpdir(), "rendezvous-test-"));
   cleanups.push(path);
   return path;
+}
+
+/** The records of the log file at `path`: its bytes without the zeros an open store writes past them. */
+export async function logRecords(path: string): Promise<Buffer> {
+  const bytes = await readFile(path);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return bytes.subarray(0, end);
 }
 
 /** The default config with overrides. */

@@ -1,9 +1,10 @@
 /** The store through its public API: saved → reopened / compacted → state, recovery from torn and damaged logs. */
 import { describe, expect, test } from "bun:test";
-import { appendFile, readdir, readFile, readlink, stat, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { checkpointPath } from "../lib/store/checkpoint.ts";
 import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
-import { tempDataDir, testStore } from "./helpers.ts";
+import { logRecords, tempDataDir, testStore } from "./helpers.ts";
 import { contents, NOW, STORE_TABLE } from "./store-table.ts";
 
 const clock = () => NOW;
@@ -94,11 +95,11 @@ describe("compaction", () => {
     await store.remove("a", [await store.deposit("a", "delivered", NOW + 600)]);
     await store.deposit("a", "second", NOW + 600);
     const path = join(dir, LOG_FILE);
-    const lines = (await readFile(path, "utf8")).split("\n");
+    const lines = (await logRecords(path)).toString("utf8").split("\n");
     await writeFile(path, lines.map((line) => line.includes('"p":"second"') ? `X${line.slice(1)}` : line).join("\n"));
-    const changed = await readFile(path);
+    const changed = await logRecords(path);
     await expect(store.compact()).rejects.toThrow(/the index does not match the log at offset \d+/);
-    expect(await readFile(path)).toEqual(changed);
+    expect(await logRecords(path)).toEqual(changed);
     expect(await readdir(dir)).not.toContain(`${LOG_FILE}.compact`);
     expect(store.stats().compactions).toBe(0);
   });
@@ -213,6 +214,77 @@ describe("close", () => {
   });
 });
 
+describe("zeros written ahead of the records", () => {
+  const bytesOf = async (path: string) => await readFile(path);
+
+  test("an open durable log keeps zeros past its records, commits overwrite them, and a close cuts them off", async () => {
+    const dir = await tempDataDir();
+    const path = join(dir, LOG_FILE);
+    const store = await testStore(dir, { clock });
+    const payload = "x".repeat(2000);
+    // About 430 KB of records: past the first piece of zeros (256 KiB), so commits land on zeros written ahead.
+    const ids = await Promise.all(Array.from({ length: 200 }, () => store.deposit("a", payload, NOW + 600)));
+    const records = store.stats().logBytes;
+    let bytes = await bytesOf(path);
+    for (let wait = 0; bytes.length <= records && wait < 200; wait++) bytes = await Bun.sleep(10).then(() => bytesOf(path));
+    expect(bytes.length).toBeGreaterThan(records);
+    expect(bytes.subarray(records).every((byte) => byte === 0)).toBe(true);
+    expect(bytes[records - 1]).toBe(0x0a);
+    await store.close();
+    expect((await stat(path)).size).toBe(records);
+    const reopened = await testStore(dir, { clock });
+    expect((await reopened.peek("a")).messages.map((message) => message.depositId)).toEqual(ids);
+  });
+
+  test("zeros past the records after a crash are an unused tail: cut with no torn-tail report, nothing lost", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    await store.deposit("a", "1", NOW + 600);
+    await store.close();
+    const intact = (await stat(join(dir, LOG_FILE))).size;
+    await appendFile(join(dir, LOG_FILE), new Uint8Array(300_000));
+    const events: string[] = [];
+    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
+    expect(events).toEqual([]);
+    expect((await logRecords(join(dir, LOG_FILE))).length).toBe(intact);
+    await reopened.deposit("a", "2", NOW + 600);
+    expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
+  });
+
+  test("a record cut short before the zeros is a torn tail: cut and reported", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    await store.deposit("a", "1", NOW + 600);
+    await store.close();
+    await appendFile(join(dir, LOG_FILE), '{"v":2,"crc":"0534143d","k":"put","id":"x","mb":"a","exp":1767226200,"p":"tor');
+    await appendFile(join(dir, LOG_FILE), new Uint8Array(300_000));
+    const events: string[] = [];
+    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
+    expect(events).toEqual(["store_torn_tail_cut"]);
+  });
+
+  test("a write cut short over zeros (a stretch of them inside it) is skipped and reported, not kept aside as damage", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
+    await store.close();
+    const path = join(dir, LOG_FILE);
+    const lines = (await readFile(path, "latin1")).split("\n");
+    lines[1] = `${lines[1].slice(0, 20)}${"\0".repeat(40)}${lines[1].slice(60)}`; // its middle blocks never reached the disk
+    await writeFile(path, lines.join("\n"), "latin1");
+    await appendFile(path, new Uint8Array(300_000));
+    await rm(checkpointPath(path)); // a power cut: no checkpoint of these records
+    const events: { event: string; fields: Record<string, unknown> }[] = [];
+    const reopened = await testStore(dir, { clock, log: (event, fields) => events.push({ event, fields }) });
+    expect(await contents(reopened)).toEqual({ a: ["1", "3"], b: [] });
+    expect(events).toEqual([{ event: "store_zeroed_lines_skipped", fields: { count: 1, offsets: [lines[0].length + 1] } }]);
+    expect(reopened.stats().damagedRecords).toBe(0);
+    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`))).toEqual([]);
+  });
+});
+
 describe("recovery on open", () => {
   test("a torn final line (a write cut short) is cut off and logged; the records before it stay", async () => {
     const dir = await tempDataDir();
@@ -225,7 +297,7 @@ describe("recovery on open", () => {
     const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
     expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
     expect(events).toContain("store_torn_tail_cut");
-    expect((await stat(join(dir, LOG_FILE))).size).toBe(intact);
+    expect((await logRecords(join(dir, LOG_FILE))).length).toBe(intact);
     await reopened.deposit("a", "2", NOW + 600);
     expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
   });

@@ -27,6 +27,16 @@ interface SharedHandle {
   whenIdle?: () => void;
 }
 
+/**
+ * Zeros kept written (and, the file being synced, on disk) past the records when durable: a commit
+ * then overwrites blocks the file already has, so its synced write changes neither the file's size nor
+ * its block map, which on ext4 costs a journal commit per write (measured: a commit 20-30% faster, see
+ * docs/performance.md). Cut off when the log closes; after a crash, start-up finds them as an unused tail.
+ */
+const ZEROED_AHEAD_BYTES = 4 << 20;
+/** Zeros are written a piece at a time, outside the append queue: a commit never waits behind more than one. */
+const ZERO_PIECE = new Uint8Array(256 << 10);
+
 /** Options for {@link AppendLog}. */
 export interface AppendLogOptions {
   /**
@@ -53,10 +63,19 @@ export class AppendLog {
   /** Files replaced by a compaction and not yet released. */
   #replaced: SharedHandle[] = [];
   #commits = 0;
+  /** Where the current file ends: the records, then (when durable) zeros written ahead of them. */
+  #fileEnd: number;
+  /** The piece of zeros being written, if any. */
+  #zeroing: Promise<void> | undefined;
+  /** A piece failed (a full disk): no more zeros until a compaction swaps a new file in; commits extend the file as they go. */
+  #zeroingStopped = false;
+  #closing = false;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
     this.#handle = { file, readers: 0 };
     this.#size = size;
+    this.#fileEnd = size;
+    this.#zeroAhead();
   }
 
   /** Opens (creating if need be) the file at `path`; `size` is where its valid records end. */
@@ -72,7 +91,7 @@ export class AppendLog {
     return openForAppends(path, this.options.durable);
   }
 
-  /** Bytes of committed records. */
+  /** Bytes of committed records (the file may hold zeros past them: see {@link ZEROED_AHEAD_BYTES}). */
   get size(): number {
     return this.#size;
   }
@@ -131,6 +150,9 @@ export class AppendLog {
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;
+    this.#fileEnd = size;
+    this.#zeroingStopped = false; // a compaction has freed space
+    this.#zeroAhead();
   }
 
   /**
@@ -142,10 +164,40 @@ export class AppendLog {
     await Promise.all(replaced.map((old) => afterReads(old, () => releaseFile(old.file, hurry)).catch(this.options.onReleaseError)));
   }
 
-  /** Waits for queued appends and running reads, frees replaced files, then closes the file. */
+  /** Waits for queued appends and running reads, frees replaced files, cuts the zeros off, then closes the file. */
   async close(): Promise<void> {
+    this.#closing = true;
+    await this.#zeroing;
     await this.releaseReplaced(() => true);
-    await this.exclusive(() => afterReads(this.#handle, () => this.#handle.file.close()));
+    await this.exclusive(() =>
+      afterReads(this.#handle, async () => {
+        if (this.#fileEnd > this.#size) await this.#handle.file.truncate(this.#size).catch(() => {}); // else found as an unused tail
+        await this.#handle.file.close();
+      })
+    );
+  }
+
+  /**
+   * Writes a piece of zeros past the file's end while fewer than {@link ZEROED_AHEAD_BYTES} are there, one
+   * piece after another. Stops on a failure (a full disk) until a compaction: commits then extend the file as they go.
+   */
+  #zeroAhead(): void {
+    if (!this.options.durable || this.#zeroing || this.#zeroingStopped || this.#closing) return;
+    if (this.#fileEnd - this.#size >= ZEROED_AHEAD_BYTES) return;
+    const handle = this.#handle;
+    const at = this.#fileEnd;
+    this.#zeroing = writeAll(handle.file, ZERO_PIECE, at).then(
+      () => {
+        this.#zeroing = undefined;
+        if (this.#handle !== handle || this.#fileEnd !== at) return; // swapped or cut meanwhile: these zeros are not counted on
+        this.#fileEnd = at + ZERO_PIECE.length;
+        this.#zeroAhead();
+      },
+      () => {
+        this.#zeroing = undefined;
+        if (this.#handle === handle) this.#zeroingStopped = true; // not for a replaced file closed under it
+      },
+    );
   }
 
   async #flush(): Promise<void> {
@@ -157,7 +209,9 @@ export class AppendLog {
     const began = performance.now();
     try {
       const file = this.#handle.file;
-      if (this.#dirtyTail) await file.truncate(start); // cut what a failed write left behind
+      if (this.#dirtyTail) await file.truncate(start).then(() => (this.#fileEnd = start)); // cut what a failed write left behind
+      // Where this batch would reach past the zeros, a piece being written there goes first (they must not overlap).
+      while (start + buffer.length > this.#fileEnd && this.#zeroing) await this.#zeroing;
       this.#dirtyTail = true;
       await this.options.onStep?.("append:writing");
       await writeAll(file, buffer, start); // on disk once written when durable (O_DSYNC)
@@ -166,11 +220,13 @@ export class AppendLog {
     } catch (cause) {
       const code = (cause as { code?: string }).code;
       const error = new LogWriteError(code === "ENOSPC" || code === "EDQUOT", { cause });
-      await this.#handle.file.truncate(start).then(() => (this.#dirtyTail = false), () => {});
+      await this.#handle.file.truncate(start).then(() => (this.#dirtyTail = false, this.#fileEnd = start), () => {});
       for (const item of batch) item.reject(error);
       return;
     }
     this.#size = start + buffer.length;
+    this.#fileEnd = Math.max(this.#fileEnd, this.#size);
+    this.#zeroAhead();
     this.#commits++;
     this.options.onCommit?.(performance.now() - began);
     let offset = start;

@@ -42,6 +42,7 @@ async function openIn(directory: string, options: StoreOptions): Promise<Message
   const { index, coveredEnd } = typeof checkpoint === "object" && checkpoint ? checkpoint : { index: new MailboxIndex(), coveredEnd: 0 };
   const report = await replayLog(path, index, now, coveredEnd);
   if (report.tornBytes) options.log("store_torn_tail_cut", { bytes: report.tornBytes, offset: report.validEnd });
+  if (report.zeroedOffsets.length) options.log("store_zeroed_lines_skipped", { count: report.zeroedOffsets.length, offsets: report.zeroedOffsets.slice(0, 10) });
   const damaged = report.damagedOffsets.length;
   let keptAside = false;
   if (damaged) {

@@ -9,10 +9,19 @@ import { decodeHeader } from "./records.ts";
 export interface ReplayReport {
   /** Where the last complete line ends: the log is cut here. */
   validEnd: number;
-  /** Bytes of an unterminated final line (a write cut short by a crash). */
+  /**
+   * Bytes of an unterminated final line (a write cut short by a crash). Not zeros alone: those are what
+   * the log writes ahead of its records (append-log.ts), found after a crash and cut without a word.
+   */
   tornBytes: number;
   /** Offsets of complete lines that are not whole records; they are skipped, never the lines around them. */
   damagedOffsets: number[];
+  /**
+   * Offsets of complete lines holding zero bytes, which no record has: a write cut short by a power cut
+   * over zeros the log wrote ahead (its blocks reach the disk in any order), or blocks the disk lost.
+   * Skipped like damage, but there is nothing in them to keep aside.
+   */
+  zeroedOffsets: number[];
 }
 
 /**
@@ -20,7 +29,7 @@ export interface ReplayReport {
  * adds and removals); messages expired at `now` are left out.
  */
 export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | "removeAll">, now: number, from = 0): Promise<ReplayReport> {
-  const report: ReplayReport = { validEnd: from, tornBytes: 0, damagedOffsets: [] };
+  const report: ReplayReport = { validEnd: from, tornBytes: 0, damagedOffsets: [], zeroedOffsets: [] };
   const file = await open(path, "r").catch((error) => {
     if (error.code === "ENOENT") return null;
     throw error;
@@ -39,17 +48,29 @@ export async function replayLog(path: string, index: Pick<MailboxIndex, "add" | 
             index.add(record.mb, record.id, { expiresAt: record.exp, offset: line.offset, length: line.bytes.length + 1 });
           }
         } catch {
-          report.damagedOffsets.push(line.offset);
+          (line.bytes.includes(0) ? report.zeroedOffsets : report.damagedOffsets).push(line.offset);
         }
         report.validEnd = lineEnd(line);
       }
       for (const [mailbox, ids] of deleted) index.removeAll(mailbox, ids);
     }
-    report.tornBytes = size - report.validEnd;
+    if (!await onlyZeros(read, report.validEnd, size)) report.tornBytes = size - report.validEnd;
     return report;
   } finally {
     await file.close();
   }
+}
+
+/** Whether [from, to) of the file holds only zero bytes (read a MiB at a time, stopping at the first other). */
+async function onlyZeros(read: ReadInto, from: number, to: number): Promise<boolean> {
+  const buffer = new Uint8Array(Math.min(1 << 20, to - from));
+  for (let position = from; position < to;) {
+    const bytesRead = await read(buffer, 0, Math.min(buffer.length, to - position), position);
+    if (bytesRead === 0) return true; // the file is shorter than it was said to be
+    if (buffer.subarray(0, bytesRead).some((byte) => byte !== 0)) return false;
+    position += bytesRead;
+  }
+  return true;
 }
 
 /**
