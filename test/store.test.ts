@@ -236,35 +236,6 @@ describe("zeros written ahead of the records", () => {
     expect((await reopened.peek("a")).messages.map((message) => message.depositId)).toEqual(ids);
   });
 
-  test("zeros past the records after a crash are an unused tail: cut with no torn-tail report, nothing lost", async () => {
-    const dir = await tempDataDir();
-    const store = await testStore(dir, { clock });
-    await store.deposit("a", "1", NOW + 600);
-    await store.close();
-    const intact = (await stat(join(dir, LOG_FILE))).size;
-    await appendFile(join(dir, LOG_FILE), new Uint8Array(300_000));
-    const events: string[] = [];
-    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
-    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
-    expect(events).toEqual([]);
-    expect((await logRecords(join(dir, LOG_FILE))).length).toBe(intact);
-    await reopened.deposit("a", "2", NOW + 600);
-    expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
-  });
-
-  test("a record cut short before the zeros is a torn tail: cut and reported", async () => {
-    const dir = await tempDataDir();
-    const store = await testStore(dir, { clock });
-    await store.deposit("a", "1", NOW + 600);
-    await store.close();
-    await appendFile(join(dir, LOG_FILE), '{"v":2,"crc":"0534143d","k":"put","id":"x","mb":"a","exp":1767226200,"p":"tor');
-    await appendFile(join(dir, LOG_FILE), new Uint8Array(300_000));
-    const events: string[] = [];
-    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
-    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
-    expect(events).toEqual(["store_torn_tail_cut"]);
-  });
-
   test("a write cut short over zeros (a stretch of them inside it) is skipped and reported, not kept aside as damage", async () => {
     const dir = await tempDataDir();
     const store = await testStore(dir, { clock });
@@ -286,21 +257,30 @@ describe("zeros written ahead of the records", () => {
 });
 
 describe("recovery on open", () => {
-  test("a torn final line (a write cut short) is cut off and logged; the records before it stay", async () => {
-    const dir = await tempDataDir();
-    const store = await testStore(dir, { clock });
-    await store.deposit("a", "1", NOW + 600);
-    await store.close();
-    const intact = (await stat(join(dir, LOG_FILE))).size;
-    await appendFile(join(dir, LOG_FILE), '{"k":"put","id":"x","mb":"a","exp":1767226200,"p":"tor');
-    const events: string[] = [];
-    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
-    expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
-    expect(events).toContain("store_torn_tail_cut");
-    expect((await logRecords(join(dir, LOG_FILE))).length).toBe(intact);
-    await reopened.deposit("a", "2", NOW + 600);
-    expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
-  });
+  const TORN = '{"v":2,"crc":"0534143d","k":"put","id":"x","mb":"a","exp":1767226200,"p":"tor';
+  const ZEROS = new Uint8Array(300_000); // written ahead of the records by a relay that then crashed
+  const TAILS = [
+    { name: "a torn final line (a write cut short) is cut off and logged", tail: [TORN], events: ["store_torn_tail_cut"] },
+    { name: "zeros past the records are cut off with no report", tail: [ZEROS], events: [] },
+    { name: "a torn final line before such zeros is cut off and logged", tail: [TORN, ZEROS], events: ["store_torn_tail_cut"] },
+  ];
+  for (const { name, tail, events: expected } of TAILS) {
+    test(`${name}; the records before it stay`, async () => {
+      const dir = await tempDataDir();
+      const store = await testStore(dir, { clock });
+      await store.deposit("a", "1", NOW + 600);
+      await store.close();
+      const intact = (await stat(join(dir, LOG_FILE))).size;
+      for (const part of tail) await appendFile(join(dir, LOG_FILE), part);
+      const events: string[] = [];
+      const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+      expect(await contents(reopened)).toEqual({ a: ["1"], b: [] });
+      expect(events).toEqual(expected);
+      expect((await logRecords(join(dir, LOG_FILE))).length).toBe(intact);
+      await reopened.deposit("a", "2", NOW + 600);
+      expect(await contents(await reopen(reopened, dir))).toEqual({ a: ["1", "2"], b: [] });
+    });
+  }
 
   test("a damaged line in the middle is kept aside and reported; the records around it are served", async () => {
     const dir = await tempDataDir();
