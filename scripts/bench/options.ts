@@ -9,7 +9,7 @@ export interface BenchOptions {
   /** Seconds of each timed load, after `warmupRequests` of warm-up. */
   seconds: number;
   /**
-   * Requests each server answers before a timed deposit load: a count, not seconds, so that every
+   * Requests each server answers before a timed deposit or retrieve load: a count, not seconds, so that every
    * server has run its code as often (a fresh relay's JIT compilers work through its first ~20,000
    * deposits: 310 ms of compiler threads over the first 10,000, 0–30 ms per 10,000 after 20,000).
    */

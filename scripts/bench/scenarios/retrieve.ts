@@ -13,7 +13,6 @@ import { ratios } from "../stats.ts";
 
 const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
 const CONNECTIONS = 16;
-const WARMUP_PROOFS = 1000;
 
 /** The mailboxes the reads target, and a prefill plan that fills them (see prefill.ts). */
 export function readPlan(context: BenchContext) {
@@ -26,11 +25,14 @@ export function readPlan(context: BenchContext) {
   return { keys, prefill: { live: mailboxes.length, mailboxes, payload: intercomPayload(keys.collect[0].pem) } };
 }
 
-/** Signed proofs for one relay's run: a warm-up set, and the timed set (each used once). */
+/**
+ * Signed proofs for one relay's run: a warm-up set, as many as the deposits' warm-up (`warmupRequests`:
+ * a fresh relay's JIT compilers work through its first thousands of requests), and the timed set (each used once).
+ */
 export async function readProofs(context: BenchContext, keys: ReturnType<typeof keySlices>, relayPem: string) {
   const timestamp = Math.floor(Date.now() / 1000) + 45; // fresh for the next ~100 s
   const signing = performance.now();
-  const warm = await proofBodies(keys.warmup, relayPem, WARMUP_PROOFS, timestamp);
+  const warm = await proofBodies(keys.warmup, relayPem, context.options.warmupRequests, timestamp);
   const proofs = await proofBodies(keys.retrieve, relayPem, context.options.retrieveProofs, timestamp);
   context.log(`  signed ${warm.length + proofs.length} proofs in ${((performance.now() - signing) / 1000).toFixed(1)} s`);
   return { warm, proofs };
@@ -58,9 +60,8 @@ async function singleUseRetrieves(relay: ServerProcess, signed: { warm: string[]
 
 /**
  * A pool of single-use proofs that notes the server's CPU seconds when the second half of them starts
- * going out (up to CONNECTIONS proofs of the first half may still be in flight then). A fresh relay's JIT compilers still work through the first thousands of retrieves (about
- * 30 µs per retrieve over `--quick`'s 6,000, docs/performance.md), so the second half's CPU per retrieve
- * is the warmed-up cost.
+ * going out (up to CONNECTIONS proofs of the first half may still be in flight then): the second half's
+ * CPU per retrieve is the cost once whatever warm-up the first half still gave is done.
  */
 class HalvedProofPool extends BodyPool {
   #taken = 0;
