@@ -55,7 +55,8 @@ async function openIn(directory: string, options: StoreOptions): Promise<Message
       ...copy.error && { error: `no copy kept aside, the damaged lines stay in the log: ${copy.error}` },
     });
   }
-  const counters = { damagedRecords: damaged, commits: 0, commitMilliseconds: 0 };
+  // Zeroed lines count too: a power cut mid-write or a disk that lost blocks, the log cannot tell which.
+  const counters = { damagedRecords: damaged + report.zeroedOffsets.length, commits: 0, commitMilliseconds: 0 };
   const log = await AppendLog.open(path, report.validEnd, {
     durable: options.durable,
     onStep: options.onStep,
