@@ -108,6 +108,13 @@ for (const runtime of RUNTIMES) {
       expect([answer?.status, reasonOf(answer)]).toEqual([400, "bad_request"]);
     });
 
+    test("TRACE → what any other method gets: 405 with Allow on a route, 404 elsewhere", async () => {
+      const route = await rawRequest(relay.port, "TRACE /deposit HTTP/1.1\r\nHost: relay\r\n\r\n");
+      expect([route?.status, reasonOf(route), route?.headers.get("allow")]).toEqual([405, "method_not_allowed", "POST"]);
+      const elsewhere = await rawRequest(relay.port, "TRACE /nope HTTP/1.1\r\nHost: relay\r\n\r\n");
+      expect([elsewhere?.status, reasonOf(elsewhere)]).toEqual([404, "not_found"]);
+    });
+
     test("HEAD /pubkey → 200 with GET's Content-Type and Content-Length, no body", async () => {
       const get = await rawRequest(relay.port, "GET /pubkey HTTP/1.1\r\nHost: relay\r\n\r\n");
       const head = await rawRequest(relay.port, "HEAD /pubkey HTTP/1.1\r\nHost: relay\r\n\r\n");

@@ -33,10 +33,8 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // The parser emits a request on its head and goes on with the rest of the same read: a body that came
     // with the head is in `incoming`, and the request complete, one microtask later.
     queueMicrotask(() => {
-      const answer = REFUSED_METHODS.has(incoming.method!)
-        ? refusal()
-        : handler(new IncomingRequest(incoming), incoming.socket.remoteAddress ?? "").catch(internalErrorResponse);
-      answer.then((response) => send(response, outgoing)).catch(() => outgoing.destroy());
+      handler(new IncomingRequest(incoming), incoming.socket.remoteAddress ?? "").catch(internalErrorResponse)
+        .then((response) => send(response, outgoing)).catch(() => outgoing.destroy());
     });
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
@@ -77,10 +75,7 @@ function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: So
   };
 }
 
-/** Methods the fetch standard forbids (a web Request cannot carry them) and the relay has no use for: refused. */
-const REFUSED_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
-
-/** The answer to a refused method: 400, as the app answers CONNECT. */
+/** The answer to CONNECT, which node:http hands over apart from other requests: 400, as the app answers it. */
 const refusal = () => Promise.resolve(errorResponse(errors.badRequest()));
 
 /**
