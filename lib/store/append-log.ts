@@ -34,7 +34,7 @@ interface SharedHandle {
  * docs/performance.md). Cut off when the log closes; after a crash, start-up finds them as an unused tail.
  */
 const ZEROED_AHEAD_BYTES = 4 << 20;
-/** Zeros are written a piece at a time, outside the append queue: a commit never waits behind more than one. */
+/** Zeros are written a piece at a time, outside the append queue: a commit waits for one only when it would reach into it. */
 const ZERO_PIECE = new Uint8Array(256 << 10);
 
 /** Options for {@link AppendLog}. */
