@@ -188,6 +188,18 @@ async function deletedLogsHeld(dir: string): Promise<number> {
   return targets.filter((target) => target === `${join(dir, LOG_FILE)} (deleted)`).length;
 }
 
+/** A closed log in `dir` holding "1", "2", "3" in mailbox a, its second line changed by `spoil`; resolves with its lines. */
+async function logWithSecondLine(dir: string, spoil: (line: string) => string): Promise<string[]> {
+  const store = await testStore(dir, { clock });
+  for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
+  await store.close();
+  const path = join(dir, LOG_FILE);
+  const lines = (await readFile(path, "latin1")).split("\n");
+  lines[1] = spoil(lines[1]);
+  await writeFile(path, lines.join("\n"), "latin1");
+  return lines;
+}
+
 async function reopen(store: MessageStore, dir: string): Promise<MessageStore> {
   await store.close();
   return testStore(dir, { clock });
@@ -215,8 +227,6 @@ describe("close", () => {
 });
 
 describe("zeros written ahead of the records", () => {
-  const bytesOf = async (path: string) => await readFile(path);
-
   test("an open durable log keeps zeros past its records, commits overwrite them, and a close cuts them off", async () => {
     const dir = await tempDataDir();
     const path = join(dir, LOG_FILE);
@@ -225,8 +235,8 @@ describe("zeros written ahead of the records", () => {
     // About 430 KB of records: past the first piece of zeros (256 KiB), so commits land on zeros written ahead.
     const ids = await Promise.all(Array.from({ length: 200 }, () => store.deposit("a", payload, NOW + 600)));
     const records = store.stats().logBytes;
-    let bytes = await bytesOf(path);
-    for (let wait = 0; bytes.length <= records && wait < 200; wait++) bytes = await Bun.sleep(10).then(() => bytesOf(path));
+    let bytes = await readFile(path);
+    for (let wait = 0; bytes.length <= records && wait < 200; wait++) bytes = await Bun.sleep(10).then(() => readFile(path));
     expect(bytes.length).toBeGreaterThan(records);
     expect(bytes.subarray(records).every((byte) => byte === 0)).toBe(true);
     expect(bytes[records - 1]).toBe(0x0a);
@@ -238,13 +248,9 @@ describe("zeros written ahead of the records", () => {
 
   test("a write cut short over zeros (a stretch of them inside it) is skipped and reported, not kept aside as damage", async () => {
     const dir = await tempDataDir();
-    const store = await testStore(dir, { clock });
-    for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
-    await store.close();
     const path = join(dir, LOG_FILE);
-    const lines = (await readFile(path, "latin1")).split("\n");
-    lines[1] = `${lines[1].slice(0, 20)}${"\0".repeat(40)}${lines[1].slice(60)}`; // its middle blocks never reached the disk
-    await writeFile(path, lines.join("\n"), "latin1");
+    // Its middle blocks never reached the disk.
+    const lines = await logWithSecondLine(dir, (line) => `${line.slice(0, 20)}${"\0".repeat(40)}${line.slice(60)}`);
     await appendFile(path, new Uint8Array(300_000));
     await rm(checkpointPath(path)); // a power cut: no checkpoint of these records
     const events: { event: string; fields: Record<string, unknown> }[] = [];
@@ -284,13 +290,7 @@ describe("recovery on open", () => {
 
   test("a damaged line in the middle is kept aside and reported; the records around it are served", async () => {
     const dir = await tempDataDir();
-    const store = await testStore(dir, { clock });
-    for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, NOW + 600);
-    await store.close();
-    const path = join(dir, LOG_FILE);
-    const lines = (await readFile(path, "utf8")).split("\n");
-    lines[1] = lines[1].replace('"k":"put"', '"k":#ut"');
-    await writeFile(path, lines.join("\n"));
+    const lines = await logWithSecondLine(dir, (line) => line.replace('"k":"put"', '"k":#ut"'));
     const events: string[] = [];
     const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
     expect(await contents(reopened)).toEqual({ a: ["1", "3"], b: [] });

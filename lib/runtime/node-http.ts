@@ -40,12 +40,12 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
   server.headersTimeout = server.requestTimeout = server.keepAliveTimeout = options.idleTimeoutSeconds * 1000;
   server.on("connection", capPerClient(options.isTrustedProxy));
-  // node:http hands CONNECT over as a raw socket.
+  // node:http hands CONNECT over apart, as a raw socket: 400, as the app answers it.
   server.on("connect", (incoming: IncomingMessage, socket: Socket) => {
     const outgoing = new ServerResponse(incoming);
     outgoing.assignSocket(socket);
     outgoing.shouldKeepAlive = false;
-    refusal().then((response) => send(response, outgoing)).then(() => socket.end(), () => socket.destroy());
+    send(errorResponse(errors.badRequest()), outgoing).then(() => socket.end(), () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -74,9 +74,6 @@ function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: So
     });
   };
 }
-
-/** The answer to CONNECT, which node:http hands over apart from other requests: 400, as the app answers it. */
-const refusal = () => Promise.resolve(errorResponse(errors.badRequest()));
 
 /**
  * A node:http request as the app's HttpRequest. Its url is the one the client sent, parseable or not (from

@@ -200,6 +200,12 @@ export class AppendLog {
     );
   }
 
+  /** Truncates the file at `offset`, zeros written ahead included. */
+  async #cutAt(offset: number): Promise<void> {
+    await this.#handle.file.truncate(offset);
+    this.#fileEnd = offset;
+  }
+
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     const batch = this.#pending;
@@ -209,7 +215,7 @@ export class AppendLog {
     const began = performance.now();
     try {
       const file = this.#handle.file;
-      if (this.#dirtyTail) await file.truncate(start).then(() => (this.#fileEnd = start)); // cut what a failed write left behind
+      if (this.#dirtyTail) await this.#cutAt(start); // what a failed write left behind
       // Where this batch would reach past the zeros, a piece being written there goes first (they must not overlap).
       while (start + buffer.length > this.#fileEnd && this.#zeroing) await this.#zeroing;
       this.#dirtyTail = true;
@@ -220,7 +226,7 @@ export class AppendLog {
     } catch (cause) {
       const code = (cause as { code?: string }).code;
       const error = new LogWriteError(code === "ENOSPC" || code === "EDQUOT", { cause });
-      await this.#handle.file.truncate(start).then(() => (this.#dirtyTail = false, this.#fileEnd = start), () => {});
+      await this.#cutAt(start).then(() => (this.#dirtyTail = false), () => {});
       for (const item of batch) item.reject(error);
       return;
     }
