@@ -1,4 +1,5 @@
 /** Request counters, their Prometheus text rendering, and deposits/deliveries per hour for the status page. */
+import { getOrAdd } from "./collections.ts";
 import type { PostgresStoreStats } from "./postgres/message-store.ts";
 import type { StoreStats } from "./store/message-store.ts";
 
@@ -16,7 +17,8 @@ export interface HourlyActivity {
 
 /** Counts what the relay did since it started. */
 export class Metrics {
-  readonly #requests = new Map<string, number>();
+  /** Requests answered: endpoint → status → reason → count, so counting one builds no label text. */
+  readonly #requests = new Map<string, Map<number, Map<string, number>>>();
   readonly #hours = new Map<number, HourlyActivity>();
   #deposits = 0;
   #delivered = 0;
@@ -69,8 +71,9 @@ export class Metrics {
 
   /** Counts one answered request. */
   countRequest(endpoint: string, status: number, reason: string): void {
-    const key = `endpoint="${endpoint}",status="${status}",reason="${reason}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+    const byStatus = getOrAdd(this.#requests, endpoint, () => new Map());
+    const byReason = getOrAdd(byStatus, status, () => new Map());
+    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
 
   /** The Prometheus text exposition of every counter and of the store's gauges. */
@@ -80,7 +83,13 @@ export class Metrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels ? `{${labels}}` : ""} ${value}`);
     };
-    metric("rendezvous_requests_total", "counter", "Requests answered, by endpoint, status and reason.", [...this.#requests]);
+    const requests: [string, number][] = [];
+    for (const [endpoint, byStatus] of this.#requests) {
+      for (const [status, byReason] of byStatus) {
+        for (const [reason, count] of byReason) requests.push([`endpoint="${endpoint}",status="${status}",reason="${reason}"`, count]);
+      }
+    }
+    metric("rendezvous_requests_total", "counter", "Requests answered, by endpoint, status and reason.", requests);
     metric("rendezvous_deposits_total", "counter", "Messages stored.", [["", this.deposits]]);
     metric("rendezvous_delivered_total", "counter", "Messages handed to their recipients.", [["", this.delivered]]);
     metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);

@@ -24,6 +24,9 @@ export interface SpentProofs {
 export class ReplayGuard implements SpentProofs {
   readonly #maxSlots: number;
   #digests = new Uint32Array(0);
+  /** The digest being looked up: its first {@link DIGEST_WORDS} words (the table lives in memory only, so byte order does not matter). */
+  readonly #probeBytes = new Uint8Array(32);
+  readonly #probe = new Uint32Array(this.#probeBytes.buffer, 0, DIGEST_WORDS);
   /** Unix seconds until which the slot's proof is remembered; 0 marks an empty slot. */
   #expiries = new Uint32Array(0);
   #size = 0;
@@ -40,25 +43,25 @@ export class ReplayGuard implements SpentProofs {
    * "replayed" after, and "full" when `capacity` unexpired proofs are already held.
    */
   claim(proofId: string, expiresAt: number, now: number): ProofUse {
-    const digest = sha256(proofId);
-    const words = [0, 1, 2, 3].map((word) => digest.readUInt32LE(word * 4));
     const until = Math.min(Math.max(Math.ceil(expiresAt), 1), 0xffff_ffff);
-    let slot = this.#find(words);
+    this.#probeBytes.set(sha256(proofId));
+    const probe = this.#probe;
+    let slot = this.#find(probe, 0);
     if (this.#expiries[slot] !== 0) {
       if (this.#expiries[slot] >= now) return "replayed";
-      this.#remember(slot, words, until); // the same id, expired: remembered afresh
+      this.#remember(slot, probe, 0, until); // the same id, expired: remembered afresh
       return "fresh";
     }
     if (this.#size >= this.capacity) {
       if (now > this.#earliestExpiry) this.#rebuild(this.#expiries.length, now);
       if (this.#size >= this.capacity) return "full";
-      slot = this.#find(words);
+      slot = this.#find(probe, 0);
     } else if (this.#size + 1 > this.#expiries.length * MAX_LOAD) {
       this.#rebuild(Math.min(this.#expiries.length * 2, this.#maxSlots), now);
-      slot = this.#find(words);
+      slot = this.#find(probe, 0);
     }
     this.#size++;
-    this.#remember(slot, words, until);
+    this.#remember(slot, probe, 0, until);
     return "fresh";
   }
 
@@ -67,21 +70,22 @@ export class ReplayGuard implements SpentProofs {
     return this.#size;
   }
 
-  /** The slot holding `words`, or the empty slot where they would go. */
-  #find(words: number[]): number {
+  /** The slot holding the digest at `words[from]`, or the empty slot where it would go. */
+  #find(words: Uint32Array, from: number): number {
     const slots = this.#expiries.length;
-    for (let slot = words[0] % slots; ; slot = (slot + 1) % slots) {
+    const word0 = words[from], word1 = words[from + 1], word2 = words[from + 2], word3 = words[from + 3];
+    for (let slot = word0 % slots; ; slot = (slot + 1) % slots) {
       if (this.#expiries[slot] === 0) return slot;
       const at = slot * DIGEST_WORDS;
       const digests = this.#digests;
-      if (digests[at] === words[0] && digests[at + 1] === words[1] && digests[at + 2] === words[2] && digests[at + 3] === words[3]) {
-        return slot;
-      }
+      if (digests[at] === word0 && digests[at + 1] === word1 && digests[at + 2] === word2 && digests[at + 3] === word3) return slot;
     }
   }
 
-  #remember(slot: number, words: number[], until: number): void {
-    this.#digests.set(words, slot * DIGEST_WORDS);
+  /** Stores the digest at `words[from]` in `slot`, remembered until `until`. */
+  #remember(slot: number, words: Uint32Array, from: number, until: number): void {
+    const at = slot * DIGEST_WORDS;
+    for (let word = 0; word < DIGEST_WORDS; word++) this.#digests[at + word] = words[from + word];
     this.#expiries[slot] = until;
     this.#earliestExpiry = Math.min(this.#earliestExpiry, until);
   }
@@ -95,9 +99,8 @@ export class ReplayGuard implements SpentProofs {
     this.#earliestExpiry = Infinity;
     for (let slot = 0; slot < expiries.length; slot++) {
       if (expiries[slot] === 0 || expiries[slot] < now) continue;
-      const words = Array.from(digests.subarray(slot * DIGEST_WORDS, (slot + 1) * DIGEST_WORDS));
       this.#size++;
-      this.#remember(this.#find(words), words, expiries[slot]);
+      this.#remember(this.#find(digests, slot * DIGEST_WORDS), digests, slot * DIGEST_WORDS, expiries[slot]);
     }
   }
 }

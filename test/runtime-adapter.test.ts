@@ -1,5 +1,7 @@
-/** The runtime adapters under each runtime: what they answer when the handler itself throws. */
+/** The runtime adapters under each runtime: what they answer when the handler itself throws; and how a stop waits for calls. */
 import { describe, expect, test } from "bun:test";
+import type { HttpRequest } from "../lib/http-request.ts";
+import { trackCalls } from "../lib/runtime/adapter.ts";
 import { RELAY_COMMANDS, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 for (const runtime of RUNTIMES) {
@@ -18,3 +20,28 @@ for (const runtime of RUNTIMES) {
     }, 30_000);
   });
 }
+
+describe("trackCalls", () => {
+  test("settled() resolves once every call has finished, those begun while it waits and those that failed included", async () => {
+    const pending: { finish(): void; fail(): void }[] = [];
+    const { handler, settled } = trackCalls(() =>
+      new Promise<Response>((resolve, reject) => pending.push({ finish: () => resolve(new Response("ok")), fail: () => reject(new Error("gone")) }))
+    );
+    const request = {} as HttpRequest;
+    await settled(); // nothing in flight
+    void handler(request, "peer").catch(() => {});
+    void handler(request, "peer");
+    let done = false;
+    const waited = settled().then(() => (done = true));
+    pending[0].fail();
+    await Bun.sleep(1);
+    expect(done).toBe(false);
+    void handler(request, "peer"); // begun while settled() waits
+    pending[1].finish();
+    await Bun.sleep(1);
+    expect(done).toBe(false);
+    pending[2].finish();
+    await waited;
+    expect(done).toBe(true);
+  });
+});

@@ -79,16 +79,21 @@ export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | 
  * client has gone: the runtimes' own graceful stop does not wait for those, and the store closes next.
  */
 export function trackCalls(handler: Handler): { handler: Handler; settled(): Promise<void> } {
-  const inFlight = new Set<Promise<Response>>();
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  // One function for every call, not a closure per call: this runs for each request.
+  const finished = () => {
+    if (--inFlight === 0) for (const wake of waiting.splice(0)) wake();
+  };
   return {
     handler(request, peerAddress) {
       const response = handler(request, peerAddress);
-      inFlight.add(response);
-      response.then(() => inFlight.delete(response), () => inFlight.delete(response));
+      inFlight++;
+      response.then(finished, finished);
       return response;
     },
-    async settled() {
-      while (inFlight.size) await Promise.allSettled(inFlight);
+    settled() {
+      return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve));
     },
   };
 }
