@@ -49,6 +49,12 @@ export function isUnavailable(error: unknown): boolean {
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
+/** How many hosts a postgres:// URL names (`host1:port,host2:port`). */
+function hostCount(url: string): number {
+  const hosts = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?#]*)/i.exec(url)?.[1] ?? "";
+  return Math.max(1, hosts.split(",").length);
+}
+
 /** Pause between retries of an idempotent operation while the engine is unreachable. */
 const RETRY_PAUSE_MS = 100;
 
@@ -69,7 +75,9 @@ export class Engine {
   constructor(readonly options: EngineOptions) {
     this.sql = postgres(options.url, {
       max: options.poolSize,
-      connect_timeout: Math.max(1, Math.ceil(options.operationTimeoutMs / 1000)),
+      // Per host: within one operation's deadline a connection can pass over every host that does not
+      // answer and still reach the last (scripts/patch-dependencies.mjs makes the client pass them over).
+      connect_timeout: Math.max(1, options.operationTimeoutMs / 1000 / hostCount(options.url)),
       idle_timeout: 60,
       // The client's own backoff grows to 20 s between attempts; a relay should be back within a second of the engine.
       backoff: (retries: number) => Math.min(0.05 * retries, 1) * (0.5 + Math.random() / 2),
