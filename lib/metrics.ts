@@ -15,6 +15,9 @@ export interface HourlyActivity {
   delivered: number;
 }
 
+/** An empty Map, made once a label is first counted (one function for every call, not a closure per call). */
+const newMap = <K, V>() => new Map<K, V>();
+
 /** Counts what the relay did since it started. */
 export class Metrics {
   /** Requests answered: endpoint → status → reason → count, so counting one builds no label text. */
@@ -71,8 +74,8 @@ export class Metrics {
 
   /** Counts one answered request. */
   countRequest(endpoint: string, status: number, reason: string): void {
-    const byStatus = getOrAdd(this.#requests, endpoint, () => new Map());
-    const byReason = getOrAdd(byStatus, status, () => new Map());
+    const byStatus = getOrAdd(this.#requests, endpoint, newMap<number, Map<string, number>>);
+    const byReason = getOrAdd(byStatus, status, newMap<string, number>);
     byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
 
