@@ -15,20 +15,21 @@ import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 
 /** A TCP host that counts the connections it accepts and then `silent`ly holds them, or closes them at once. */
 async function fakeHost(silent: boolean): Promise<{ port: number; accepted: number; close(): Promise<void> }> {
-  const sockets: Socket[] = [];
-  const host = {
-    port: 0,
-    accepted: 0,
-    close: () => new Promise<void>((resolve) => (sockets.forEach((socket) => socket.destroy()), server.close(() => resolve()))),
-  };
+  const held: Socket[] = [];
+  let accepted = 0;
   const server: Server = createServer((socket) => {
-    host.accepted++;
-    if (silent) sockets.push(socket);
+    accepted++;
+    if (silent) held.push(socket);
     else socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  host.port = (server.address() as { port: number }).port;
-  return host;
+  return {
+    port: (server.address() as { port: number }).port,
+    get accepted() {
+      return accepted;
+    },
+    close: () => new Promise<void>((resolve) => (held.forEach((socket) => socket.destroy()), server.close(() => resolve()))),
+  };
 }
 
 /** `url` with `hosts` (host:port) in place of its own host. */

@@ -171,7 +171,7 @@ export class AppendLog {
     await this.releaseReplaced(() => true);
     await this.exclusive(() =>
       afterReads(this.#handle, async () => {
-        if (this.#fileEnd > this.#size) await this.#handle.file.truncate(this.#size).catch(() => {}); // else found as an unused tail
+        if (this.#fileEnd > this.#size) await this.#cutAt(this.#size).catch(() => {}); // else found as an unused tail
         await this.#handle.file.close();
       })
     );
