@@ -2,6 +2,8 @@
  * `hivemind-rendezvous copy FROM TO`: every live message, with its id and expiry, from one store to
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
+import { claimDataDir, holdDataDir } from "./data-dir-lock.ts";
+import type { FileLock, TryLockFile } from "./file-lock.ts";
 import type { Logger } from "./log.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
 import { liveMessagesOf } from "./store/log-export.ts";
@@ -54,19 +56,30 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
   };
 }
 
-/** Copies every live message of `from` into `to`; resolves with how many there were, how many were added and in how many mailboxes. */
-async function copyMessages(from: string, to: string, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
-  const target = await targetOf(to, log);
+/**
+ * Copies every live message of `from` into `to`; resolves with how many there were, how many were added
+ * and in how many mailboxes. A data dir on either side is locked as a relay locks it: no relay may run on
+ * it meanwhile (its log would overwrite the copied records, or change under the reading).
+ */
+async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
+  const locks: FileLock[] = [];
   try {
-    const counts = { messages: 0, added: 0, mailboxes: 0 };
-    for await (const { mailbox, messages } of messagesOf(from, log)) {
-      counts.mailboxes++;
-      counts.messages += messages.length;
-      counts.added += await target.restore(mailbox, messages);
+    if (!isPostgresUrl(from)) locks.push(await holdDataDir(from, tryLockFile));
+    if (!isPostgresUrl(to)) locks.push(await claimDataDir(to, tryLockFile));
+    const target = await targetOf(to, log);
+    try {
+      const counts = { messages: 0, added: 0, mailboxes: 0 };
+      for await (const { mailbox, messages } of messagesOf(from, log)) {
+        counts.mailboxes++;
+        counts.messages += messages.length;
+        counts.added += await target.restore(mailbox, messages);
+      }
+      return counts;
+    } finally {
+      await target.close();
     }
-    return counts;
   } finally {
-    await target.close();
+    for (const lock of locks) lock.release();
   }
 }
 
@@ -75,15 +88,24 @@ class CopyError extends Error {
   override name = "CopyError";
 }
 
+const COPY_HELP = [
+  "Usage: hivemind-rendezvous copy FROM TO",
+  "Copies every live message, with its id and expiry, from FROM to TO; each is a data dir or a",
+  "postgres:// URL. No relay may run on a data dir meanwhile. A data dir TO must hold no messages;",
+  "into PostgreSQL, messages already there are skipped, so a copy can be run again. Run it as the",
+  "user the relay runs as, so that the relay can open the files it writes.",
+].join("\n");
+
 /** The subcommand: prints one line, returns the exit code. */
-export async function runCopy(args: string[]): Promise<number> {
+export async function runCopy(args: string[], tryLockFile: TryLockFile): Promise<number> {
+  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) return console.log(COPY_HELP), 0;
   if (args.length !== 2 || args.some((arg) => arg.startsWith("-"))) {
     console.error("hivemind-rendezvous copy: usage: copy FROM TO (each a data dir or postgres://user@host/db)");
     return 2;
   }
   const [from, to] = args;
   try {
-    const { messages, added, mailboxes } = await copyMessages(from, to);
+    const { messages, added, mailboxes } = await copyMessages(from, to, tryLockFile);
     const skipped = messages - added;
     console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
     return 0;

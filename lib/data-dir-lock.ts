@@ -41,6 +41,25 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile):
   return lock;
 }
 
+/**
+ * Locks the existing data dir `directory` for reading it while no relay runs on it (as `copy` reads one):
+ * a DataDirError when it is not a directory or a relay holds it. Nothing in it is created or written,
+ * so a read-only copy of a data dir (a backup) can be read too; one with no lock file was never served.
+ */
+export async function holdDataDir(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
+  const found = await stat(directory).catch((error) => {
+    throw new DataDirError(`cannot read the data dir ${directory}: ${error.message}`);
+  });
+  if (!found.isDirectory()) throw new DataDirError(`data dir ${directory} is not a directory`);
+  const path = join(directory, LOCK_FILE);
+  const lock = await tryLockFile(path).catch((error) => {
+    if (error?.code === "ENOENT" || error?.name === "NotFound") return { release() {} };
+    throw new DataDirError(`cannot lock the data dir ${directory}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  if (!lock) throw new DataDirError(`data dir ${directory} is in use by a relay (pid ${await holderPid(path)}): stop it first`);
+  return lock;
+}
+
 /** Runs `step`, reporting any failure as the data dir not being writable. */
 async function writable(directory: string, step: () => Promise<void>): Promise<void> {
   await step().catch((error) => {

@@ -158,6 +158,7 @@ describe("usage", () => {
         'hivemind-rendezvous: unknown command "frobnicate"',
         "Commands:",
         "  serve     run the relay (the default without a command)",
+        "  copy      copy every live message from one store to another",
         "  keygen    write a new keypair",
         "  deposit   leave an encrypted message for a key at a relay",
         "  retrieve  fetch and open this key's messages from a relay",

@@ -1,13 +1,15 @@
 /** `hivemind-rendezvous copy`: embedded data dir → PostgreSQL → embedded data dir, the same messages with the same ids and expiry. */
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
-import { RELAY_COMMANDS, runProcess } from "./processes.ts";
+import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
 const cluster = clusterForThisFile();
-
 
 const copy = (from: string, to: string) => runProcess([...RELAY_COMMANDS.bun, "copy", from, to]);
 
@@ -40,6 +42,77 @@ describe.skipIf(!installed)("copy between stores", () => {
     expect(await everything(await testStore(back, { clock: () => now }))).toEqual(expected);
   }, 60_000);
 });
+
+/** A data dir holding one message for mailbox "a". */
+async function dataDirWithOneMessage(): Promise<string> {
+  const dataDir = await tempDataDir();
+  const store = await testStore(dataDir);
+  await store.deposit("a", "one message", Math.floor(Date.now() / 1000) + 600);
+  await store.close();
+  return dataDir;
+}
+
+/** Runs `check` with the pid of a relay serving `dataDir`, checks that the relay still answers, then stops it. */
+async function whileRelayRuns(dataDir: string, check: (pid: number) => Promise<void>): Promise<void> {
+  const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--keyless"]);
+  try {
+    await check(relay.child.pid);
+    expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
+  } finally {
+    relay.child.kill("SIGTERM");
+    await relay.child.exited;
+  }
+}
+
+describe("copy and the data dirs of running relays", () => {
+  test("into the data dir of a running relay → exit 1 naming it (its log would overwrite the copied records)", async () => {
+    const [from, to] = [await dataDirWithOneMessage(), await tempDataDir()];
+    await whileRelayRuns(to, async (pid) => {
+      expect(await copy(from, to)).toMatchObject({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: data dir ${to} is in use by another relay (pid ${pid})\n` });
+    });
+    expect(await copy(from, to)).toMatchObject({ code: 0, stdout: `copied 1 messages in 1 mailboxes from ${from} to ${to}\n` });
+  }, 60_000);
+
+  test("from the data dir of a running relay → exit 1 naming it, and nothing is created at the target", async () => {
+    const from = await dataDirWithOneMessage();
+    const to = join(await tempDataDir(), "new");
+    await whileRelayRuns(from, async (pid) => {
+      expect(await copy(from, to)).toMatchObject({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: data dir ${from} is in use by a relay (pid ${pid}): stop it first\n` });
+    });
+    expect(existsSync(to)).toBe(false);
+  }, 60_000);
+});
+
+describe("copy from what is not a data dir this release reads", () => {
+  const refusal = (problem: string) => ({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: ${problem}\n` });
+
+  test("a path that does not exist (a typo) → exit 1, and nothing is created at the target", async () => {
+    const from = join(await tempDataDir(), "typo");
+    const to = join(await tempDataDir(), "new");
+    expect(await copy(from, to)).toMatchObject(refusal(`cannot read the data dir ${from}: ENOENT: no such file or directory, stat '${from}'`));
+    expect(existsSync(to)).toBe(false);
+  }, 30_000);
+
+  test("a directory with no message log → exit 1", async () => {
+    const from = join(await tempDataDir(), "empty");
+    await mkdir(from);
+    expect(await copy(from, await tempDataDir())).toMatchObject(refusal(`cannot read the data dir ${from}: it holds no message log (messages.jsonl): is it a relay's data dir?`));
+  }, 30_000);
+
+  test("a data dir a newer release wrote → exit 1, as the relay refuses it", async () => {
+    const from = await dataDirWithOneMessage();
+    await writeFile(join(from, "store-format"), "3\n");
+    expect(await copy(from, await tempDataDir())).toMatchObject(
+      refusal(`cannot read the data dir ${from}: its store format is 3, and this release reads formats up to 2: a newer release wrote it, run that one or a later one`),
+    );
+  }, 30_000);
+});
+
+test("copy --help → exit 0, its usage on stdout", async () => {
+  const result = await runProcess([...RELAY_COMMANDS.bun, "copy", "--help"]);
+  expect(result).toMatchObject({ code: 0, stderr: "" });
+  expect(result.stdout).toStartWith("Usage: hivemind-rendezvous copy FROM TO\n");
+}, 30_000);
 
 describe("copy into a data dir", () => {
   test("into an embedded data dir that holds messages → exit 1, in one line", async () => {

@@ -89,7 +89,7 @@ export function commandHelp(name: CommandName): string {
 export function commandList(): string {
   return [
     "Commands:",
-    ...table([["serve", "run the relay (the default without a command)"], ...Object.entries(CLIENT_COMMANDS).map(([name, command]) => [name, command.brief])]),
+    ...table([["serve", "run the relay (the default without a command)"], ["copy", "copy every live message from one store to another"], ...Object.entries(CLIENT_COMMANDS).map(([name, command]) => [name, command.brief])]),
     "Each command takes --help.",
   ].join("\n");
 }

@@ -1,18 +1,24 @@
 /** Every live message of a data dir's log with its mailbox's name, as `copy` takes them from an embedded store. */
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { LOG_FILE, type StoredMessage } from "./message-store.ts";
 import { decodePayload } from "./records.ts";
 import { replayLog } from "./recovery.ts";
+import { readableStoreFormat } from "./store-format.ts";
 
 type Entry = { expiresAt: number; offset: number; length: number };
 
 /**
  * The messages of the log in `directory` unexpired at `now`, one mailbox at a time, oldest first.
  * The log is only read (damaged lines and a torn tail are skipped), so no relay may be writing it.
+ * Throws when the directory holds no log or a store format this release cannot read.
  */
 export async function* liveMessagesOf(directory: string, now: number): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
   const path = join(directory, LOG_FILE);
+  await Promise.all([readableStoreFormat(directory), stat(path)]).catch((error) => {
+    const problem = error.code === "ENOENT" ? `it holds no message log (${LOG_FILE}): is it a relay's data dir?` : error.message;
+    throw new Error(`cannot read the data dir ${directory}: ${problem}`);
+  });
   const mailboxes = new Map<string, Map<string, Entry>>();
   await replayLog(path, {
     add(mailbox, id, entry) {

@@ -17,13 +17,12 @@ export class StoreFormatError extends Error {
 }
 
 /**
- * Checks the format recorded in `directory` and records {@link STORE_FORMAT} when none (a new data dir,
- * or one of a release before the marker: both are read) or an older one is. Throws
- * {@link StoreFormatError} for a newer format or a marker that is not a format number.
+ * The format recorded in `directory`, 0 when none (a new data dir, or one of a release before the
+ * marker). Throws {@link StoreFormatError} for a format newer than this release reads or a marker
+ * that is not a format number.
  */
-export async function claimStoreFormat(directory: string): Promise<void> {
-  const path = join(directory, STORE_FORMAT_FILE);
-  const text = await readFile(path, "latin1").catch((error) => {
+export async function readableStoreFormat(directory: string): Promise<number> {
+  const text = await readFile(join(directory, STORE_FORMAT_FILE), "latin1").catch((error) => {
     if (error.code === "ENOENT") return null;
     throw error;
   });
@@ -32,5 +31,12 @@ export async function claimStoreFormat(directory: string): Promise<void> {
   if (format > STORE_FORMAT) {
     throw new StoreFormatError(`its store format is ${format}, and this release reads formats up to ${STORE_FORMAT}: a newer release wrote it, run that one or a later one`);
   }
-  if (format < STORE_FORMAT) await replaceFileAtomically(path, [new TextEncoder().encode(`${STORE_FORMAT}\n`)]);
+  return format;
+}
+
+/** Checks the format recorded in `directory` (see {@link readableStoreFormat}) and records {@link STORE_FORMAT} when none or an older one is. */
+export async function claimStoreFormat(directory: string): Promise<void> {
+  if (await readableStoreFormat(directory) < STORE_FORMAT) {
+    await replaceFileAtomically(join(directory, STORE_FORMAT_FILE), [new TextEncoder().encode(`${STORE_FORMAT}\n`)]);
+  }
 }
