@@ -34,7 +34,7 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
   const path = options.nodeKey || join(options.dataDir, GENERATED_KEY_FILE);
   const text = await readFile(path, "utf8").catch((error) => {
     if (error.code === "ENOENT" && !options.nodeKey) return null;
-    throw new RelayKeyError(`cannot read the node key ${path}: ${error.message}`);
+    throw new RelayKeyError(`cannot read the ${options.nodeKey ? "node key" : "relay key"} ${path}: ${error.message}`);
   });
   const pem = text ?? await generateKeyFile(path).catch((error) => {
     throw new RelayKeyError(`cannot write the relay key ${path}: ${error.message}`);
@@ -43,7 +43,9 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
   try {
     pubkey = publicPemOf(pem);
   } catch (error) {
-    throw new RelayKeyError(`${path} is not an unencrypted RSA private key: ${(error as Error).message}`);
+    // A RangeError inside says what is wrong with an RSA key of the right form: its size, its exponent.
+    const { message, cause } = error as Error;
+    throw new RelayKeyError(`${path} is not an unencrypted RSA private key of 1024 to 8192 bits: ${cause instanceof RangeError ? cause.message : message}`);
   }
   return { pubkey, fingerprint: publicKeyFingerprint(pubkey), source: options.nodeKey ? "node_key" : text === null ? "generated" : "data_dir" };
 }

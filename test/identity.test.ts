@@ -1,8 +1,8 @@
 /** The relay key: generated once and kept (0600), loaded from --node-key, or absent with --keyless. */
 import { describe, expect, test } from "bun:test";
-import { stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { GENERATED_KEY_FILE, loadRelayKey } from "../lib/identity.ts";
 import { json, keys, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, startRelayProcess } from "./processes.ts";
@@ -50,6 +50,25 @@ describe("loadRelayKey", () => {
       const path = join(dir, name);
       await expect(loadRelayKey({ keyless: false, nodeKey: path, dataDir: dir })).rejects.toThrow(path);
     }
+  });
+
+  test("a key file that cannot be used → one line naming it and what is wrong: its size, its kind, or the data dir's key unreadable", async () => {
+    const dir = await tempDataDir();
+    const small = join(dir, "small.pem");
+    await writeFile(small, generateKeyPairSync("rsa", { modulusLength: 512 }).privateKey.export({ type: "pkcs8", format: "pem" }));
+    await expect(loadRelayKey({ keyless: false, nodeKey: small, dataDir: dir })).rejects.toThrow(
+      `${small} is not an unencrypted RSA private key of 1024 to 8192 bits: RSA modulus of 512 bits; accepted sizes are 1024 to 8192 bits`,
+    );
+    const publicKey = join(dir, "public.pem");
+    await writeFile(publicKey, keys.relay.public_spki_pem);
+    await expect(loadRelayKey({ keyless: false, nodeKey: publicKey, dataDir: dir })).rejects.toThrow(
+      `${publicKey} is not an unencrypted RSA private key of 1024 to 8192 bits: not a private key: PUBLIC KEY`,
+    );
+    const dataDir = await tempDataDir();
+    await mkdir(join(dataDir, GENERATED_KEY_FILE));
+    await expect(loadRelayKey({ keyless: false, nodeKey: "", dataDir })).rejects.toThrow(
+      `cannot read the relay key ${join(dataDir, GENERATED_KEY_FILE)}: EISDIR`,
+    );
   });
 });
 
