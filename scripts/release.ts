@@ -4,14 +4,15 @@
  *   bun scripts/release.ts --tag v0.3.0 [--dist DIR] [--check-only] [--publish]
  *
  * 1. refuses a tag that is not "v" + package.json's version (exit 1, one line on stderr), and with --publish
- *    a repository URL that still holds the OWNER placeholder (install.sh would download from nowhere);
+ *    a repository that still holds the OWNER placeholder in any file that names its URL (install.sh would
+ *    download the binary and its checksums from whoever holds that account name);
  * 2. builds the x64 and arm64 binaries into DIST (default dist/) with the running (pinned) bun;
  * 3. runs the binary for this machine's CPU and refuses unless `--version` prints that version;
  * 4. copies install.sh and the systemd unit beside them and writes SHA256SUMS over all four;
  * 5. with --publish, creates the GitHub release for the tag with those files (`gh`, GH_TOKEN).
  * --check-only stops after step 1.
  */
-import { copyFile } from "node:fs/promises";
+import { copyFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import packageJson from "../package.json" with { type: "json" };
@@ -26,11 +27,14 @@ export function tagMismatch(tag: string, version: string): string | null {
   return tag === `v${version}` ? null : `tag ${JSON.stringify(tag)} does not match package.json's version ${version} (expected v${version})`;
 }
 
-/** Null when package.json's repository `url` names a real owner, else why a release is refused (one line). */
-export function placeholderRepository(url: string): string | null {
-  return url.includes("OWNER")
-    ? `package.json's repository URL ${url} still holds the OWNER placeholder: set the real owner (and in install.sh and the docs) before publishing`
-    : null;
+/** The files that name the repository's URL: its metadata, the installer's download URL, and the docs' one-liners. */
+const FILES_NAMING_THE_REPOSITORY = ["package.json", "install.sh", "README.md", "docs/deploy.md"];
+const OWNER_PLACEHOLDER = "github.com/OWNER/";
+
+/** Null when no text of `files` (path → text) holds the OWNER placeholder, else why a release is refused (one line). */
+export function placeholderOwner(files: Record<string, string>): string | null {
+  const left = Object.keys(files).filter((path) => files[path].includes(OWNER_PLACEHOLDER));
+  return left.length ? `the repository URL in ${left.join(", ")} still holds the OWNER placeholder: set the real owner before publishing` : null;
 }
 
 /** Builds the release into `dist` and returns every file to attach, SHA256SUMS last. */
@@ -77,7 +81,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`release: ${mismatch}`);
     return 1;
   }
-  const placeholder = values.publish ? placeholderRepository(packageJson.repository.url) : null;
+  const placeholder = values.publish
+    ? placeholderOwner(Object.fromEntries(await Promise.all(FILES_NAMING_THE_REPOSITORY.map(async (path) => [path, await readFile(join(ROOT, path), "utf8")]))))
+    : null;
   if (placeholder) {
     console.error(`release: ${placeholder}`);
     return 1;

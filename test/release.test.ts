@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
-import { placeholderRepository, tagMismatch } from "../scripts/release.ts";
+import { placeholderOwner, tagMismatch } from "../scripts/release.ts";
 import { runInstaller, serveRelease } from "./fake-release.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { ROOT, runProcess, startRelayProcess } from "./processes.ts";
@@ -33,17 +33,21 @@ describe("release tag check", () => {
     expect(await Bun.file(dist).exists()).toBe(false);
   });
 
-  test("placeholderRepository: a URL with OWNER is refused, a real owner passes", () => {
-    expect(placeholderRepository("https://github.com/hivemind-org/hivemind-rendezvous.git")).toBeNull();
-    expect(placeholderRepository("https://github.com/OWNER/hivemind-rendezvous.git")).toContain("OWNER placeholder");
+  test("placeholderOwner: every file whose repository URL holds OWNER is named; real owners pass", () => {
+    const real = "https://github.com/hivemind-org/hivemind-rendezvous";
+    const placeholder = "https://github.com/OWNER/hivemind-rendezvous";
+    expect(placeholderOwner({ "package.json": real, "install.sh": real })).toBeNull();
+    expect(placeholderOwner({ "package.json": real, "install.sh": `BASE=${placeholder}/releases`, "README.md": placeholder })).toBe(
+      "the repository URL in install.sh, README.md still holds the OWNER placeholder: set the real owner before publishing",
+    );
   });
 
-  test.skipIf(!packageJson.repository.url.includes("OWNER"))("release.ts --publish while package.json's repository URL holds OWNER → exit 1, one line, nothing built", async () => {
+  test.skipIf(!packageJson.repository.url.includes("OWNER"))("release.ts --publish while the repository URL holds OWNER → exit 1, one line, nothing built", async () => {
     const dist = join(await tempDataDir(), "dist");
     expect(await release(["--tag", `v${VERSION}`, "--dist", dist, "--publish"])).toEqual({
       code: 1,
       stdout: "",
-      stderr: `release: package.json's repository URL ${packageJson.repository.url} still holds the OWNER placeholder: set the real owner (and in install.sh and the docs) before publishing\n`,
+      stderr: "release: the repository URL in package.json, install.sh, README.md, docs/deploy.md still holds the OWNER placeholder: set the real owner before publishing\n",
     });
     expect(await Bun.file(dist).exists()).toBe(false);
   });
