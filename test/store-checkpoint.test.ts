@@ -68,6 +68,28 @@ describe("the checkpoint is used", () => {
     expect(scanned.store.stats().damagedRecords).toBe(1); // the same log, scanned whole, shows the damage
   });
 
+  test("a store closed with nothing added since the checkpoint it opened from leaves it as it is (an empty one writes none); one that added to the log writes it again", async () => {
+    const checkpointsWritten = (events: { event: string }[]) => events.filter((e) => e.event === "store_checkpoint_written").length;
+    const empty = await open(await tempDataDir());
+    await empty.store.close();
+    expect(checkpointsWritten(empty.events)).toBe(0);
+    const dir = await tempDataDir();
+    const { state } = await closedStore(dir);
+    const path = checkpointPath(join(dir, LOG_FILE));
+    const written = await readFile(path);
+    const idle = await open(dir);
+    await idle.store.close();
+    expect(checkpointsWritten(idle.events)).toBe(0);
+    expect(await readFile(path)).toEqual(written);
+    const busy = await open(dir);
+    await busy.store.deposit("m0", payload(2000), NOW + 600);
+    await busy.store.close();
+    expect(checkpointsWritten(busy.events)).toBe(1);
+    const reopened = await open(dir);
+    expect(reopened.ignored()).toEqual([]);
+    expect((await contents(reopened.store)).m0).toHaveLength(state.m0.length + 1);
+  });
+
   test("deposits and removals after the checkpoint, then a crash (no close): the tail replays them", async () => {
     const dir = await tempDataDir();
     const { ids } = await closedStore(dir);

@@ -73,6 +73,8 @@ export class MessageStore {
   readonly #counters: LogCounters;
   /** Damaged lines are still in the log and no copy of them is kept aside: a compaction copies the log aside first. */
   #damageInLog: boolean;
+  /** The log size up to which the index needs no new checkpoint (the one on disk covers it, or the log is empty); -1 for none. */
+  #checkpointedEnd: number;
   #compactions = 0;
   #lastCompaction: CompactionReport | null = null;
   readonly #inFlight = new Reservations();
@@ -86,7 +88,7 @@ export class MessageStore {
   readonly #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
-    parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters; damageInLog: boolean },
+    parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters; damageInLog: boolean; checkpointedEnd: number },
     readonly options: StoreOptions,
   ) {
     this.#path = parts.path;
@@ -94,6 +96,7 @@ export class MessageStore {
     this.#log = parts.log;
     this.#counters = parts.counters;
     this.#damageInLog = parts.damageInLog;
+    this.#checkpointedEnd = parts.checkpointedEnd;
     if (options.sweepIntervalSeconds > 0) {
       this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
@@ -201,13 +204,16 @@ export class MessageStore {
     };
   }
 
-  /** Finishes pending writes and reads, writes a checkpoint of the index, then closes the log. */
+  /**
+   * Finishes pending writes and reads, writes a checkpoint of the index unless the one on disk covers
+   * the log as it is (the log only grows between compactions, which write their own), then closes the log.
+   */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     this.#closing ??= (async () => {
       await this.#compacting?.catch(() => {});
       await this.#log.exclusive(async () => {}); // appends queued before now are on disk
-      await this.#writeCheckpoint();
+      if (this.#log.size !== this.#checkpointedEnd) await this.#writeCheckpoint();
       await this.#log.close();
     })();
     await this.#closing;
@@ -222,8 +228,10 @@ export class MessageStore {
   async #writeCheckpoint(): Promise<void> {
     if (this.#damageInLog) return;
     const began = performance.now();
+    const coveredEnd = this.#log.size;
     try {
-      await writeCheckpoint(this.#path, this.#index, { coveredEnd: this.#log.size, read: this.#log.readInto }, { hurry: this.#hurry, onStep: this.options.onStep });
+      await writeCheckpoint(this.#path, this.#index, { coveredEnd, read: this.#log.readInto }, { hurry: this.#hurry, onStep: this.options.onStep });
+      this.#checkpointedEnd = coveredEnd;
       this.options.log("store_checkpoint_written", { messages: this.#index.count, milliseconds: Math.round(performance.now() - began) });
     } catch (error) {
       this.options.log("store_checkpoint_failed", { error: String(error) });
