@@ -71,7 +71,8 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
       } as Record<string, { type: "string" | "boolean"; short?: string }>,
     });
   } catch (error) {
-    throw new ConfigError((error as Error).message);
+    // One line, as every configuration error is: parseArgs explains some on three (a value starting with "-").
+    throw new ConfigError((error as Error).message.replace(/\s*\n\s*/g, " "));
   }
   if (parsed.values.help) return { action: "help" };
   if (parsed.values.version) return { action: "version" };

@@ -42,6 +42,7 @@ describe("parseConfig", () => {
     [[], { RENDEZVOUS_KEYLESS: "maybe" }, /RENDEZVOUS_KEYLESS: expected true or false/],
     [["--no-such-flag"], {}, /no-such-flag/],
     [["stray"], {}, /stray/],
+    [["--sweep-interval", "-1"], {}, /^Option '--sweep-interval' argument is ambiguous\. [^\n]* use '--sweep-interval=-XYZ'\.$/],
     [["--trust-proxy", "localhost"], {}, /^--trust-proxy: expected an IP address or CIDR range \(e.g. 10.0.0.0\/8, fd00::\/8\), got "localhost"$/],
     [["--trust-proxy", "127.0.0.1,10.0.0.0/33"], {}, /^--trust-proxy: expected an IP address or CIDR range .*, got "10.0.0.0\/33"$/],
     [[], { RENDEZVOUS_TRUST_PROXY: "fd00::/129" }, /^RENDEZVOUS_TRUST_PROXY: expected an IP address or CIDR range .*, got "fd00::\/129"$/],
