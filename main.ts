@@ -84,6 +84,7 @@ async function main(): Promise<number> {
     relay_key: relayKey.source,
     ...(relayKey.fingerprint ? { relay_key_sha256: relayKey.fingerprint } : {}),
   });
+  if (relayKey.exposedFile) log("relay_key_exposed", relayKey.exposedFile);
 
   return await stopped;
 }

@@ -1,5 +1,5 @@
 /** The relay's identity: the public key text it serves and binds into every proof. */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { publicKeyFingerprint } from "./crypto/fingerprint.ts";
 import { publicPemOf, toPem } from "./crypto/pem.ts";
@@ -23,6 +23,8 @@ export interface RelayKey {
   /** Lowercase hex SHA-256 of the key's SPKI DER (see `publicKeyFingerprint`); "" when keyless. */
   fingerprint: string;
   source: RelayKeySource;
+  /** The key file, when its permissions let other users of the machine read or replace it (a mode beyond 0600); else null. */
+  exposedFile: { path: string; mode: string } | null;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface RelayKey {
  * in `dataDir` (mode 0600) so that the key survives restarts.
  */
 export async function loadRelayKey(options: { keyless: boolean; nodeKey: string; dataDir: string }): Promise<RelayKey> {
-  if (options.keyless) return { pubkey: "", fingerprint: "", source: "keyless" };
+  if (options.keyless) return { pubkey: "", fingerprint: "", source: "keyless", exposedFile: null };
   const path = options.nodeKey || join(options.dataDir, GENERATED_KEY_FILE);
   const text = await readFile(path, "utf8").catch((error) => {
     if (error.code === "ENOENT" && !options.nodeKey) return null;
@@ -47,7 +49,13 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
     const { message, cause } = error as Error;
     throw new RelayKeyError(`${path} is not an unencrypted RSA private key of 1024 to 8192 bits: ${cause instanceof RangeError ? cause.message : message}`);
   }
-  return { pubkey, fingerprint: publicKeyFingerprint(pubkey), source: options.nodeKey ? "node_key" : text === null ? "generated" : "data_dir" };
+  const mode = (await stat(path)).mode & 0o777;
+  return {
+    pubkey,
+    fingerprint: publicKeyFingerprint(pubkey),
+    source: options.nodeKey ? "node_key" : text === null ? "generated" : "data_dir",
+    exposedFile: mode & 0o077 ? { path, mode: `0${mode.toString(8)}` } : null,
+  };
 }
 
 async function generateKeyFile(path: string): Promise<string> {

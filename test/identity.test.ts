@@ -1,6 +1,6 @@
 /** The relay key: generated once and kept (0600), loaded from --node-key, or absent with --keyless. */
 import { describe, expect, test } from "bun:test";
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { GENERATED_KEY_FILE, loadRelayKey } from "../lib/identity.ts";
@@ -20,21 +20,31 @@ describe("loadRelayKey", () => {
     expect(first.source).toBe("generated");
     expect(first.pubkey).toMatch(/^-----BEGIN PUBLIC KEY-----\n(.{64}\n)+.{1,64}\n-----END PUBLIC KEY-----$/);
     expect((await stat(join(dataDir, GENERATED_KEY_FILE))).mode & 0o777).toBe(0o600);
-    expect(await loadRelayKey({ keyless: false, nodeKey: "", dataDir })).toEqual({ pubkey: first.pubkey, fingerprint: first.fingerprint, source: "data_dir" });
+    expect(await loadRelayKey({ keyless: false, nodeKey: "", dataDir })).toEqual({ pubkey: first.pubkey, fingerprint: first.fingerprint, source: "data_dir", exposedFile: null });
   });
 
   test("--node-key with a PKCS#1 private key serves its SPKI public key exactly as Python exports it", async () => {
     const path = join(await tempDataDir(), "node.pem");
-    await writeFile(path, keys.relay.private_pkcs1_pem);
+    await writeFile(path, keys.relay.private_pkcs1_pem, { mode: 0o600 });
     expect(await loadRelayKey({ keyless: false, nodeKey: path, dataDir: "/nonexistent" })).toEqual({
       pubkey: keys.relay.public_spki_pem,
       fingerprint: RELAY_KEY_SHA256,
       source: "node_key",
+      exposedFile: null,
     });
   });
 
   test("--keyless serves the empty string", async () => {
-    expect(await loadRelayKey({ keyless: true, nodeKey: "", dataDir: "/nonexistent" })).toEqual({ pubkey: "", fingerprint: "", source: "keyless" });
+    expect(await loadRelayKey({ keyless: true, nodeKey: "", dataDir: "/nonexistent" })).toEqual({ pubkey: "", fingerprint: "", source: "keyless", exposedFile: null });
+  });
+
+  test("a key file other users may read or write is named with its mode; 0600 and 0400 are not", async () => {
+    const path = join(await tempDataDir(), "node.pem");
+    await writeFile(path, keys.relay.private_pkcs1_pem);
+    for (const [mode, exposed] of [[0o600, null], [0o400, null], [0o644, "0644"], [0o620, "0620"]] as const) {
+      await chmod(path, mode);
+      expect((await loadRelayKey({ keyless: false, nodeKey: path, dataDir: "/nonexistent" })).exposedFile).toEqual(exposed && { path, mode: exposed });
+    }
   });
 
   test("the fingerprint of a generated key is the hex SHA-256 of its SPKI DER", async () => {
@@ -90,7 +100,7 @@ describe("the started log line", () => {
     expect(generated.relay_key_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(await startedLine(["--data-dir", dataDir])).toEqual({ ...generated, relay_key: "data_dir" });
     const nodeKey = join(dataDir, "node.pem");
-    await writeFile(nodeKey, keys.relay.private_pkcs1_pem);
+    await writeFile(nodeKey, keys.relay.private_pkcs1_pem, { mode: 0o600 });
     expect(await startedLine(["--data-dir", dataDir, "--node-key", nodeKey])).toEqual({
       relay_key: "node_key", relay_key_sha256: RELAY_KEY_SHA256, served: keys.relay.public_spki_pem,
     });

@@ -20,7 +20,7 @@ let relayKeyFile = "";
 
 beforeAll(async () => {
   relayKeyFile = join(await tempDataDir(), "relay.pem");
-  await writeFile(relayKeyFile, keys.relay.private_pkcs1_pem);
+  await writeFile(relayKeyFile, keys.relay.private_pkcs1_pem, { mode: 0o600 });
 });
 
 /** The arguments of a relay on `url` with the vectors' relay key (unless `keyFile` says otherwise). */
@@ -133,7 +133,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     const url = await cluster().database();
     const first = await startInstance(url);
     const otherKey = join(await tempDataDir(), "other.pem");
-    await writeFile(otherKey, keys.alice.private_pkcs1_pem);
+    await writeFile(otherKey, keys.alice.private_pkcs1_pem, { mode: 0o600 });
     const refused = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(url, [], otherKey)]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^hivemind-rendezvous: this relay's key \(sha256 [0-9a-f]{16}…\) differs from the one the other relays on this database serve \(sha256 [0-9a-f]{16}…\): give every relay the same --node-key\n$/);

@@ -62,7 +62,7 @@ export async function testRelayProcess(options: RelayProcessOptions): Promise<Re
   if (options.relayKey.pubkey === "") args.push("--keyless");
   else {
     const keyFile = join(options.dataDir, "relay-key.pem");
-    await writeFile(keyFile, options.relayKey.privatePem!);
+    await writeFile(keyFile, options.relayKey.privatePem!, { mode: 0o600 });
     args.push("--node-key", keyFile);
   }
   const start = (now: number | undefined) => {
