@@ -117,6 +117,27 @@ describe("clock skew", () => {
     expect(refusalHints(new RelayRefusal(429, "rate_limit_exceeded", -HOUR), url)).toEqual([]);
     expect(refusalHints(new RelayRefusal(401, "replay_detected", -61), url)).toEqual([clockLine("x", 61, "ahead of").replace(/^hivemind-rendezvous x: |\n$/g, "")]);
   });
+
+  test("refusalHints → how long to wait when the relay says (Retry-After), and why for a rate limit", () => {
+    expect(refusalHints(new RelayRefusal(429, "rate_limit_exceeded", 0, 42), url)).toEqual(["the relay asks to wait 42 s before trying again (it limits requests per address)"]);
+    expect(refusalHints(new RelayRefusal(503, "store_unavailable", 0, 2), url)).toEqual(["the relay asks to wait 2 s before trying again"]);
+  });
+
+  test("deposit refused by the relay's rate limit → exit 1, the reason and how long to wait", async () => {
+    const limited = await testRelay({ config: { depositRateLimit: 1 } });
+    const limitedServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => limited.app(request, "127.0.0.1") });
+    try {
+      const limitedUrl = `http://127.0.0.1:${limitedServer.port}`;
+      expect(await cli("deposit", limitedUrl, "--to", files.bobPublic, "--text", "one")).toMatchObject({ code: 0 });
+      const refused = await cli("deposit", limitedUrl, "--to", files.bobPublic, "--text", "two");
+      expect(refused).toMatchObject({ code: 1, stdout: "" });
+      expect(refused.stderr).toMatch(
+        /^hivemind-rendezvous deposit: the relay refused: rate_limit_exceeded \(HTTP 429\)\nhivemind-rendezvous deposit: the relay asks to wait \d+ s before trying again \(it limits requests per address\)\n$/,
+      );
+    } finally {
+      limitedServer.stop(true);
+    }
+  });
 });
 
 describe("retrieve reports on stderr", () => {

@@ -16,6 +16,9 @@ export function refusalHints(refusal: RelayRefusal, url: string): string[] {
         `${TOLERANCE_SECONDS} s of its clock: set the time (e.g. wait for NTP) and try again`,
     );
   }
+  if (refusal.retryAfterSeconds !== null) {
+    hints.push(`the relay asks to wait ${refusal.retryAfterSeconds} s before trying again${refusal.reason === "rate_limit_exceeded" ? " (it limits requests per address)" : ""}`);
+  }
   if (refusal.status === 404 && ENDPOINT_SUFFIX.test(url)) {
     hints.push(`${url} ends in an endpoint path; pass the relay's base URL instead: ${url.replace(ENDPOINT_SUFFIX, "")}`);
   }

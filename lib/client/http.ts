@@ -10,6 +10,8 @@ export class RelayRefusal extends Error {
     readonly reason: string,
     /** The relay's clock minus ours in seconds, from its `Date` header; null without one. */
     readonly clockSkewSeconds: number | null,
+    /** Seconds the relay asks us to wait before trying again, from its `Retry-After` header; null without one. */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(`the relay refused: ${reason} (HTTP ${status})`);
   }
@@ -92,7 +94,8 @@ export class RelayClient {
     const json = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
     if (!response.ok) {
       const reason = typeof json.reason === "string" ? json.reason : "no_reason_given";
-      throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")));
+      const retryAfter = response.headers.get("retry-after");
+      throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")), retryAfter && /^\d{1,9}$/.test(retryAfter) ? Number(retryAfter) : null);
     }
     if (parsed === null) throw new Error(`${method} ${path} answered ${response.status} without JSON`);
     return json;
