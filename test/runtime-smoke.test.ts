@@ -58,7 +58,7 @@ for (const runtime of RUNTIMES) {
       expect(await relay.child.exited).toBe(0);
     }, 60_000);
 
-    test("a port already held or an address not on this host → one line on stderr and exit code 2", async () => {
+    test("a port already held, an address not on this host or a host name that does not resolve → one line on stderr and exit code 2", async () => {
       const holder = createServer();
       await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
       const heldPort = (holder.address() as AddressInfo).port;
@@ -71,6 +71,9 @@ for (const runtime of RUNTIMES) {
         expect(await listenFailure("127.0.0.1", heldPort)).toEqual([2, [`hivemind-rendezvous: cannot listen on 127.0.0.1:${heldPort}: address already in use`]]);
         // 192.0.2.1 is TEST-NET-1, reserved for documentation: no host has it.
         expect(await listenFailure("192.0.2.1", 6789)).toEqual([2, ["hivemind-rendezvous: cannot listen on 192.0.2.1:6789: address not available"]]);
+        // .invalid never resolves (RFC 2606).
+        const [code, [line]] = await listenFailure("nonsense.invalid", 6789);
+        expect([code, line]).toEqual([2, "hivemind-rendezvous: cannot listen on nonsense.invalid:6789: no such host" + (runtime === "bun" ? ", or not an address of this machine" : "")]);
       } finally {
         holder.close();
       }

@@ -1,4 +1,5 @@
 /** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
+import { isIP } from "node:net";
 import { errorResponse, errors } from "../errors.ts";
 import type { TryLockFile } from "../file-lock.ts";
 import type { HttpRequest } from "../http-request.ts";
@@ -57,7 +58,7 @@ export class ListenError extends Error {
 const LISTEN_PROBLEMS: Record<string, string> = {
   EADDRINUSE: "address already in use",
   EADDRNOTAVAIL: "address not available",
-  // Deno's node:net reports an address not on this host as EINVAL; Bun, a host name it cannot resolve.
+  // Deno's node:net reports an address not on this host as EINVAL.
   EINVAL: "address not available",
   ENOTFOUND: "no such host",
   EACCES: "permission denied",
@@ -70,7 +71,9 @@ export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | 
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-    throw new ListenError(`cannot listen on ${address}: ${LISTEN_PROBLEMS[code ?? ""] ?? message ?? String(error)}`);
+    // Bun reports a host name it cannot resolve as EINVAL too: only a name can be that.
+    const problem = code === "EINVAL" && !isIP(options.host) ? "no such host, or not an address of this machine" : LISTEN_PROBLEMS[code ?? ""];
+    throw new ListenError(`cannot listen on ${address}: ${problem ?? message ?? String(error)}`);
   }
 }
 
