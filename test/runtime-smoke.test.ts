@@ -66,7 +66,7 @@ for (const runtime of RUNTIMES) {
         const listenFailure = async (host: string, port: number) => {
           const args = ["--host", host, "--port", String(port), "--data-dir", await tempDataDir(), "--keyless"];
           const { code, stderr } = await runProcess([...RELAY_COMMANDS[runtime], ...args]);
-          return [code, stderr.trim().split("\n")];
+          return [code, stderr.trim().split("\n")] as [number, string[]];
         };
         expect(await listenFailure("127.0.0.1", heldPort)).toEqual([2, [`hivemind-rendezvous: cannot listen on 127.0.0.1:${heldPort}: address already in use`]]);
         // 192.0.2.1 is TEST-NET-1, reserved for documentation: no host has it.
