@@ -2,11 +2,12 @@
  * `hivemind-rendezvous copy FROM TO`: every live message, with its id and expiry, from one store to
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
+import { stat } from "node:fs/promises";
 import { claimDataDir, holdDataDir } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 import type { Logger } from "./log.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
-import { liveMessagesOf } from "./store/log-export.ts";
+import { checkMessageLog, liveMessagesOf } from "./store/log-export.ts";
 import type { StoredMessage } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
 
@@ -64,8 +65,15 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
 async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
   const locks: FileLock[] = [];
   try {
-    if (!isPostgresUrl(from)) locks.push(await holdDataDir(from, tryLockFile));
-    if (!isPostgresUrl(to)) locks.push(await claimDataDir(to, tryLockFile));
+    // FROM is checked whole before anything is created at TO.
+    if (!isPostgresUrl(from)) {
+      locks.push(await holdDataDir(from, tryLockFile));
+      await checkMessageLog(from);
+    }
+    if (!isPostgresUrl(to)) {
+      if (!isPostgresUrl(from) && await sameDirectory(from, to)) throw new CopyError(`${from} and ${to} are the same data dir`);
+      locks.push(await claimDataDir(to, tryLockFile));
+    }
     const target = await targetOf(to, log);
     try {
       const counts = { messages: 0, added: 0, mailboxes: 0 };
@@ -83,6 +91,12 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
   }
 }
 
+/** True when both paths name one existing directory (however spelt). */
+async function sameDirectory(a: string, b: string): Promise<boolean> {
+  const [first, second] = await Promise.all([stat(a), stat(b).catch(() => null)]);
+  return second !== null && first.dev === second.dev && first.ino === second.ino;
+}
+
 /** A copy that cannot be done; the message is one line for the operator. */
 class CopyError extends Error {
   override name = "CopyError";
@@ -96,7 +110,7 @@ const COPY_HELP = [
   "user the relay runs as, so that the relay can open the files it writes.",
 ].join("\n");
 
-/** The subcommand: prints one line, returns the exit code. */
+/** The subcommand: prints one line (or, for --help, its usage), returns the exit code. */
 export async function runCopy(args: string[], tryLockFile: TryLockFile): Promise<number> {
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) return console.log(COPY_HELP), 0;
   if (args.length !== 2 || args.some((arg) => arg.startsWith("-"))) {

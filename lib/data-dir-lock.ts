@@ -1,10 +1,13 @@
-/** The data dir, claimed by one relay: created if need be, checked to be a writable directory, locked for the relay's life. */
-import { mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+/**
+ * The data dir, used by one process at a time: claimed by a relay (created if need be, checked to be a
+ * writable directory, locked for the relay's life), or held by `copy` while it reads one.
+ */
+import { chown, mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 
-/** The file in the data dir whose lock marks it as in use; it holds the pid of the relay holding the lock. */
+/** The file in the data dir whose lock marks it as in use; it holds the pid of the process holding the lock. */
 export const LOCK_FILE = "relay.lock";
 /** Created and removed at start, under the lock, to find out whether files can be created in the data dir. */
 const WRITE_PROBE_FILE = "relay.lock.probe";
@@ -28,11 +31,7 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile):
   const path = join(directory, LOCK_FILE);
   const probe = join(directory, WRITE_PROBE_FILE);
   await writable(directory, async () => await (await open(path, "a", 0o600)).close());
-  const lock = await tryLockFile(path).catch((error) => {
-    // Not "held by another relay": the lock itself failed (libc not found, ENOLCK on a network file system, …).
-    throw new DataDirError(`cannot lock the data dir ${directory}: ${error instanceof Error ? error.message : String(error)}`);
-  });
-  if (!lock) throw new DataDirError(`data dir ${directory} is in use by another relay (pid ${await holderPid(path)})`);
+  const lock = await lockOrRefuse(directory, tryLockFile);
   await writable(directory, async () => {
     await writeFile(path, `${process.pid}\n`);
     await (await open(probe, "w", 0o600)).close(); // the log, its compaction and the key are files created here
@@ -42,9 +41,10 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile):
 }
 
 /**
- * Locks the existing data dir `directory` for reading it while no relay runs on it (as `copy` reads one):
- * a DataDirError when it is not a directory or a relay holds it. Nothing in it is created or written,
- * so a read-only copy of a data dir (a backup) can be read too; one with no lock file was never served.
+ * Holds the existing data dir `directory` while it is read (as `copy` reads one): locked as a relay locks
+ * it, so no relay starts on it meanwhile, and with this process's pid in the lock file. Nothing else in
+ * it is created or written. A data dir in which this process can neither create nor find the lock file
+ * (a read-only backup) is read unlocked. DataDirError when it is not a directory or another process holds it.
  */
 export async function holdDataDir(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
   const found = await stat(directory).catch((error) => {
@@ -52,12 +52,31 @@ export async function holdDataDir(directory: string, tryLockFile: TryLockFile): 
   });
   if (!found.isDirectory()) throw new DataDirError(`data dir ${directory} is not a directory`);
   const path = join(directory, LOCK_FILE);
+  // A data dir restored from a backup has no lock file yet: created, as a relay would.
+  const lockFileThere = await open(path, "a", 0o600).then(async (file) => {
+    await file.close();
+    await chown(path, found.uid, found.gid).catch(() => {}); // created under sudo: still the relay's to open
+    return true;
+  }, async () => await exists(path));
+  if (!lockFileThere) return { release() {} };
+  const lock = await lockOrRefuse(directory, tryLockFile);
+  await writeFile(path, `${process.pid}\n`).catch(() => {}); // read-only: the pid stays the last holder's
+  return lock;
+}
+
+/** The lock on `directory`'s lock file; a DataDirError naming the holder's pid when another process holds it. */
+async function lockOrRefuse(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
+  const path = join(directory, LOCK_FILE);
   const lock = await tryLockFile(path).catch((error) => {
-    if (error?.code === "ENOENT" || error?.name === "NotFound") return { release() {} };
+    // Not "held by another process": the lock itself failed (libc not found, ENOLCK on a network file system, …).
     throw new DataDirError(`cannot lock the data dir ${directory}: ${error instanceof Error ? error.message : String(error)}`);
   });
-  if (!lock) throw new DataDirError(`data dir ${directory} is in use by a relay (pid ${await holderPid(path)}): stop it first`);
+  if (!lock) throw new DataDirError(`data dir ${directory} is in use by another relay (pid ${await holderPid(path)})`);
   return lock;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
 }
 
 /** Runs `step`, reporting any failure as the data dir not being writable. */

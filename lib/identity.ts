@@ -34,9 +34,10 @@ export interface RelayKey {
 export async function loadRelayKey(options: { keyless: boolean; nodeKey: string; dataDir: string }): Promise<RelayKey> {
   if (options.keyless) return { pubkey: "", fingerprint: "", source: "keyless", exposedFile: null };
   const path = options.nodeKey || join(options.dataDir, GENERATED_KEY_FILE);
+  const unreadable = (error: Error) => new RelayKeyError(`cannot read the ${options.nodeKey ? "node key" : "relay key"} ${path}: ${error.message}`);
   const text = await readFile(path, "utf8").catch((error) => {
     if (error.code === "ENOENT" && !options.nodeKey) return null;
-    throw new RelayKeyError(`cannot read the ${options.nodeKey ? "node key" : "relay key"} ${path}: ${error.message}`);
+    throw unreadable(error);
   });
   const pem = text ?? await generateKeyFile(path).catch((error) => {
     throw new RelayKeyError(`cannot write the relay key ${path}: ${error.message}`);
@@ -49,7 +50,9 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
     const { message, cause } = error as Error;
     throw new RelayKeyError(`${path} is not an unencrypted RSA private key of 1024 to 8192 bits: ${cause instanceof RangeError ? cause.message : message}`);
   }
-  const mode = (await stat(path)).mode & 0o777;
+  const mode = await stat(path).then(({ mode }) => mode & 0o777, (error) => {
+    throw unreadable(error);
+  });
   return {
     pubkey,
     fingerprint: publicKeyFingerprint(pubkey),

@@ -1,7 +1,7 @@
 /** `hivemind-rendezvous copy`: embedded data dir → PostgreSQL → embedded data dir, the same messages with the same ids and expiry. */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
@@ -71,13 +71,15 @@ describe("copy and the data dirs of running relays", () => {
       expect(await copy(from, to)).toMatchObject({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: data dir ${to} is in use by another relay (pid ${pid})\n` });
     });
     expect(await copy(from, to)).toMatchObject({ code: 0, stdout: `copied 1 messages in 1 mailboxes from ${from} to ${to}\n` });
+    // FROM had no lock file (never served, as a data dir restored from a backup): the copy made one to hold it.
+    expect(await readFile(join(from, "relay.lock"), "utf8")).toMatch(/^\d+\n$/);
   }, 60_000);
 
   test("from the data dir of a running relay → exit 1 naming it, and nothing is created at the target", async () => {
     const from = await dataDirWithOneMessage();
     const to = join(await tempDataDir(), "new");
     await whileRelayRuns(from, async (pid) => {
-      expect(await copy(from, to)).toMatchObject({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: data dir ${from} is in use by a relay (pid ${pid}): stop it first\n` });
+      expect(await copy(from, to)).toMatchObject({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: data dir ${from} is in use by another relay (pid ${pid})\n` });
     });
     expect(existsSync(to)).toBe(false);
   }, 60_000);
@@ -93,10 +95,18 @@ describe("copy from what is not a data dir this release reads", () => {
     expect(existsSync(to)).toBe(false);
   }, 30_000);
 
-  test("a directory with no message log → exit 1", async () => {
+  test("a directory with no message log → exit 1, and nothing is created at the target", async () => {
     const from = join(await tempDataDir(), "empty");
     await mkdir(from);
-    expect(await copy(from, await tempDataDir())).toMatchObject(refusal(`cannot read the data dir ${from}: it holds no message log (messages.jsonl): is it a relay's data dir?`));
+    const to = join(await tempDataDir(), "new");
+    expect(await copy(from, to)).toMatchObject(refusal(`cannot read the data dir ${from}: it holds no message log (messages.jsonl): is it a relay's data dir?`));
+    expect(existsSync(to)).toBe(false);
+  }, 30_000);
+
+  test("the same data dir as FROM and TO, however spelt → exit 1", async () => {
+    const from = await dataDirWithOneMessage();
+    const to = `${from}/.`;
+    expect(await copy(from, to)).toMatchObject(refusal(`${from} and ${to} are the same data dir`));
   }, 30_000);
 
   test("a data dir a newer release wrote → exit 1, as the relay refuses it", async () => {
@@ -117,7 +127,7 @@ test("copy --help → exit 0, its usage on stdout", async () => {
 describe("copy into a data dir", () => {
   test("into an embedded data dir that holds messages → exit 1, in one line", async () => {
     const now = Math.floor(Date.now() / 1000);
-    const [from, to] = [await tempDataDir(), await tempDataDir()];
+    const [from, to] = [await dataDirWithOneMessage(), await tempDataDir()];
     const target = await testStore(to, { clock: () => now });
     await target.deposit("a", "already here", now + 600);
     await target.close();

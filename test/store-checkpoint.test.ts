@@ -88,6 +88,12 @@ describe("the checkpoint is used", () => {
     const reopened = await open(dir);
     expect(reopened.ignored()).toEqual([]);
     expect((await contents(reopened.store)).m0).toHaveLength(state.m0.length + 1);
+    await reopened.store.compact(); // writes the compacted log's checkpoint: close has none to add
+    await reopened.store.close();
+    expect(checkpointsWritten(reopened.events)).toBe(1);
+    const afterCompaction = await open(dir);
+    expect(afterCompaction.ignored()).toEqual([]);
+    expect((await contents(afterCompaction.store)).m0).toHaveLength(state.m0.length + 1);
   });
 
   test("deposits and removals after the checkpoint, then a crash (no close): the tail replays them", async () => {

@@ -8,17 +8,21 @@ import { readableStoreFormat } from "./store-format.ts";
 
 type Entry = { expiresAt: number; offset: number; length: number };
 
-/**
- * The messages of the log in `directory` unexpired at `now`, one mailbox at a time, oldest first.
- * The log is only read (damaged lines and a torn tail are skipped), so no relay may be writing it.
- * Throws when the directory holds no log or a store format this release cannot read.
- */
-export async function* liveMessagesOf(directory: string, now: number): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
-  const path = join(directory, LOG_FILE);
-  await Promise.all([readableStoreFormat(directory), stat(path)]).catch((error) => {
+/** Throws, with one line for the operator, unless `directory` holds a message log in a store format this release reads. */
+export async function checkMessageLog(directory: string): Promise<void> {
+  await Promise.all([readableStoreFormat(directory), stat(join(directory, LOG_FILE))]).catch((error) => {
     const problem = error.code === "ENOENT" ? `it holds no message log (${LOG_FILE}): is it a relay's data dir?` : error.message;
     throw new Error(`cannot read the data dir ${directory}: ${problem}`);
   });
+}
+
+/**
+ * The messages of the log in `directory` (see {@link checkMessageLog}) unexpired at `now`, one mailbox at
+ * a time, oldest first. The log is only read (damaged lines and a torn tail are skipped), so no relay may
+ * be writing it.
+ */
+export async function* liveMessagesOf(directory: string, now: number): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
+  const path = join(directory, LOG_FILE);
   const mailboxes = new Map<string, Map<string, Entry>>();
   await replayLog(path, {
     add(mailbox, id, entry) {

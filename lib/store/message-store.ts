@@ -174,6 +174,7 @@ export class MessageStore {
         }
         await this.#sweepExpired();
         const report = await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
+        this.#checkpointedEnd = -1; // the checkpoint on disk is the old file's, until the one below is written
         this.#compactions++;
         this.#lastCompaction = report;
         this.options.log("store_compacted", {
@@ -206,7 +207,7 @@ export class MessageStore {
 
   /**
    * Finishes pending writes and reads, writes a checkpoint of the index unless the one on disk covers
-   * the log as it is (the log only grows between compactions, which write their own), then closes the log.
+   * the log as it is (the log only grows between compactions), then closes the log.
    */
   async close(): Promise<void> {
     clearInterval(this.#timer);

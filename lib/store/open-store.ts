@@ -67,7 +67,7 @@ async function openIn(directory: string, options: StoreOptions): Promise<Message
     onReleaseError: (error) => options.log("store_release_failed", { error: String(error) }),
   });
   // Close writes the index again only for records no checkpoint on disk covers (an empty log needs none).
-  const checkpointedEnd = typeof checkpoint === "object" && checkpoint ? coveredEnd : checkpoint === null && report.validEnd === 0 ? 0 : -1;
+  const checkpointedEnd = typeof checkpoint === "string" ? -1 : checkpoint ? coveredEnd : report.validEnd === 0 ? 0 : -1;
   const store = new MessageStore({ path, index, log, counters, damageInLog: damaged > 0 && !keptAside, checkpointedEnd }, options);
   // With the damage kept aside the log itself goes clean; a compaction that fails (a full disk) only leaves it as it is.
   if (keptAside) await store.compact().catch((error) => options.log("store_compaction_failed", { error: String(error) }));
