@@ -8,7 +8,7 @@ import { claimDataDir, DataDirError } from "./lib/data-dir-lock.ts";
 import { loadRelayKey, RelayKeyError } from "./lib/identity.ts";
 import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
-import { openStorage, StorageError } from "./lib/storage.ts";
+import { isPostgresUrl, openStorage, StorageError } from "./lib/storage.ts";
 import { StoreOpenError } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
@@ -31,7 +31,9 @@ async function main(): Promise<number> {
 
   let dataDirLock, relayKey, storage;
   try {
-    dataDirLock = await claimDataDir(config.dataDir, runtime.tryLockFile);
+    // On PostgreSQL with the key given, nothing is kept in the data dir: relays on one host need none each.
+    const usesDataDir = !isPostgresUrl(config.store) || (!config.nodeKey && !config.keyless);
+    dataDirLock = usesDataDir ? await claimDataDir(config.dataDir, runtime.tryLockFile) : undefined;
     relayKey = await loadRelayKey(config);
     storage = await openStorage(config, relayKey.pubkey, log);
   } catch (error) {
@@ -70,7 +72,7 @@ async function main(): Promise<number> {
         log("stop_failed", { error: error instanceof Error ? error.message : String(error) });
         resolve(1);
       } finally {
-        dataDirLock.release();
+        dataDirLock?.release();
       }
     });
   });
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
   log("started", {
     version: packageJson.version,
     runtime: runtime.runtimeName,
-    data_dir: config.dataDir,
+    data_dir: dataDirLock ? config.dataDir : null,
     store: storage.location,
     stored_messages: store.stats().messages,
     relay_key: relayKey.source,

@@ -4,6 +4,7 @@
  * failover from a primary to its standby on a multi-host URL.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ENGINE_TIMEOUT_MS } from "../lib/storage.ts";
@@ -126,6 +127,17 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     const reasons = [];
     for (let i = 0; i < 5; i++) reasons.push((await post(relays[i % 2], "/collect", {})).body.reason);
     expect(reasons).toEqual(["missing_fields", "missing_fields", "missing_fields", "rate_limit_exceeded", "rate_limit_exceeded"]);
+    relays.forEach((relay) => relay.stop());
+  }, 60_000);
+
+  test("two relays on one host with the same --data-dir (Bun and Deno): with --node-key neither creates nor locks it, and both serve", async () => {
+    const url = await cluster().database();
+    const dataDir = join(await tempDataDir(), "never-made");
+    const relays = await Promise.all(RUNTIMES.map((runtime) =>
+      startRelayProcess([...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir, "--node-key", relayKeyFile, "--store", url], { env: { ...process.env, NO_COLOR: "1" } })
+    ));
+    for (const relay of relays) expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
+    expect(existsSync(dataDir)).toBe(false);
     relays.forEach((relay) => relay.stop());
   }, 60_000);
 

@@ -346,12 +346,15 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * Brings the database to {@link SCHEMA_VERSION}, one transaction under the schema lock; throws when
- * the database is at a newer version than this relay knows.
+ * the database is at a newer version than this relay knows. A database already at it is only read:
+ * the relay's role then needs no right to create anything.
  */
 export async function migrate(sql: Sql): Promise<{ from: number; to: number }> {
   return await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK[0]}, ${SCHEMA_LOCK[1]})`;
-    await tx`CREATE TABLE IF NOT EXISTS rendezvous_schema (version integer NOT NULL)`;
+    // Not CREATE TABLE IF NOT EXISTS: PostgreSQL checks the right to create even when the table is there.
+    const [{ created }] = await tx`SELECT to_regclass('rendezvous_schema') IS NOT NULL AS created`;
+    if (!created) await tx`CREATE TABLE rendezvous_schema (version integer NOT NULL)`;
     const [row] = await tx`SELECT version FROM rendezvous_schema`;
     const from: number = row?.version ?? 0;
     if (from > SCHEMA_VERSION) {
