@@ -25,6 +25,19 @@ function trickleHeaders(socket: Socket): void {
   socket.once("close", () => clearInterval(timer));
 }
 
+/**
+ * Sends a deposit's head declaring `length` body bytes, then a body byte every 300 ms until the socket
+ * closes; the text received comes with the close.
+ */
+function trickleBody(socket: Socket, length: number): { received: () => string } {
+  let received = "";
+  socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+  socket.write(`POST /deposit HTTP/1.1\r\nHost: relay.test\r\nContent-Length: ${length}\r\n\r\n{`);
+  const timer = setInterval(() => socket.write(" "), 300);
+  socket.once("close", () => clearInterval(timer));
+  return { received: () => received };
+}
+
 // Deno only: Bun closes a connection idle between requests after its idleTimeout (rounded up to its 4 s
 // timer ticks) and one that has not sent a whole request head within about 10 s, whatever the option.
 describe("connection time bounds under deno", () => {
@@ -38,6 +51,17 @@ describe("connection time bounds under deno", () => {
     trickleHeaders(slow);
     const deadline = REQUEST_TIMEOUT_SECONDS * 1000 + MARGIN_MS;
     expect(await Promise.all([silent, idle, slow].map((socket) => closedWithin(socket, deadline)))).toEqual([true, true, true]);
+  }, 15_000);
+
+  test("a body sent a byte at a time gets 408 at --request-timeout and one declared too large 413 at once, each on a connection then closed while the client still sends", async () => {
+    const [slow, large] = await Promise.all([openSocket(relay.port), openSocket(relay.port)]);
+    const [slowBody, largeBody] = [trickleBody(slow, 1000), trickleBody(large, 10_000_000)];
+    const deadline = REQUEST_TIMEOUT_SECONDS * 1000 + MARGIN_MS;
+    expect(await Promise.all([closedWithin(slow, deadline), closedWithin(large, MARGIN_MS)])).toEqual([true, true]);
+    expect(slowBody.received()).toStartWith("HTTP/1.1 408 ");
+    expect(slowBody.received()).toEndWith(`{"status":"error","reason":"request_timeout"}`);
+    expect(largeBody.received()).toStartWith("HTTP/1.1 413 ");
+    expect(largeBody.received()).toEndWith(`{"status":"error","reason":"payload_too_large"}`);
   }, 15_000);
 });
 

@@ -34,7 +34,12 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // with the head is in `incoming`, and the request complete, one microtask later.
     queueMicrotask(() => {
       handler(new IncomingRequest(incoming), incoming.socket.remoteAddress ?? "").catch(internalErrorResponse)
-        .then((response) => send(response, outgoing)).catch(() => outgoing.destroy());
+        .then((response) => {
+          // Answered before its body was read whole (408, 413): the connection is closed once the answer is
+          // out, or node:http would wait for the rest of the body, however slowly it comes.
+          if (!incoming.complete) outgoing.shouldKeepAlive = false;
+          return send(response, outgoing);
+        }).catch(() => outgoing.destroy());
     });
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
