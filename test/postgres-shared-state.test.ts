@@ -50,6 +50,26 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     expect(await stores[5].deposit("a", "works", NOW + 60)).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  test("after the first start, a role with only the rights scale-out.md lists (no CREATE) opens the store, deposits and delivers", async () => {
+    const ownerUrl = await cluster().database();
+    await (await instance(ownerUrl)).close(); // the first start creates the schema
+    const admin = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`
+      CREATE ROLE relay_rw LOGIN;
+      REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+      GRANT USAGE ON SCHEMA public TO relay_rw;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO relay_rw;
+      GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO relay_rw;
+    `);
+    expect(await admin`SELECT has_schema_privilege('relay_rw', 'public', 'CREATE') AS can`).toEqual([{ can: false }] as never);
+    await admin.end();
+    const url = new URL(ownerUrl);
+    url.username = "relay_rw";
+    const store = await instance(url.href);
+    const id = await store.deposit("mailbox", "hello", NOW + 600);
+    expect((await store.take("mailbox")).map((message) => message.depositId)).toEqual([id]);
+  });
+
   test("an instance refuses a database whose schema is newer than it knows, in one line", async () => {
     const url = await cluster().database();
     await instance(url);
