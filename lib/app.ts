@@ -65,6 +65,7 @@ export function createApp(dependencies: AppDependencies): App {
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
   const logInternalError = throttledLogger(log, INTERNAL_ERROR_LOG_INTERVAL_SECONDS, clock);
+  const logCapacityRefusal = throttledLogger(log, CAPACITY_LOG_INTERVAL_SECONDS, clock);
   // Most requests come without X-Forwarded-For, from a peer that sent the one before: parse each peer once.
   const peerClient = memoize((peer) => clientAddress(peer, null, config.trustProxy));
 
@@ -85,6 +86,7 @@ export function createApp(dependencies: AppDependencies): App {
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });
+      else if (CAPACITY_REASONS.has(relayError.reason)) logCapacityRefusal(relayError.reason, relayError.reason, {});
       reason = relayError.reason;
       response = errorResponse(relayError);
     }
@@ -95,6 +97,9 @@ export function createApp(dependencies: AppDependencies): App {
 
 /** A bug repeated by every request of a flood is logged once a minute per endpoint, with the count left out. */
 const INTERNAL_ERROR_LOG_INTERVAL_SECONDS = 60;
+/** Deposits refused for want of room: logged once a minute per reason, for alerts (they count in /metrics). */
+const CAPACITY_LOG_INTERVAL_SECONDS = 60;
+const CAPACITY_REASONS = new Set(["store_full", "mailbox_full"]);
 
 /** An unexpected error's stack (or text) for the log; it never goes into a response. */
 function stackOf(error: unknown): string {

@@ -109,6 +109,18 @@ describe("capacity", () => {
     expect((await relay.request("/deposit", { ...deposit, target_pubkey: keys.alice.public_spki_pem })).status).toBe(200);
   });
 
+  testInProcess("refusals for want of room are logged once a minute per reason, with the count left out", async () => {
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const relay = await testRelay({ now: NOW, config: { mailboxMaxMessages: 1 }, log: (event, fields) => lines.push({ event, fields }) });
+    for (let i = 0; i < 4; i++) await relay.request("/deposit", deposit);
+    relay.setNow(NOW + 60);
+    expect((await relay.request("/deposit", deposit)).status).toBe(507);
+    expect(lines.filter((line) => line.event === "mailbox_full")).toEqual([
+      { event: "mailbox_full", fields: {} },
+      { event: "mailbox_full", fields: { suppressed: 2 } },
+    ]);
+  });
+
   testInProcess("a store holding its byte cap → 507 store_full, and room comes back after delivery", async () => {
     const relay = await testRelay({ now: NOW, config: { maxStoreBytes: 100_000 } });
     const big = { ...deposit, payload: intercom({ blob: "x".repeat(40_000) }) };
