@@ -159,4 +159,15 @@ describe.skipIf(!installed)("PostgreSQL going away", () => {
     expect((await store.take("a")).map((m) => [m.depositId === kept, m.payload])).toEqual([[true, "before"], [false, "after"]]);
     expect(store.stats().engine.state).toBe("up");
   }, 60_000);
+
+  test("a server that only reads (a standby answering during a failover, or set read-only) fails deposits as unavailable, not as a storage error", async () => {
+    const url = await cluster().database();
+    await (await instance(url)).close();
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`ALTER DATABASE ${new URL(url).pathname.slice(1)} SET default_transaction_read_only = on`);
+    await admin.end();
+    const store = await instance(url, { operationTimeoutMs: 1000 });
+    expect(await outcome(store.deposit("a", "refused", NOW + 600))).toBe("unavailable");
+    expect(store.stats().engine.state).toBe("down");
+  }, 30_000);
 });

@@ -41,11 +41,15 @@ export interface EngineStats {
 /** Upper bounds (seconds) of the latency histogram. */
 const LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-/** Errors that say the engine is unreachable or going away (not that the statement was wrong). */
+/**
+ * Errors that say the engine is unreachable or going away (not that the statement was wrong), or cannot
+ * write now: 25006, a read-only transaction, is a standby answering during a failover (a connection the
+ * client took for the primary's) or a server an operator set read-only.
+ */
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (error instanceof postgres.PostgresError) return /^(08|57P|53300)/.test(String(code));
+  if (error instanceof postgres.PostgresError) return /^(08|57P|53300|25006)/.test(String(code));
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
