@@ -64,8 +64,8 @@ export function createApp(dependencies: AppDependencies): App {
     startedAt: clock(),
   };
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
-  const logInternalError = throttledLogger(log, INTERNAL_ERROR_LOG_INTERVAL_SECONDS, clock);
-  const logCapacityRefusal = throttledLogger(log, CAPACITY_LOG_INTERVAL_SECONDS, clock);
+  // Keyed by endpoint for internal errors and by reason for capacity refusals: the two sets never meet.
+  const logRepeated = throttledLogger(log, REPEATED_EVENT_LOG_INTERVAL_SECONDS, clock);
   // Most requests come without X-Forwarded-For, from a peer that sent the one before: parse each peer once.
   const peerClient = memoize((peer) => clientAddress(peer, null, config.trustProxy));
 
@@ -85,8 +85,8 @@ export function createApp(dependencies: AppDependencies): App {
       response = await shared.oneRequest(async () => await route.handler(context));
     } catch (error) {
       const relayError = asRelayError(error);
-      if (relayError === unexpected) logInternalError(endpoint, "internal_error", { endpoint, error: stackOf(error) });
-      else if (CAPACITY_REASONS.has(relayError.reason)) logCapacityRefusal(relayError.reason, relayError.reason, {});
+      if (relayError === unexpected) logRepeated(endpoint, "internal_error", { endpoint, error: stackOf(error) });
+      else if (CAPACITY_REASONS.has(relayError.reason)) logRepeated(relayError.reason, relayError.reason, {});
       reason = relayError.reason;
       response = errorResponse(relayError);
     }
@@ -95,10 +95,11 @@ export function createApp(dependencies: AppDependencies): App {
   };
 }
 
-/** A bug repeated by every request of a flood is logged once a minute per endpoint, with the count left out. */
-const INTERNAL_ERROR_LOG_INTERVAL_SECONDS = 60;
-/** Deposits refused for want of room: logged once a minute per reason, for alerts (they count in /metrics). */
-const CAPACITY_LOG_INTERVAL_SECONDS = 60;
+/**
+ * A bug repeated by every request of a flood is logged once a minute per endpoint, and deposits refused for
+ * want of room once a minute per reason (for alerts; /metrics counts them all), with the count left out.
+ */
+const REPEATED_EVENT_LOG_INTERVAL_SECONDS = 60;
 const CAPACITY_REASONS = new Set(["store_full", "mailbox_full"]);
 
 /** An unexpected error's stack (or text) for the log; it never goes into a response. */
