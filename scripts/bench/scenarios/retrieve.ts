@@ -1,4 +1,4 @@
-/** Retrieves with fresh single-use proofs vs a verify-only server, then collect → ack cycles. */
+/** Retrieves with fresh single-use proofs vs a verify-only server (in turns), then collect → ack cycles. */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
@@ -9,10 +9,12 @@ import { BodyPool, type LoadResult, postEach, processCpuSeconds, runLoad, type S
 import { metricValue } from "../metrics.ts";
 import { prefillLog, resetLog } from "../prefill.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
-import { ratios } from "../stats.ts";
+import { percentile, ratios } from "../stats.ts";
 
 const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
 const CONNECTIONS = 16;
+/** The timed proofs go out in this many turns per server (see {@link retrievesInTurns}). */
+const TURNS = 6;
 
 /** The mailboxes the reads target, and a prefill plan that fills them (see prefill.ts). */
 export function readPlan(context: BenchContext) {
@@ -43,15 +45,8 @@ async function warmUp(server: ServerProcess, warm: string[]): Promise<void> {
   await runLoad({ url: server.url, connections: CONNECTIONS, amount: warm.length, steps: postEach("/retrieve", new BodyPool(warm, false)) });
 }
 
-/** The verify-only server, which keeps no replay state: after the warm-up, the same proofs over and over for the configured seconds. */
-async function verifyOnlyRetrieves(context: BenchContext, server: ServerProcess, signed: { warm: string[]; proofs: string[] }): Promise<LoadResult> {
-  await warmUp(server, signed.warm);
-  const steps = postEach("/retrieve", new BodyPool(signed.proofs));
-  return await runLoad({ url: server.url, connections: CONNECTIONS, duration: context.options.seconds, steps, serverPid: server.pid });
-}
-
 /** A relay, after the warm-up: each proof once (they are single-use); also the server CPU per retrieve over the second half. */
-async function singleUseRetrieves(relay: ServerProcess, signed: { warm: string[]; proofs: string[] }): Promise<{ result: LoadResult; warmMicroseconds: number }> {
+async function singleUseRetrieves(relay: ServerProcess, signed: { warm: string[]; proofs: string[] }): Promise<TimedRetrieves> {
   await warmUp(relay, signed.warm);
   const pool = new HalvedProofPool(signed.proofs, relay.pid);
   const result = await runLoad({ url: relay.url, connections: CONNECTIONS, amount: signed.proofs.length, steps: postEach("/retrieve", pool), serverPid: relay.pid });
@@ -87,6 +82,61 @@ class HalvedProofPool extends BodyPool {
   }
 }
 
+/** Timed retrieves on one server, and its CPU µs per retrieve once warm (see HalvedProofPool). */
+interface TimedRetrieves {
+  result: LoadResult;
+  warmMicroseconds: number;
+}
+
+/**
+ * Retrieves on the relay and on the verify-only server in turns, after the same warm-up: the timed
+ * proofs go out in {@link TURNS} blocks, each block to both servers (each proof once to each: the
+ * verify-only server remembers none), which server goes first alternating. This machine's speed drifts
+ * between runs by more than the gap measured (docs/performance.md); in turns, a slow stretch falls on both.
+ */
+async function retrievesInTurns(relay: ServerProcess, verify: ServerProcess, signed: { warm: string[]; proofs: string[] }) {
+  await warmUp(verify, signed.warm);
+  await warmUp(relay, signed.warm);
+  const turns = new Map<ServerProcess, LoadResult[]>([[relay, []], [verify, []]]);
+  const size = Math.ceil(signed.proofs.length / TURNS);
+  for (let turn = 0; turn < TURNS; turn++) {
+    const proofs = signed.proofs.slice(turn * size, (turn + 1) * size);
+    for (const server of turn % 2 ? [verify, relay] : [relay, verify]) {
+      const steps = postEach("/retrieve", new BodyPool(proofs, false));
+      turns.get(server)!.push(await runLoad({ url: server.url, connections: CONNECTIONS, amount: proofs.length, steps, serverPid: server.pid }));
+    }
+  }
+  const timed = (results: LoadResult[]): TimedRetrieves => ({ result: combined(results), warmMicroseconds: cpuPerRequest(results.slice(TURNS >> 1)) });
+  return { relay: timed(turns.get(relay)!), verify: timed(turns.get(verify)!) };
+}
+
+/** Server CPU µs per request over `results`. */
+function cpuPerRequest(results: LoadResult[]): number {
+  return results.reduce((sum, result) => sum + result.serverCores * result.seconds, 0) / results.reduce((sum, result) => sum + result.requests, 0) * 1e6;
+}
+
+/** Turns as one load: counts and seconds summed, cores averaged over the time, latency percentiles the turns' medians, max the largest. */
+function combined(results: LoadResult[]): LoadResult {
+  const total = (pick: (result: LoadResult) => number) => results.reduce((sum, result) => sum + pick(result), 0);
+  const seconds = total((result) => result.seconds);
+  const requests = total((result) => result.requests);
+  const overTime = (pick: (result: LoadResult) => number) => total((result) => pick(result) * result.seconds) / seconds;
+  const median = (pick: (result: LoadResult) => number) => percentile(results.map(pick).sort((a, b) => a - b), 50);
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: median((result) => result.p50),
+    p99: median((result) => result.p99),
+    max: Math.max(...results.map((result) => result.max)),
+    non2xx: total((result) => result.non2xx),
+    errors: total((result) => result.errors),
+    serverCores: overTime((result) => result.serverCores),
+    clientCores: overTime((result) => result.clientCores),
+    otherCores: overTime((result) => result.otherCores),
+  };
+}
+
 /** What the reads measured on one relay. */
 export interface ReadResult {
   retrieve: LoadResult;
@@ -97,10 +147,20 @@ export interface ReadResult {
   removedPerAck: number;
 }
 
-/** Timed retrieves with single-use proofs, then collect → ack cycles, on a relay whose store holds `readPlan`'s messages. */
-export async function measureReads(context: BenchContext, relay: ServerProcess, keys: ReturnType<typeof keySlices>, signed: { warm: string[]; proofs: string[] }, relayPem: string): Promise<ReadResult> {
+/**
+ * Timed retrieves with single-use proofs (by `retrieves`: the relay alone, unless told otherwise), then
+ * collect → ack cycles, on a relay whose store holds `readPlan`'s messages.
+ */
+export async function measureReads(
+  context: BenchContext,
+  relay: ServerProcess,
+  keys: ReturnType<typeof keySlices>,
+  signed: { warm: string[]; proofs: string[] },
+  relayPem: string,
+  retrieves = () => singleUseRetrieves(relay, signed),
+): Promise<ReadResult> {
   const before = await metricValue(relay.url, "rendezvous_delivered_total");
-  const { result: retrieve, warmMicroseconds } = await singleUseRetrieves(relay, signed);
+  const { result: retrieve, warmMicroseconds } = await retrieves();
   const deliveredPerRetrieve = (await metricValue(relay.url, "rendezvous_delivered_total") - before) / retrieve.requests;
   const cycle = await collectAckCycles(relay, relayPem, keys.collect, context.options.collectPairs);
   return { retrieve, warmMicrosecondsPerRetrieve: warmMicroseconds, deliveredPerRetrieve, collectAck: cycle.result, removedPerAck: cycle.removedPerAck };
@@ -139,30 +199,32 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
     runs.push({ name, run, ...summary(result), ...extra });
     context.log(loadLine(name, run, result, extra));
   };
-  let verify: ServerProcess | undefined;
   try {
     for (let run = 1; run <= options.runs; run++) {
       await resetLog(dir, bytes);
+      // Both servers fresh for each run, so that neither has had more warm-up than the other.
       const relay = await context.relay("bun", dir, "retrieve");
+      let verify: ServerProcess | undefined;
       try {
         const relayPem = await fetchRelayPem(relay.url);
-        if (!verify) {
-          await writeFile(join(context.tmp, "relay-pubkey.pem"), relayPem);
-          verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
-        }
+        await writeFile(join(context.tmp, "relay-pubkey.pem"), relayPem);
+        verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
         const signed = await readProofs(context, keys, relayPem);
-        verified.push(await verifyOnlyRetrieves(context, verify, signed));
+        const read = await measureReads(context, relay, keys, signed, relayPem, async () => {
+          const turns = await retrievesInTurns(relay, verify!, signed);
+          verified.push(turns.verify.result);
+          return turns.relay;
+        });
         record("verify", run, verified.at(-1)!);
-        const read = await measureReads(context, relay, keys, signed, relayPem);
         reads.push(read);
         record("retrieve", run, read.retrieve, { deliveredPerRetrieve: read.deliveredPerRetrieve, warmMicrosecondsPerRetrieve: read.warmMicrosecondsPerRetrieve });
         record("collectAck", run, read.collectAck, { removedPerAck: read.removedPerAck });
       } finally {
         await relay.stop();
+        await verify?.stop();
       }
     }
   } finally {
-    await verify?.stop();
     await rm(dir, { recursive: true, force: true });
   }
   const retrieves = reads.map((read) => read.retrieve.rps);
