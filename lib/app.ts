@@ -62,10 +62,11 @@ export function createApp(dependencies: AppDependencies): App {
     readLimiter: shared.limiter(config.readRateLimit, config.readRateWindow),
     metrics: new Metrics(clock),
     startedAt: clock(),
+    // Keyed by endpoint for internal errors, by reason for capacity refusals, and "proof_stale": the sets never meet.
+    logRepeated: throttledLogger(log, REPEATED_EVENT_LOG_INTERVAL_SECONDS, clock),
   };
+  const { logRepeated } = relay;
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
-  // Keyed by endpoint for internal errors and by reason for capacity refusals: the two sets never meet.
-  const logRepeated = throttledLogger(log, REPEATED_EVENT_LOG_INTERVAL_SECONDS, clock);
   // Most requests come without X-Forwarded-For, from a peer that sent the one before: parse each peer once.
   const peerClient = memoize((peer) => clientAddress(peer, null, config.trustProxy));
 
@@ -96,8 +97,9 @@ export function createApp(dependencies: AppDependencies): App {
 }
 
 /**
- * A bug repeated by every request of a flood is logged once a minute per endpoint, and deposits refused for
- * want of room once a minute per reason (for alerts; /metrics counts them all), with the count left out.
+ * A bug repeated by every request of a flood is logged once a minute per endpoint, deposits refused for
+ * want of room once a minute per reason (for alerts; /metrics counts them all), and stale proofs once a
+ * minute, with the count left out.
  */
 const REPEATED_EVENT_LOG_INTERVAL_SECONDS = 60;
 const CAPACITY_REASONS = new Set(["store_full", "mailbox_full"]);

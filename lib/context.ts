@@ -2,7 +2,7 @@
 import type { Config } from "./config.ts";
 import type { PublicKeyCache } from "./crypto/public-keys.ts";
 import type { HttpRequest } from "./http-request.ts";
-import type { Logger } from "./log.ts";
+import type { Logger, ThrottledLogger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RequestLimiter } from "./rate-limiter.ts";
 import type { SpentProofs } from "./replay-guard.ts";
@@ -21,6 +21,8 @@ export interface Relay {
   /** Unix seconds, fractional. */
   clock(): number;
   log: Logger;
+  /** For events a flood would repeat: one line per key a minute (keys from a small fixed set). */
+  logRepeated: ThrottledLogger;
   keys: PublicKeyCache;
   replays: SpentProofs;
   depositLimiter: RequestLimiter;

@@ -1,6 +1,6 @@
 /** Delivery through HTTP: round trips, restarts, single-use proofs, one mailbox per key, collect + ack, expiry. */
 import { describe, expect, test } from "bun:test";
-import { intercom, json, keys, proofBody, testRelay } from "./helpers.ts";
+import { intercom, json, keys, proofBody, testInProcess, testRelay } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 
@@ -121,6 +121,25 @@ describe("single-use proofs", () => {
     const again = await relay.request("/deposit", { payload: intercom(), target_pubkey: keys.bob.public_spki_pem, ...depositor });
     expect([again.status, (await json(again)).reason]).toEqual([401, "replay_detected"]);
     expect((await json(await relay.request("/retrieve", await proofBody("alice", NOW)))).messages).toEqual([intercom({ for: "alice" })]);
+  });
+
+  testInProcess("a proof signed over 60 s from the relay's clock → 401 replay_detected; logged once a minute with its skew (a relay clock off shows there)", async () => {
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const relay = await testRelay({ now: NOW, log: (event, fields) => lines.push({ event, fields }) });
+    for (const signedAt of [NOW + 3 * 86400, NOW - 61, NOW + 61]) {
+      const refused = await relay.request("/retrieve", await proofBody("bob", signedAt));
+      expect([refused.status, (await json(refused)).reason]).toEqual([401, "replay_detected"]);
+    }
+    expect((await relay.request("/retrieve", await proofBody("bob", NOW + 60))).status).toBe(200);
+    relay.setNow(NOW + 60);
+    const proof = await proofBody("alice", NOW - 3600);
+    const depositor = { depositor_pubkey: proof.pubkey, depositor_timestamp: proof.timestamp, depositor_signature: proof.signature };
+    const stale = await relay.request("/deposit", { payload: intercom(), target_pubkey: keys.bob.public_spki_pem, ...depositor });
+    expect([stale.status, (await json(stale)).reason]).toEqual([401, "invalid_depositor_signature"]);
+    expect(lines.filter((line) => line.event === "proof_stale")).toEqual([
+      { event: "proof_stale", fields: { endpoint: "/retrieve", skew_seconds: 3 * 86400 } },
+      { event: "proof_stale", fields: { endpoint: "/deposit", skew_seconds: -3660, suppressed: 2 } },
+    ]);
   });
 
   test("two fresh proofs in the same second both work (collect, then ack)", async () => {

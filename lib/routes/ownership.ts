@@ -31,13 +31,13 @@ export async function spendClaim(context: RequestContext, fields: ClaimFields): 
     timestamp: parseTimestamp(fields.timestamp),
     signature: typeof fields.signature === "string" ? fields.signature : "",
   };
-  const verdict = await verifyOwnership(claim, {
-    relayPubkey: relay.relayPubkey,
-    now: relay.clock(),
-    toleranceSeconds: TOLERANCE_SECONDS,
-    keys: relay.keys,
-  });
-  if (!verdict.valid) return { problem: verdict.problem };
+  const now = relay.clock();
+  const verdict = await verifyOwnership(claim, { relayPubkey: relay.relayPubkey, now, toleranceSeconds: TOLERANCE_SECONDS, keys: relay.keys });
+  if (!verdict.valid) {
+    // Proofs from every client off by about the same: it is this machine's clock that is off.
+    if (verdict.problem === "stale") relay.logRepeated("proof_stale", "proof_stale", { endpoint: context.endpoint, skew_seconds: Math.round(claim.timestamp - now) });
+    return { problem: verdict.problem };
+  }
   const use = await relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
   if (use === "full") throw errors.serverBusy();
   if (use === "replayed") throw errors.replayDetected();
