@@ -182,6 +182,44 @@ describe("compaction while slots are reused", () => {
   });
 });
 
+describe("compaction while records are appended", () => {
+  test("records appended while the snapshot is copied (more than the last round copies), some removed and their slots reused, are read back right, before and after reopening", async () => {
+    const dir = await tempDataDir();
+    let release = () => {};
+    let reached = () => {};
+    const atCatchUp = new Promise<void>((resolve) => (reached = resolve));
+    const store = await testStore(dir, {
+      clock,
+      onStep: (step) => {
+        if (step !== "compact:snapshot-copied") return;
+        reached();
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    const first = [];
+    for (let i = 0; i < 100; i++) first.push(await store.deposit(`m${i % 4}`, `first-${i}`, NOW + 600));
+    await store.remove("m0", first.filter((_, i) => i % 4 === 0));
+    const compaction = store.compact();
+    await atCatchUp; // the snapshot is copied; what is appended from now on is caught up
+    const big = (i: number) => `appended-${i}-${"x".repeat(4096)}`;
+    const appended = await Promise.all(Array.from({ length: 60 }, (_, i) => store.deposit("m1", big(i), NOW + 600)));
+    await store.remove("m1", appended.filter((_, i) => i % 2 === 0)); // slots of records appended since
+    await store.remove("m3", first.filter((_, i) => i % 4 === 3)); // slots of records in the snapshot
+    const reused = await Promise.all(Array.from({ length: 40 }, (_, i) => store.deposit("m2", `reused-${i}`, NOW + 600)));
+    release();
+    await compaction;
+    const expected = {
+      m0: [],
+      m1: [...first.flatMap((_, i) => i % 4 === 1 ? [`first-${i}`] : []), ...appended.flatMap((_, i) => i % 2 === 1 ? [big(i)] : [])],
+      m2: [...first.flatMap((_, i) => i % 4 === 2 ? [`first-${i}`] : []), ...reused.map((_, i) => `reused-${i}`)],
+      m3: [],
+    };
+    expect(store.stats().compactions).toBe(1);
+    expect(await contents(store, ["m0", "m1", "m2", "m3"])).toEqual(expected);
+    expect(await contents(await reopen(store, dir), ["m0", "m1", "m2", "m3"])).toEqual(expected);
+  });
+});
+
 /** How many log files of `dir` that are no longer named (replaced by a compaction) this process holds open. */
 async function deletedLogsHeld(dir: string): Promise<number> {
   const targets = await Promise.all((await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));

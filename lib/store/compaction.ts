@@ -1,12 +1,9 @@
 /** Compaction: copy live records to a new file, fsync, rename over the log, fsync the directory. */
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { appendTo } from "../collections.ts";
 import { syncDirectory, writeAll } from "../fsync.ts";
 import type { AppendLog } from "./append-log.ts";
-import { chunkBytes, type Line, readLines } from "./line-reader.ts";
 import { type MailboxIndex, Relocation } from "./mailbox-index.ts";
-import { decodeHeader, isPutLine } from "./records.ts";
 import { pause, WorkSlices } from "./work-slices.ts";
 
 /** What one compaction did. */
@@ -24,10 +21,7 @@ const NEWLINE = 10;
 const OPEN_BRACE = 0x7b;
 /** Bytes read and written at a time: larger writes stall Bun's event loop (measured: 4 MiB → 20-30 ms). */
 const CHUNK_BYTES = 512 << 10;
-/**
- * Bytes of appended records copied at a time in catch-up rounds (their lines are decoded to find their
- * slots: about 1 ms of work per 128 KiB), and what the last round, which holds the append queue, copies at most.
- */
+/** What the last catch-up round, which holds the append queue, copies at most. */
 const CATCH_UP_BYTES = 128 << 10;
 /** Slot numbers are below this (they are 32-bit), so (offset in a chunk) × SLOT_SPAN + slot is an exact double. */
 const SLOT_SPAN = 2 ** 32;
@@ -40,29 +34,6 @@ const SLICE_MS = 2;
 const SYNC_EVERY_BYTES = 512 << 10;
 /** Longest pause after a stretch of copying (see {@link CompactedFile}). */
 const MAX_PAUSE_MS = 20;
-
-/** For each line, its slot when it is the very put line the index points at, else -1; one index pass per mailbox. */
-function indexedSlots(index: MailboxIndex, lines: Line[]): number[] {
-  const puts = new Map<string, { at: number; id: string }[]>();
-  lines.forEach((line, at) => {
-    if (!isPutLine(line.bytes)) return; // a del record has no slot
-    let record;
-    try {
-      record = decodeHeader(line.bytes, false); // payloads were checked when the log was opened
-    } catch {
-      return; // damaged: no slot
-    }
-    appendTo(puts, record.mb, { at, id: record.id });
-  });
-  const slots = lines.map(() => -1);
-  for (const [mailbox, records] of puts) {
-    const found = index.findAll(mailbox, records.map((record) => record.id));
-    records.forEach(({ at }, i) => {
-      if (found[i] >= 0 && index.offsetOf(found[i]) === lines[at].offset) slots[at] = found[i];
-    });
-  }
-  return slots;
-}
 
 /**
  * The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long.
@@ -125,8 +96,10 @@ export async function compactLog(
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
     let copiedEnd = snapshotEnd;
+    await onStep("compact:snapshot-copied");
+    const shift = size - snapshotEnd;
     const catchUp = async (to: number) => {
-      await copyAppended(log, index, out, { from: copiedEnd, to, shift: size - snapshotEnd, relocation });
+      await copyAppended(log, out, { from: copiedEnd, to, shift });
       copiedEnd = to;
     };
     while (log.size - copiedEnd > CATCH_UP_BYTES) await catchUp(log.size);
@@ -143,7 +116,7 @@ export async function compactLog(
       await syncDirectory(dirname(logPath)).catch(() => {});
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
-      index.relocate(relocation);
+      index.relocate(relocation, { from: snapshotEnd, shift });
       log.replaceWith(appendTo, size + copiedEnd - snapshotEnd);
       await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
@@ -233,16 +206,15 @@ async function copyLive(
   return size;
 }
 
-/** Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log, a chunk at a time. */
-async function copyAppended(
-  log: AppendLog,
-  index: MailboxIndex,
-  out: CompactedFile,
-  range: { from: number; to: number; shift: number; relocation: Relocation },
-): Promise<void> {
-  for await (const lines of readLines(log.readInto, range.from, range.to, CATCH_UP_BYTES)) {
-    const slots = indexedSlots(index, lines);
-    lines.forEach((line, at) => slots[at] >= 0 && range.relocation.set(slots[at], line.offset + range.shift));
-    await out.write(chunkBytes(lines), lines[0].offset + range.shift);
+/**
+ * Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log, a chunk at a time:
+ * records appended since the snapshot, which move by `shift` all alike (see `MailboxIndex.relocate`).
+ */
+async function copyAppended(log: AppendLog, out: CompactedFile, range: { from: number; to: number; shift: number }): Promise<void> {
+  const buffer = new Uint8Array(Math.min(CHUNK_BYTES, range.to - range.from));
+  for (let at = range.from; at < range.to; at += buffer.length) {
+    const piece = buffer.subarray(0, Math.min(buffer.length, range.to - at));
+    await readFully(log, piece, at, at + piece.length);
+    await out.write(piece, at + range.shift);
   }
 }

@@ -213,9 +213,17 @@ export class MailboxIndex {
     return this.#offsets.get(slot);
   }
 
-  /** Puts a compaction's new offsets in place (slots it has no entry for hold no message). */
-  relocate(relocation: Relocation): void {
+  /**
+   * Puts a compaction's new offsets in place: a record from before `appended.from` where `relocation`
+   * says (slots it has no entry for hold no message), one appended since (copied as it is) `appended.shift`
+   * bytes earlier. A slot reused since the copy holds a record appended since, so only those need looking at.
+   */
+  relocate(relocation: Relocation, appended: { from: number; shift: number }): void {
     relocation.offsets.reserve(this.#used);
+    for (let slot = 0; slot < this.#used; slot++) {
+      const offset = this.#offsets.get(slot);
+      if (offset >= appended.from) relocation.offsets.set(slot, offset + appended.shift);
+    }
     this.#offsets = relocation.offsets;
   }
 
