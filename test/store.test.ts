@@ -147,25 +147,35 @@ describe("a large index", () => {
   }, 60_000);
 });
 
+/**
+ * A store in a fresh dir holding `count` messages round-robin in m0…m3 ("first-<i>"), m0's removed, and its
+ * compaction started and held at `step` (`reached` resolves there) until `release()`.
+ */
+async function compactionHeldAt(step: string, count: number) {
+  const dir = await tempDataDir();
+  let release = () => {};
+  let arrived = () => {};
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  const store = await testStore(dir, {
+    clock,
+    onStep: (at) => {
+      if (at !== step) return;
+      arrived();
+      return new Promise<void>((resolve) => (release = resolve));
+    },
+  });
+  const first: string[] = [];
+  for (let i = 0; i < count; i++) first.push(await store.deposit(`m${i % 4}`, `first-${i}`, NOW + 600));
+  await store.remove("m0", first.filter((_, i) => i % 4 === 0));
+  const compaction = store.compact();
+  await reached;
+  return { dir, store, first, compaction, release: () => release() };
+}
+
 describe("compaction while slots are reused", () => {
   test("messages removed and replaced (their index slots reused) while a compaction waits to swap are read back right, before and after reopening", async () => {
-    const dir = await tempDataDir();
-    let release = () => {};
-    let reached = () => {};
-    const atSwap = new Promise<void>((resolve) => (reached = resolve));
-    const store = await testStore(dir, {
-      clock,
-      onStep: (step) => {
-        if (step !== "compact:copied") return;
-        reached();
-        return new Promise<void>((resolve) => (release = resolve));
-      },
-    });
-    const first = [];
-    for (let i = 0; i < 200; i++) first.push(await store.deposit(`m${i % 4}`, `first-${i}`, NOW + 600));
-    await store.remove("m0", first.filter((_, i) => i % 4 === 0));
-    const compaction = store.compact();
-    await atSwap; // every record is copied; the swap has not happened
+    // Every record is copied; the swap has not happened.
+    const { dir, store, first, compaction, release } = await compactionHeldAt("compact:copied", 200);
     await store.remove("m1", first.filter((_, i) => i % 4 === 1)); // frees slots the copy has seen live
     const replacements = await Promise.all(Array.from({ length: 50 }, (_, i) => store.deposit("m2", `replacement-${i}`, NOW + 600)));
     release();
@@ -184,23 +194,8 @@ describe("compaction while slots are reused", () => {
 
 describe("compaction while records are appended", () => {
   test("records appended while the snapshot is copied (more than the last round copies), some removed and their slots reused, are read back right, before and after reopening", async () => {
-    const dir = await tempDataDir();
-    let release = () => {};
-    let reached = () => {};
-    const atCatchUp = new Promise<void>((resolve) => (reached = resolve));
-    const store = await testStore(dir, {
-      clock,
-      onStep: (step) => {
-        if (step !== "compact:snapshot-copied") return;
-        reached();
-        return new Promise<void>((resolve) => (release = resolve));
-      },
-    });
-    const first = [];
-    for (let i = 0; i < 100; i++) first.push(await store.deposit(`m${i % 4}`, `first-${i}`, NOW + 600));
-    await store.remove("m0", first.filter((_, i) => i % 4 === 0));
-    const compaction = store.compact();
-    await atCatchUp; // the snapshot is copied; what is appended from now on is caught up
+    // The snapshot is copied; what is appended from now on is caught up.
+    const { dir, store, first, compaction, release } = await compactionHeldAt("compact:snapshot-copied", 100);
     const big = (i: number) => `appended-${i}-${"x".repeat(4096)}`;
     const appended = await Promise.all(Array.from({ length: 60 }, (_, i) => store.deposit("m1", big(i), NOW + 600)));
     await store.remove("m1", appended.filter((_, i) => i % 2 === 0)); // slots of records appended since
