@@ -24,9 +24,9 @@ const ID_BYTES = 16;
 const NONE = -1;
 
 /**
- * New offsets of slots, gathered while a compaction copies their records and put in place all at
- * once by {@link MailboxIndex.relocate}: a column swap, where setting 500k offsets one by one held the
- * event loop 13-25 ms. Later entries for a slot win (a slot freed and reused meanwhile is caught up later).
+ * New offsets of the snapshot's slots, gathered while a compaction copies their records, and put in place
+ * with those of the records appended since by {@link MailboxIndex.relocate}. Later entries for a slot win;
+ * a slot freed and reused meanwhile holds a record appended since, which `relocate` sets.
  */
 export class Relocation {
   readonly offsets = new Column((length) => new Float64Array(length));
