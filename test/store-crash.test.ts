@@ -51,7 +51,7 @@ function expectConsistent(found: string[], acknowledged: Set<string>, removed: S
 }
 
 const writeSteps = ["append:writing", "append:written"];
-const compactionSteps = ["compact:copied", "compact:synced", "compact:tail-synced", "compact:renamed", "compact:dir-synced"];
+const compactionSteps = ["compact:snapshot-copied", "compact:copied", "compact:synced", "compact:tail-synced", "compact:renamed", "compact:dir-synced"];
 
 describe("a crash at each step of a write", () => {
   for (const step of writeSteps) {
@@ -78,7 +78,7 @@ describe("a crash at each step of a compaction", () => {
       void store.compact();
       await frozen;
       // Before the exclusive phase, deposits still go through and must survive too.
-      if (step === "compact:copied" || step === "compact:synced") {
+      if (step === "compact:snapshot-copied" || step === "compact:copied" || step === "compact:synced") {
         for (let i = 0; i < 10; i++) acknowledged.add(await store.deposit(`m${i % 4}`, `late${i}`, NOW + 600));
       }
       for (let round = 0; round < 2; round++) {

@@ -215,6 +215,66 @@ describe("compaction while records are appended", () => {
   });
 });
 
+describe("compaction under random deposits and removals", () => {
+  const MAILBOXES = ["a", "b", "c", "d", "e", "f"];
+  /** Each mailbox's messages as `id:payload`, sorted: the same for the store and the model. */
+  const sorted = (byMailbox: Record<string, string[]>) => Object.fromEntries(MAILBOXES.map((mailbox) => [mailbox, [...byMailbox[mailbox]].sort()]));
+
+  for (const seed of [1, 2, 3]) {
+    test(`seed ${seed}: four compactions (held at the catch-up, at the swap, not held) with deposits and removals going on; the store matches a model after each and after reopening`, async () => {
+      let state = seed * 7919;
+      const random = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+      const model = new Map<string, { mailbox: string; payload: string }>();
+      const live: string[] = [];
+      const deposit = async () => {
+        const mailbox = MAILBOXES[Math.floor(random() * MAILBOXES.length)];
+        const payload = `p-${"y".repeat(Math.floor(random() * (random() < 0.1 ? 20_000 : 600)))}`;
+        const id = await store.deposit(mailbox, payload, NOW + 600);
+        model.set(id, { mailbox, payload });
+        live.push(id);
+      };
+      const removeSome = async () => {
+        const picked = Array.from({ length: Math.min(5, live.length) }, () => live.splice(Math.floor(random() * live.length), 1)[0]);
+        await Promise.all(picked.map((id) => store.remove(model.get(id)!.mailbox, [id]).then(() => model.delete(id))));
+      };
+      const churn = (operations: number) => Promise.all(Array.from({ length: operations }, () => random() < 0.6 ? deposit() : removeSome()));
+      const expected = () => {
+        const byMailbox = Object.fromEntries(MAILBOXES.map((mailbox) => [mailbox, [] as string[]]));
+        for (const [id, { mailbox, payload }] of model) byMailbox[mailbox].push(`${id}:${payload}`);
+        return sorted(byMailbox);
+      };
+      const actual = async (from: MessageStore) => {
+        const byMailbox: Record<string, string[]> = {};
+        for (const mailbox of MAILBOXES) byMailbox[mailbox] = (await from.peek(mailbox)).messages.map((message) => `${message.depositId}:${message.payload}`);
+        return sorted(byMailbox);
+      };
+      let holdAt = "";
+      const dir = await tempDataDir();
+      const store = await testStore(dir, {
+        clock,
+        mailboxMaxMessages: 100_000,
+        onStep: async (step) => {
+          if (step === holdAt) for (let i = 0; i < 3; i++) await churn(30);
+        },
+      });
+      for (let i = 0; i < 3000; i++) await deposit();
+      for (let i = 0; i < 300; i++) await removeSome();
+      for (const step of ["compact:snapshot-copied", "compact:copied", "none", "compact:snapshot-copied"]) {
+        holdAt = step;
+        let done = false;
+        const compaction = store.compact().finally(() => (done = true));
+        while (!done) await churn(8);
+        await compaction;
+        holdAt = "";
+        expect(await actual(store)).toEqual(expected());
+      }
+      expect(store.stats().compactions).toBe(4);
+      await store.close();
+      expect(await actual(await testStore(dir, { clock }))).toEqual(expected());
+    }, 60_000);
+  }
+});
+
 /** How many log files of `dir` that are no longer named (replaced by a compaction) this process holds open. */
 async function deletedLogsHeld(dir: string): Promise<number> {
   const targets = await Promise.all((await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));

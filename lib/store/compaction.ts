@@ -84,7 +84,6 @@ export async function compactLog(
 ): Promise<CompactionReport> {
   const began = performance.now();
   const { logPath, onStep = () => {} } = options;
-  const snapshotEnd = log.size;
   const tempPath = compactionPath(logPath);
   const out = new CompactedFile(await open(tempPath, "w+", 0o600), log);
   let appendFile: FileHandle | undefined;
@@ -92,6 +91,9 @@ export async function compactLog(
     // How the log will append to the new file once it is swapped in: opened now (it follows the rename),
     // not in the swap, which holds the append queue.
     const appendTo = appendFile = await log.openForAppends(tempPath);
+    // The snapshot: what is appended from here on is copied as it is, and the slots it is given are noted.
+    const snapshotEnd = log.size;
+    index.trackAdditions(true);
     const relocation = new Relocation();
     const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
@@ -100,6 +102,7 @@ export async function compactLog(
     const shift = size - snapshotEnd;
     const catchUp = async (to: number) => {
       await copyAppended(log, out, { from: copiedEnd, to, shift });
+      index.relocateAdditions(relocation, shift);
       copiedEnd = to;
     };
     while (log.size - copiedEnd > CATCH_UP_BYTES) await catchUp(log.size);
@@ -116,7 +119,7 @@ export async function compactLog(
       await syncDirectory(dirname(logPath)).catch(() => {});
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
-      index.relocate(relocation, { from: snapshotEnd, shift });
+      index.relocate(relocation);
       log.replaceWith(appendTo, size + copiedEnd - snapshotEnd);
       await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
@@ -126,6 +129,8 @@ export async function compactLog(
     await appendFile?.close().catch(() => {});
     await rm(tempPath, { force: true });
     throw error;
+  } finally {
+    index.trackAdditions(false);
   }
 }
 
@@ -208,7 +213,7 @@ async function copyLive(
 
 /**
  * Copies [from, to) of the log verbatim to `out`, `shift` bytes earlier than in the log, a chunk at a time:
- * records appended since the snapshot, which move by `shift` all alike (see `MailboxIndex.relocate`).
+ * records appended since the snapshot, which move by `shift` all alike (see `MailboxIndex.relocateAdditions`).
  */
 async function copyAppended(log: AppendLog, out: CompactedFile, range: { from: number; to: number; shift: number }): Promise<void> {
   const buffer = new Uint8Array(Math.min(CHUNK_BYTES, range.to - range.from));

@@ -11,12 +11,6 @@ export interface Line {
 /** Reads into `target` at `at` up to `length` bytes from file offset `position`; resolves with how many. */
 export type ReadInto = (target: Uint8Array, at: number, length: number, position: number) => Promise<number>;
 
-/** The bytes of a chunk's `lines` with their newlines: one view of the reader's buffer, where they lie end to end. */
-export function chunkBytes(lines: Line[]): Uint8Array {
-  const first = lines[0].bytes;
-  return new Uint8Array(first.buffer, first.byteOffset, lineEnd(lines[lines.length - 1]) - lines[0].offset);
-}
-
 /** The complete lines of `data` (which starts at file offset `offset`), and where the unterminated rest begins. */
 function splitLines(data: Uint8Array, offset: number): { lines: Line[]; restStart: number } {
   const lines: Line[] = [];

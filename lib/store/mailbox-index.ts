@@ -24,9 +24,10 @@ const ID_BYTES = 16;
 const NONE = -1;
 
 /**
- * New offsets of the snapshot's slots, gathered while a compaction copies their records, and put in place
- * with those of the records appended since by {@link MailboxIndex.relocate}. Later entries for a slot win;
- * a slot freed and reused meanwhile holds a record appended since, which `relocate` sets.
+ * New offsets of slots, put in place all at once by {@link MailboxIndex.relocate} (a column swap): the
+ * snapshot's, gathered while a compaction copies their records, then those given records since, by
+ * {@link MailboxIndex.relocateAdditions}. Later entries for a slot win (a slot freed and reused meanwhile
+ * holds a record appended since).
  */
 export class Relocation {
   readonly offsets = new Column((length) => new Float64Array(length));
@@ -49,6 +50,8 @@ export class MailboxIndex {
   /** Per slot: the next slot of its mailbox (-1 after the last); for a free slot, the next free one. */
   readonly #next = new Column((length) => new Int32Array(length));
   #free = NONE;
+  /** The slots given a record since {@link trackAdditions} and not yet relocated; null when not tracking. */
+  #added: number[] | null = null;
   #used = 0;
   #count = 0;
   #bytes = 0;
@@ -123,6 +126,7 @@ export class MailboxIndex {
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
     this.#next.set(slot, NONE);
+    this.#added?.push(slot);
     const { first, last, size } = this.#mailboxes;
     const held = size.get(number);
     if (held === 0) first.set(number, slot);
@@ -213,17 +217,24 @@ export class MailboxIndex {
     return this.#offsets.get(slot);
   }
 
+  /** Starts noting the slots records are given (from a compaction's snapshot on), or with false stops. */
+  trackAdditions(on: boolean): void {
+    this.#added = on ? [] : null;
+  }
+
   /**
-   * Puts a compaction's new offsets in place: a record from before `appended.from` where `relocation`
-   * says (slots it has no entry for hold no message), one appended since (copied as it is) `appended.shift`
-   * bytes earlier. A slot reused since the copy holds a record appended since, so only those need looking at.
+   * Records in `relocation` that each slot given a record since the last call (or {@link trackAdditions})
+   * holds it `shift` bytes earlier: records appended since a compaction's snapshot, copied as they are. A
+   * slot freed and given another record meanwhile is noted again, so its latest record wins.
    */
-  relocate(relocation: Relocation, appended: { from: number; shift: number }): void {
+  relocateAdditions(relocation: Relocation, shift: number): void {
+    for (const slot of this.#added ?? []) relocation.set(slot, this.#offsets.get(slot) + shift);
+    if (this.#added) this.#added.length = 0;
+  }
+
+  /** Puts a compaction's new offsets in place (slots it has no entry for hold no message). */
+  relocate(relocation: Relocation): void {
     relocation.offsets.reserve(this.#used);
-    for (let slot = 0; slot < this.#used; slot++) {
-      const offset = this.#offsets.get(slot);
-      if (offset >= appended.from) relocation.offsets.set(slot, offset + appended.shift);
-    }
     this.#offsets = relocation.offsets;
   }
 
