@@ -29,6 +29,8 @@ export interface RelayOptions {
   /** Directory for a `--cpu-prof-md` profile (Bun only). */
   profileDir?: string;
   args?: string[];
+  /** The checkout whose `main.ts` runs (with its own node_modules); this one by default. */
+  checkout?: string;
 }
 
 /** Starts `main.ts` on 127.0.0.1 with rate limits off and caps out of the way. */
@@ -42,7 +44,7 @@ export function startRelay(options: RelayOptions): Promise<ServerProcess> {
   const command = options.runtime === "bun"
     ? [process.execPath, ...profile, ...relayArgs]
     : [DENO, "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", ...relayArgs];
-  return startServer(`relay-${options.runtime}`, command, "/healthz");
+  return startServer(`relay-${options.runtime}`, command, "/healthz", options.checkout);
 }
 
 /** Starts one of the baseline servers in this directory (`baseline-echo.ts`, `baseline-verify.ts`, `baseline-insert.ts`), under Bun or Deno. */
@@ -52,9 +54,9 @@ export function startBaseline(kind: "echo" | "verify" | "insert", args: string[]
   return startServer(`baseline-${kind}-${runtime}`, [...command, ...args], "/");
 }
 
-async function startServer(name: string, command: string[], probePath: string): Promise<ServerProcess> {
+async function startServer(name: string, command: string[], probePath: string, cwd = ROOT): Promise<ServerProcess> {
   const began = performance.now();
-  const child = Bun.spawn(command, { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const child = Bun.spawn(command, { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
   let stderr = "";
   void (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr = (stderr + chunk).slice(-4000);

@@ -1,0 +1,98 @@
+/**
+ * Relay checkouts (or a baseline server) side by side, under one load that alternates between them in
+ * blocks, which server goes first alternating: a slow stretch of this VM falls on all of them alike,
+ * where runs one after another differ by more than most changes (docs/performance.md). Prints, per
+ * server, the CPU per request of its main thread and of all its threads, and its requests/s with the
+ * ratio to the first server's over all blocks and the median of the blocks' ratios.
+ *
+ * `bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=CHECKOUT|echo|verify ...`, e.g.
+ * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules).
+ * Deposits: 64 connections, 1 KiB payloads; retrieves: 16 connections, each proof once to each server.
+ * `BLOCK` (requests per block, 4000) and `WARM` (warm-up requests per server, 20000) in the environment.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { depositBodies, proofBodies } from "./bench/bodies.ts";
+import { loadClientKeys } from "./bench/keys.ts";
+import { BodyPool, postEach, runLoad } from "./bench/load.ts";
+import { ROOT, type ServerProcess, startBaseline, startRelay } from "./bench/processes.ts";
+import { percentile } from "./bench/stats.ts";
+
+const [kind, blocksArgument, ...specs] = process.argv.slice(2);
+const blocks = Number(blocksArgument);
+if ((kind !== "deposit" && kind !== "retrieve") || !(blocks >= 1) || specs.length < 2 || specs.some((spec) => !spec.includes("="))) {
+  console.error("usage: bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=CHECKOUT|echo|verify NAME=... (two or more)");
+  process.exit(2);
+}
+const BLOCK = Number(process.env.BLOCK ?? 4000);
+const WARM = Number(process.env.WARM ?? 20_000);
+const CONNECTIONS = kind === "deposit" ? 64 : 16;
+
+/** User + system CPU seconds of one thread (the main thread: tid = pid), from /proc. */
+function threadCpuSeconds(pid: number, tid = pid): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const tmp = await mkdtemp(join(tmpdir(), "rendezvous-bench-ab-"));
+const servers: { name: string; server: ServerProcess }[] = [];
+try {
+  const vectors = JSON.parse(await readFile(join(ROOT, "test", "vectors", "keys.json"), "utf8"));
+  const relayPem: string = vectors.keys.relay.public_spki_pem;
+  const nodeKey = join(tmp, "relay_key.pem");
+  await writeFile(nodeKey, vectors.keys.relay.private_pkcs1_pem, { mode: 0o600 });
+  await writeFile(join(tmp, "relay-pubkey.pem"), relayPem);
+  const keys = await loadClientKeys(64, join(ROOT, "bench-results", ".cache", "client-keypairs-2048.json"));
+  for (const spec of specs) {
+    const [name, target] = spec.split("=", 2);
+    const server = target === "echo" ? await startBaseline("echo", [join(tmp, `${name}.jsonl`)])
+      : target === "verify" ? await startBaseline("verify", [join(tmp, "relay-pubkey.pem")])
+      : await startRelay({ runtime: "bun", dataDir: join(tmp, name), nodeKey, checkout: resolve(target) });
+    servers.push({ name, server });
+  }
+  // Proofs are fresh for about 100 s, and each server takes each once: signed per block, shared by all.
+  const bodies = async (count: number) =>
+    kind === "deposit" ? depositBodies(keys.slice(0, 2), count) : await proofBodies(keys, relayPem, count, Math.floor(Date.now() / 1000) + 45);
+  const load = (server: ServerProcess, batch: string[]) =>
+    runLoad({ url: server.url, connections: CONNECTIONS, amount: batch.length, steps: postEach(`/${kind}`, new BodyPool(batch, false)), serverPid: server.pid });
+
+  const warm = await bodies(WARM);
+  for (const { server } of servers) await load(server, warm);
+  const totals = servers.map(() => ({ mainSeconds: 0, allSeconds: 0, requests: 0, seconds: 0, ratios: [] as number[] }));
+  for (let block = 0; block < blocks; block++) {
+    const batch = await bodies(BLOCK);
+    const rates: number[] = [];
+    const order = servers.map((_, i) => i);
+    if (block % 2) order.reverse();
+    for (const i of order) {
+      const { server } = servers[i];
+      const main = threadCpuSeconds(server.pid);
+      const result = await load(server, batch);
+      const total = totals[i];
+      total.mainSeconds += threadCpuSeconds(server.pid) - main;
+      total.allSeconds += result.serverCores * result.seconds;
+      total.requests += result.requests;
+      total.seconds += result.seconds;
+      rates[i] = result.rps;
+      if (result.non2xx) console.error(`${servers[i].name}, block ${block + 1}: ${result.non2xx} answers not 2xx`);
+    }
+    rates.forEach((rate, i) => totals[i].ratios.push(rate / rates[0]));
+  }
+  const first = totals[0].requests / totals[0].seconds;
+  for (const [i, total] of totals.entries()) {
+    const rate = total.requests / total.seconds;
+    const ratios = [...total.ratios].sort((a, b) => a - b);
+    const micros = (seconds: number) => (seconds / total.requests * 1e6).toFixed(1);
+    console.log(
+      `${servers[i].name.padEnd(10)} main thread ${micros(total.mainSeconds)} µs, all ${micros(total.allSeconds)} µs per request; ` +
+        `${rate.toFixed(0)} req/s = ${(rate / first).toFixed(3)} of ${servers[0].name} ` +
+        `(blocks: median ${percentile(ratios, 50).toFixed(3)}, ${ratios[0].toFixed(2)}-${ratios.at(-1)!.toFixed(2)})`,
+    );
+  }
+} finally {
+  await Promise.all(servers.map(({ server }) => server.stop()));
+  await rm(tmp, { recursive: true, force: true });
+}
