@@ -10,15 +10,15 @@
  * Deposits: 64 connections, 1 KiB payloads; retrieves: 16 connections, each proof once to each server.
  * `BLOCK` (requests per block, 4000) and `WARM` (warm-up requests per server, 20000) in the environment.
  */
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { depositBodies, proofBodies } from "./bench/bodies.ts";
 import { loadClientKeys } from "./bench/keys.ts";
-import { BodyPool, postEach, runLoad } from "./bench/load.ts";
+import { BodyPool, postEach, processCpuSeconds, runLoad } from "./bench/load.ts";
 import { ROOT, type ServerProcess, startBaseline, startRelay } from "./bench/processes.ts";
 import { percentile } from "./bench/stats.ts";
+import { combined, cpuPerRequest, inTurns } from "./bench/turns.ts";
 
 const [kind, blocksArgument, ...specs] = process.argv.slice(2);
 const blocks = Number(blocksArgument);
@@ -29,13 +29,6 @@ if ((kind !== "deposit" && kind !== "retrieve") || !(blocks >= 1) || specs.lengt
 const BLOCK = Number(process.env.BLOCK ?? 4000);
 const WARM = Number(process.env.WARM ?? 20_000);
 const CONNECTIONS = kind === "deposit" ? 64 : 16;
-
-/** User + system CPU seconds of one thread (the main thread: tid = pid), from /proc. */
-function threadCpuSeconds(pid: number, tid = pid): number {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const tmp = await mkdtemp(join(tmpdir(), "rendezvous-bench-ab-"));
 const servers: { name: string; server: ServerProcess }[] = [];
@@ -61,34 +54,21 @@ try {
 
   const warm = await bodies(WARM);
   for (const { server } of servers) await load(server, warm);
-  const totals = servers.map(() => ({ mainSeconds: 0, allSeconds: 0, requests: 0, seconds: 0, ratios: [] as number[] }));
-  for (let block = 0; block < blocks; block++) {
-    const batch = await bodies(BLOCK);
-    const rates: number[] = [];
-    const order = servers.map((_, i) => i);
-    if (block % 2) order.reverse();
-    for (const i of order) {
-      const { server } = servers[i];
-      const main = threadCpuSeconds(server.pid);
-      const result = await load(server, batch);
-      const total = totals[i];
-      total.mainSeconds += threadCpuSeconds(server.pid) - main;
-      total.allSeconds += result.serverCores * result.seconds;
-      total.requests += result.requests;
-      total.seconds += result.seconds;
-      rates[i] = result.rps;
-      if (result.non2xx) console.error(`${servers[i].name}, block ${block + 1}: ${result.non2xx} answers not 2xx`);
-    }
-    rates.forEach((rate, i) => totals[i].ratios.push(rate / rates[0]));
-  }
-  const first = totals[0].requests / totals[0].seconds;
-  for (const [i, total] of totals.entries()) {
-    const rate = total.requests / total.seconds;
-    const ratios = [...total.ratios].sort((a, b) => a - b);
-    const micros = (seconds: number) => (seconds / total.requests * 1e6).toFixed(1);
+  const turns = await inTurns(servers, blocks, () => bodies(BLOCK), async ({ name, server }, batch) => {
+    const main = processCpuSeconds(server.pid, server.pid);
+    const result = await load(server, batch);
+    if (result.non2xx) console.error(`${name}: ${result.non2xx} answers not 2xx`);
+    return { result, mainSeconds: processCpuSeconds(server.pid, server.pid) - main };
+  });
+  const rateOf = (i: number) => combined(turns[i].map(({ result }) => result)).rps;
+  for (const [i, blocksOf] of turns.entries()) {
+    const results = blocksOf.map(({ result }) => result);
+    const requests = combined(results).requests;
+    const mainMicros = blocksOf.reduce((sum, { mainSeconds }) => sum + mainSeconds, 0) / requests * 1e6;
+    const ratios = blocksOf.map(({ result }, block) => result.rps / turns[0][block].result.rps).sort((a, b) => a - b);
     console.log(
-      `${servers[i].name.padEnd(10)} main thread ${micros(total.mainSeconds)} µs, all ${micros(total.allSeconds)} µs per request; ` +
-        `${rate.toFixed(0)} req/s = ${(rate / first).toFixed(3)} of ${servers[0].name} ` +
+      `${servers[i].name.padEnd(10)} main thread ${mainMicros.toFixed(1)} µs, all ${cpuPerRequest(results).toFixed(1)} µs per request; ` +
+        `${rateOf(i).toFixed(0)} req/s = ${(rateOf(i) / rateOf(0)).toFixed(3)} of ${servers[0].name} ` +
         `(blocks: median ${percentile(ratios, 50).toFixed(3)}, ${ratios[0].toFixed(2)}-${ratios.at(-1)!.toFixed(2)})`,
     );
   }

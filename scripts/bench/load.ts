@@ -120,10 +120,10 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   });
 }
 
-/** User + system CPU seconds of a process, all threads, from /proc/PID/stat. */
-export function processCpuSeconds(pid: number): number {
+/** User + system CPU seconds of a process, all threads (or, given `tid`, one thread: the main one's is `pid`), from /proc. */
+export function processCpuSeconds(pid: number, tid?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
   } catch {

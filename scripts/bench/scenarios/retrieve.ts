@@ -9,7 +9,8 @@ import { BodyPool, type LoadResult, postEach, processCpuSeconds, runLoad, type S
 import { metricValue } from "../metrics.ts";
 import { prefillLog, resetLog } from "../prefill.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
-import { percentile, ratios } from "../stats.ts";
+import { ratios } from "../stats.ts";
+import { combined, cpuPerRequest, inTurns } from "../turns.ts";
 
 const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
 const CONNECTIONS = 16;
@@ -89,52 +90,18 @@ interface TimedRetrieves {
 }
 
 /**
- * Retrieves on the relay and on the verify-only server in turns, after the same warm-up: the timed
- * proofs go out in {@link TURNS} blocks, each block to both servers (each proof once to each: the
- * verify-only server remembers none), which server goes first alternating. This machine's speed drifts
- * between runs by more than the gap measured (docs/performance.md); in turns, a slow stretch falls on both.
+ * Retrieves on the relay and on the verify-only server in turns (see turns.ts), after the same warm-up:
+ * the timed proofs go out in {@link TURNS} batches, each to both servers (each proof once to each: the
+ * verify-only server remembers none).
  */
 async function retrievesInTurns(relay: ServerProcess, verify: ServerProcess, signed: { warm: string[]; proofs: string[] }) {
   await warmUp(verify, signed.warm);
   await warmUp(relay, signed.warm);
-  const turns = new Map<ServerProcess, LoadResult[]>([[relay, []], [verify, []]]);
   const size = Math.ceil(signed.proofs.length / TURNS);
-  for (let turn = 0; turn < TURNS; turn++) {
-    const proofs = signed.proofs.slice(turn * size, (turn + 1) * size);
-    for (const server of turn % 2 ? [verify, relay] : [relay, verify]) {
-      const steps = postEach("/retrieve", new BodyPool(proofs, false));
-      turns.get(server)!.push(await runLoad({ url: server.url, connections: CONNECTIONS, amount: proofs.length, steps, serverPid: server.pid }));
-    }
-  }
+  const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => signed.proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
+    runLoad({ url: server.url, connections: CONNECTIONS, amount: proofs.length, steps: postEach("/retrieve", new BodyPool(proofs, false)), serverPid: server.pid }));
   const timed = (results: LoadResult[]): TimedRetrieves => ({ result: combined(results), warmMicroseconds: cpuPerRequest(results.slice(TURNS >> 1)) });
-  return { relay: timed(turns.get(relay)!), verify: timed(turns.get(verify)!) };
-}
-
-/** Server CPU µs per request over `results`. */
-function cpuPerRequest(results: LoadResult[]): number {
-  return results.reduce((sum, result) => sum + result.serverCores * result.seconds, 0) / results.reduce((sum, result) => sum + result.requests, 0) * 1e6;
-}
-
-/** Turns as one load: counts and seconds summed, cores averaged over the time, latency percentiles the turns' medians, max the largest. */
-function combined(results: LoadResult[]): LoadResult {
-  const total = (pick: (result: LoadResult) => number) => results.reduce((sum, result) => sum + pick(result), 0);
-  const seconds = total((result) => result.seconds);
-  const requests = total((result) => result.requests);
-  const overTime = (pick: (result: LoadResult) => number) => total((result) => pick(result) * result.seconds) / seconds;
-  const median = (pick: (result: LoadResult) => number) => percentile(results.map(pick).sort((a, b) => a - b), 50);
-  return {
-    requests,
-    seconds,
-    rps: requests / seconds,
-    p50: median((result) => result.p50),
-    p99: median((result) => result.p99),
-    max: Math.max(...results.map((result) => result.max)),
-    non2xx: total((result) => result.non2xx),
-    errors: total((result) => result.errors),
-    serverCores: overTime((result) => result.serverCores),
-    clientCores: overTime((result) => result.clientCores),
-    otherCores: overTime((result) => result.otherCores),
-  };
+  return { relay: timed(relayTurns), verify: timed(verifyTurns) };
 }
 
 /** What the reads measured on one relay. */
