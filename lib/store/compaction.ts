@@ -25,8 +25,6 @@ const CHUNK_BYTES = 512 << 10;
 const CATCH_UP_BYTES = 128 << 10;
 /** Slot numbers are below this (they are 32-bit), so (offset in a chunk) × SLOT_SPAN + slot is an exact double. */
 const SLOT_SPAN = 2 ** 32;
-/** Longest run of synchronous work before yielding to deposits and reads. */
-const SLICE_MS = 2;
 /**
  * Sync the new file about every chunk, so that no one sync holds deposits' fsyncs back for long and the
  * last one is short (2 MiB: p99 during compaction 102-121 ms against 66-100 ms, under heavy other load).
@@ -138,7 +136,7 @@ export async function compactLog(
  * The indexed records that start before `end`, grouped by the {@link CHUNK_BYTES} of the log they start
  * in: per chunk, each record as (offset in the chunk) × {@link SLOT_SPAN} + slot, so that sorting the
  * numbers sorts the records by offset. One walk over the index, not over the log: nothing is parsed.
- * Yields to other work every {@link SLICE_MS}.
+ * Yields to other work between slices (see {@link WorkSlices}).
  */
 async function indexedRecordsByChunk(index: MailboxIndex, end: number): Promise<number[][]> {
   const byChunk: number[][] = [];
@@ -148,7 +146,7 @@ async function indexedRecordsByChunk(index: MailboxIndex, end: number): Promise<
     const chunk = Math.floor(offset / CHUNK_BYTES);
     (byChunk[chunk] ??= []).push((offset - chunk * CHUNK_BYTES) * SLOT_SPAN + slot);
   };
-  const slices = new WorkSlices(SLICE_MS);
+  const slices = new WorkSlices();
   for (let number = 0; number < index.mailboxNumbers; number++) {
     index.forEachSlot(number, add);
     if (number % 256 === 255) await slices.yieldIfDue();

@@ -9,7 +9,7 @@ import { appendTo } from "../collections.ts";
 import { ByteColumn, CHUNK_SLOTS, Column, wordOf } from "./columns.ts";
 import { MailboxTable } from "./mailbox-table.ts";
 import { isMessageId } from "./records.ts";
-import { pause } from "./work-slices.ts";
+import { WorkSlices } from "./work-slices.ts";
 
 /** One indexed message, as handed out for reading. */
 interface IndexEntry {
@@ -52,6 +52,10 @@ export class MailboxIndex {
   #free = NONE;
   /** The slots given a record since {@link trackAdditions} and not yet relocated; null when not tracking. */
   #added: number[] | null = null;
+  /** No message held expires before this (a lower bound: removals leave it as it is), so a sweep before then has nothing to drop. */
+  #earliestExpiry = Infinity;
+  /** The sweep running, if any: one at a time, so that each can tighten {@link #earliestExpiry}. */
+  #sweeping: Promise<unknown> = Promise.resolve();
   #used = 0;
   #count = 0;
   #bytes = 0;
@@ -122,7 +126,9 @@ export class MailboxIndex {
   #append(number: number, source: Uint8Array, idAt: number, entry: { expiresAt: number; offset: number; length: number }): void {
     const slot = this.#takeSlot();
     this.#ids.set(slot, source, idAt);
-    this.#expiry.set(slot, Math.min(entry.expiresAt, 0xffff_ffff));
+    const expiresAt = Math.min(entry.expiresAt, 0xffff_ffff);
+    this.#expiry.set(slot, expiresAt);
+    if (expiresAt < this.#earliestExpiry) this.#earliestExpiry = expiresAt;
     this.#offsets.set(slot, entry.offset);
     this.#lengths.set(slot, entry.length);
     this.#next.set(slot, NONE);
@@ -238,14 +244,33 @@ export class MailboxIndex {
     this.#offsets = relocation.offsets;
   }
 
-  /** Drops every expired message, yielding to other work between slices; resolves with how many. */
-  async sweepExpired(now: number): Promise<number> {
-    const before = this.#count;
+  /**
+   * Drops every expired message, yielding to other work between slices; resolves with how many. Does not
+   * walk the index when no message can have expired; sweeps run one after another.
+   */
+  sweepExpired(now: number): Promise<number> {
+    const sweep = this.#sweeping.then(() => this.#sweepExpired(now));
+    this.#sweeping = sweep.catch(() => {});
+    return sweep;
+  }
+
+  async #sweepExpired(now: number): Promise<number> {
+    if (now < this.#earliestExpiry) return 0;
+    let dropped = 0;
+    // Lowered again by each message kept below and by each one added meanwhile.
+    this.#earliestExpiry = Infinity;
+    const keep = (slot: number) => {
+      const expiresAt = this.#expiry.get(slot);
+      if (expiresAt <= now) return (dropped++, false);
+      if (expiresAt < this.#earliestExpiry) this.#earliestExpiry = expiresAt;
+      return true;
+    };
+    const slices = new WorkSlices();
     for (let number = 0; number < this.#mailboxes.numbered; number++) {
-      if (this.#mailboxes.size.get(number) > 0) this.#dropExpired(number, now);
-      if ((number + 1) % 10_000 === 0) await pause();
+      if (this.#mailboxes.size.get(number) > 0) this.#keepOnly(number, keep);
+      if (number % 256 === 255) await slices.yieldIfDue();
     }
-    return before - this.#count;
+    return dropped;
   }
 
   #dropExpired(number: number, now: number): void {
