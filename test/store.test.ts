@@ -42,7 +42,7 @@ describe("compaction", () => {
     await store.remove("a", [gone]);
     now = NOW + 11;
     await store.compact();
-    const lines = (await readFile(join(dir, LOG_FILE), "utf8")).trim().split("\n");
+    const lines = (await logRecords(join(dir, LOG_FILE))).toString().trim().split("\n");
     expect(lines.map((line) => JSON.parse(line).id)).toEqual([keep]);
     expect(store.stats().compactions).toBe(1);
   });

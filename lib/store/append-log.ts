@@ -143,14 +143,15 @@ export class AppendLog {
   };
 
   /**
-   * Within `exclusive`: switch to an already renamed-in file of `size` bytes, opened by {@link openForAppends}.
+   * Within `exclusive`: switch to an already renamed-in file of `size` bytes of records, opened by
+   * {@link openForAppends}, that ends at `fileEnd` (zeros written ahead, on disk, past the records).
    * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
-  replaceWith(file: FileHandle, size: number): void {
+  replaceWith(file: FileHandle, size: number, fileEnd = size): void {
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;
-    this.#fileEnd = size;
+    this.#fileEnd = fileEnd;
     this.#zeroingStopped = false; // a compaction has freed space
     this.#zeroAhead();
   }
