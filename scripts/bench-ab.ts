@@ -8,7 +8,8 @@
  * `bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=CHECKOUT|echo|verify ...`, e.g.
  * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules).
  * Deposits: 64 connections, 1 KiB payloads; retrieves: 16 connections, each proof once to each server.
- * `BLOCK` (requests per block, 4000) and `WARM` (warm-up requests per server, 20000) in the environment.
+ * `BLOCK` (requests per block, 4000), `WARM` (warm-up requests per server, 20000) and `KEYS` (client keys, 64;
+ * the retrieve scenario has 512) in the environment.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -38,7 +39,7 @@ try {
   const nodeKey = join(tmp, "relay_key.pem");
   await writeFile(nodeKey, vectors.keys.relay.private_pkcs1_pem, { mode: 0o600 });
   await writeFile(join(tmp, "relay-pubkey.pem"), relayPem);
-  const keys = await loadClientKeys(64, join(ROOT, "bench-results", ".cache", "client-keypairs-2048.json"));
+  const keys = await loadClientKeys(Number(process.env.KEYS ?? 64), join(ROOT, "bench-results", ".cache", "client-keypairs-2048.json"));
   for (const spec of specs) {
     const [name, target] = spec.split("=", 2);
     const server = target === "echo" ? await startBaseline("echo", [join(tmp, `${name}.jsonl`)])
