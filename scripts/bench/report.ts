@@ -24,7 +24,7 @@ const TARGETS: Target[] = [
   { goal: "retrieves/s >= 85% of verify-only server", figures: ["retrieves/verify-only"], pass: (v) => v >= 0.85 },
   { goal: "RSS <= 100 bytes per stored message at 1M", figures: ["RSS bytes/message @1M"], pass: (v) => v <= 100 },
   { goal: "restart with 1M messages <= 1 s", figures: ["restart ms @1M"], pass: (v) => v <= 1000 },
-  { goal: "no deposit waits > 20 ms because of compaction", figures: ["max deposit latency during compaction"], pass: (v) => v <= 20 },
+  { goal: "no deposit waits > 20 ms because of compaction", figures: ["max deposit latency during compaction beyond 20 ms and the windows without"], pass: (v) => v <= 0 },
 ];
 
 const format = (value: number, unit: string) =>
