@@ -42,6 +42,11 @@ export interface AppDependencies {
   log: Logger;
   /** Unix seconds, fractional; tests freeze it. */
   clock?: () => number;
+  /**
+   * Seconds on a clock that only moves forward, whatever the wall clock does (a Pi's jumps at boot when
+   * network time corrects it): the relay's uptime.
+   */
+  uptimeClock?: () => number;
 }
 
 /** The relay's request handler; `peerAddress` is the TCP peer. */
@@ -51,6 +56,8 @@ export type App = (request: HttpRequest, peerAddress: string) => Promise<Respons
 export function createApp(dependencies: AppDependencies): App {
   const { config, log } = dependencies;
   const clock = dependencies.clock ?? (() => Date.now() / 1000);
+  const uptimeClock = dependencies.uptimeClock ?? (() => performance.now() / 1000);
+  const started = uptimeClock();
   const shared = dependencies.shared ?? inMemoryState();
   const relay: Relay = {
     ...dependencies,
@@ -61,7 +68,7 @@ export function createApp(dependencies: AppDependencies): App {
     depositLimiter: shared.limiter(config.depositRateLimit, config.depositRateWindow),
     readLimiter: shared.limiter(config.readRateLimit, config.readRateWindow),
     metrics: new Metrics(clock),
-    startedAt: clock(),
+    uptimeSeconds: () => uptimeClock() - started,
     // Keyed by endpoint for internal errors, by reason for capacity refusals, and "proof_stale": the sets never meet.
     logRepeated: throttledLogger(log, REPEATED_EVENT_LOG_INTERVAL_SECONDS, clock),
   };

@@ -28,7 +28,8 @@ export interface Relay {
   depositLimiter: RequestLimiter;
   readLimiter: RequestLimiter;
   metrics: Metrics;
-  startedAt: number;
+  /** Seconds since the relay started, by a clock the wall clock's jumps do not move. */
+  uptimeSeconds(): number;
 }
 
 /** One request as a handler sees it. */

@@ -149,8 +149,11 @@ const inProcessOnly = (what: string) => () => {
 };
 
 /** The test relay as a relay process (RENDEZVOUS_TEST_RELAY). */
-async function testRelayOnAProcess(options: { now?: number; relayPubkey?: string; config?: Partial<Config>; dataDir: string; log?: Logger }): Promise<TestRelay> {
+async function testRelayOnAProcess(
+  options: { now?: number; relayPubkey?: string; config?: Partial<Config>; dataDir: string; log?: Logger; uptimeClock?: () => number },
+): Promise<TestRelay> {
   if (options.log) inProcessOnly("a log")();
+  if (options.uptimeClock) inProcessOnly("an uptime clock")();
   const pubkey = options.relayPubkey ?? keys.relay.public_spki_pem;
   const known = Object.values(keys).find((pair) => pair.public_spki_pem === pubkey);
   if (pubkey !== "" && !known) inProcessOnly("a relay key without its private key")();
@@ -185,6 +188,8 @@ export async function testRelay(options: {
   config?: Partial<Config>;
   dataDir?: string;
   log?: Logger;
+  /** The relay's uptime clock (seconds); by default the frozen clock, so that setNow is time passing. In process only. */
+  uptimeClock?: () => number;
 } = {}): Promise<TestRelay> {
   const dataDir = options.dataDir ?? await tempDataDir();
   if (RELAY_UNDER_TEST) return await testRelayOnAProcess({ ...options, dataDir });
@@ -206,6 +211,7 @@ export async function testRelay(options: {
     version: packageJson.version,
     log: options.log ?? (() => {}),
     clock,
+    uptimeClock: options.uptimeClock ?? clock,
   });
   return {
     app,

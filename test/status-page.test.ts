@@ -59,6 +59,17 @@ describe("GET / status page", () => {
     expect(page).not.toContain("<script");
   });
 
+  test("uptime is counted on a clock that only moves forward: the wall clock jumping days ahead (a Pi's, at boot) leaves it as it was", async () => {
+    let monotonic = 1000;
+    const relay = await testRelay({ now: NOW, uptimeClock: () => monotonic });
+    monotonic += 90;
+    relay.setNow(NOW + 3 * 86400);
+    expect((await json(await relay.request("/healthz"))).uptime_seconds).toBe(90);
+    expect(await (await relay.request("/metrics")).text()).toContain("\nrendezvous_uptime_seconds 90\n");
+    const page = await (await browse(relay)).text();
+    expect(page).toContain('<dt>Up for</dt><dd>1 min 30 s <span class="sub">(since 2027-01-18 07:58 UTC)</span></dd>');
+  });
+
   test("the chart has a bar per series and active hour, in its hour's slot; after 24 h they are gone", async () => {
     const relay = await testRelay({ now: NOW + 10 });
     await depositForBob(relay);

@@ -121,7 +121,7 @@ export function statusPage(context: RequestContext): Response {
   if (!wantsHtml(request.headers.get("accept"))) notForThisClient();
   const { config, metrics, version } = relay;
   const stats = relay.store.stats();
-  const uptime = Math.floor(relay.clock() - relay.startedAt);
+  const uptime = Math.floor(relay.uptimeSeconds());
   const fingerprint = relay.relayKeyFingerprint;
   const url = baseUrl(context);
   const health = "engine" in stats
@@ -144,7 +144,7 @@ export function statusPage(context: RequestContext): Response {
 </header>
 <dl class="facts">
 <dt>Health</dt><dd>${health}</dd>
-<dt>Up for</dt><dd>${duration(uptime)} <span class="sub">(since ${new Date(relay.startedAt * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC)</span></dd>
+<dt>Up for</dt><dd>${duration(uptime)} <span class="sub">(since ${new Date((relay.clock() - uptime) * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC)</span></dd>
 <dt>Stored messages</dt><dd>${usage(stats.messages, config.maxMessages, grouped)} <span class="sub">(max ${grouped(config.mailboxMaxMessages)} per mailbox)</span></dd>
 <dt>Stored bytes</dt><dd>${usage(stats.bytes, config.maxStoreBytes, bytes)}</dd>
 <dt>Largest deposit</dt><dd>${bytes(config.maxPayloadBytes)}</dd>

@@ -13,7 +13,7 @@ export function pubkey({ relay }: RequestContext): Response {
  */
 export function healthz({ relay }: RequestContext): Response {
   const stats = relay.store.stats();
-  const common = { uptime_seconds: Math.floor(relay.clock() - relay.startedAt), stored_messages: stats.messages, stored_bytes: stats.bytes };
+  const common = { uptime_seconds: Math.floor(relay.uptimeSeconds()), stored_messages: stats.messages, stored_bytes: stats.bytes };
   if (!("engine" in stats)) return jsonResponse({ status: "ok", ...common, damaged_records: stats.damagedRecords });
   const up = stats.engine.state === "up";
   const status = up ? { status: "ok" } : { status: "error", reason: "store_unavailable" };
@@ -22,7 +22,7 @@ export function healthz({ relay }: RequestContext): Response {
 
 /** GET /metrics: Prometheus text format. */
 export function metrics({ relay }: RequestContext): Response {
-  return new Response(relay.metrics.render(relay.store.stats(), relay.clock() - relay.startedAt), {
+  return new Response(relay.metrics.render(relay.store.stats(), relay.uptimeSeconds()), {
     headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
   });
 }
