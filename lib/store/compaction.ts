@@ -44,10 +44,12 @@ const ZEROS_BEFORE_SWAP = new Uint8Array(1 << 20);
  * The new log file: positional writes, synced every {@link SYNC_EVERY_BYTES} so that no sync is long.
  * While deposits commit, each stretch of copying (reads, writes and the sync that ends it) is followed
  * by a pause as long as it took (at most {@link MAX_PAUSE_MS}): the copy then takes at most half of the
- * disk's and the machine's time from deposits, and at most twice as long; with no deposits, no pause.
+ * disk's and the machine's time from deposits, and at most twice as long; with no deposits, no pause,
+ * nor once the append queue is held ({@link holdingAppends}).
  */
 class CompactedFile {
   #unsynced = 0;
+  #paced = true;
   #stretchBegan = performance.now();
   #commitsSeen: number;
 
@@ -60,9 +62,14 @@ class CompactedFile {
     this.#unsynced += bytes.length;
     if (this.#unsynced <= SYNC_EVERY_BYTES) return;
     await this.sync();
-    if (this.log.commits !== this.#commitsSeen) await pause(Math.min(MAX_PAUSE_MS, performance.now() - this.#stretchBegan));
+    if (this.#paced && this.log.commits !== this.#commitsSeen) await pause(Math.min(MAX_PAUSE_MS, performance.now() - this.#stretchBegan));
     this.#commitsSeen = this.log.commits;
     this.#stretchBegan = performance.now();
+  }
+
+  /** From now on the append queue is held: no deposit commits, so none is to be let through by pausing. */
+  holdingAppends(): void {
+    this.#paced = false;
   }
 
   async sync(): Promise<void> {
@@ -122,6 +129,7 @@ export async function compactLog(
     const zerosEnd = await out.zeroAhead(copiedEnd + shift);
     await onStep("compact:synced");
     return await log.exclusive(async () => {
+      out.holdingAppends();
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");
