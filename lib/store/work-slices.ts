@@ -4,7 +4,7 @@
 export const pause = (milliseconds = 0) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
 /** Longest run of synchronous work before yielding to deposits and reads: each step of a request can wait this long. */
-export const SLICE_MS = 2;
+const SLICE_MS = 2;
 
 /** The clock of one run of slices: {@link yieldIfDue} pauses once the current slice has lasted `milliseconds`. */
 export class WorkSlices {
