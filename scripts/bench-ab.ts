@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { depositBodies, proofBodies } from "./bench/bodies.ts";
 import { loadClientKeys } from "./bench/keys.ts";
-import { BodyPool, postEach, processCpuSeconds, runLoad } from "./bench/load.ts";
+import { postEachOnce, processCpuSeconds } from "./bench/load.ts";
 import { ROOT, type ServerProcess, startBaseline, startRelay } from "./bench/processes.ts";
 import { percentile } from "./bench/stats.ts";
 import { combined, cpuPerRequest, inTurns } from "./bench/turns.ts";
@@ -50,8 +50,7 @@ try {
   // Proofs are fresh for about 100 s, and each server takes each once: signed per block, shared by all.
   const bodies = async (count: number) =>
     kind === "deposit" ? depositBodies(keys.slice(0, 2), count) : await proofBodies(keys, relayPem, count, Math.floor(Date.now() / 1000) + 45);
-  const load = (server: ServerProcess, batch: string[]) =>
-    runLoad({ url: server.url, connections: CONNECTIONS, amount: batch.length, steps: postEach(`/${kind}`, new BodyPool(batch, false)), serverPid: server.pid });
+  const load = (server: ServerProcess, batch: string[]) => postEachOnce(server, `/${kind}`, batch, CONNECTIONS);
 
   const warm = await bodies(WARM);
   for (const { server } of servers) await load(server, warm);

@@ -144,14 +144,14 @@ export class AppendLog {
 
   /**
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes of records, opened by
-   * {@link openForAppends}, that ends at `fileEnd` (zeros written ahead, on disk, past the records).
+   * {@link openForAppends}, with zeros written ahead (on disk) up to `zerosEnd`, if that is past the records.
    * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
-  replaceWith(file: FileHandle, size: number, fileEnd = size): void {
+  replaceWith(file: FileHandle, size: number, zerosEnd = size): void {
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;
-    this.#fileEnd = fileEnd;
+    this.#fileEnd = Math.max(size, zerosEnd);
     this.#zeroingStopped = false; // a compaction has freed space
     this.#zeroAhead();
   }

@@ -140,7 +140,7 @@ export async function compactLog(
       await onStep("compact:dir-synced");
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       index.relocate(relocation);
-      log.replaceWith(appendTo, copiedEnd + shift, Math.max(zerosEnd, copiedEnd + shift));
+      log.replaceWith(appendTo, copiedEnd + shift, zerosEnd);
       await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });

@@ -156,6 +156,11 @@ export function postEach(path: string, pool: BodyPool): Step[] {
   return [{ request: () => ({ method: "POST", path, body: pool.next() }) }];
 }
 
+/** Each of `bodies` POSTed once to `path` of `server` from `connections` connections, the server's CPU measured. */
+export function postEachOnce(server: { url: string; pid: number }, path: string, bodies: string[], connections: number): Promise<LoadResult> {
+  return runLoad({ url: server.url, connections, amount: bodies.length, steps: postEach(path, new BodyPool(bodies, false)), serverPid: server.pid });
+}
+
 /** A cycle of fixed POSTs of `bodies` to `path`: reusable bodies, built once, the cheapest load to generate. */
 export function postCycle(path: string, bodies: string[]): Step[] {
   return bodies.map((body) => ({ request: { method: "POST", path, body } }));

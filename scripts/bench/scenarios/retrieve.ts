@@ -5,7 +5,7 @@ import { fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
 import type { ClientKey } from "../keys.ts";
-import { BodyPool, type LoadResult, postEach, processCpuSeconds, runLoad, type Step } from "../load.ts";
+import { BodyPool, type LoadResult, postEach, postEachOnce, processCpuSeconds, runLoad, type Step } from "../load.ts";
 import { metricValue } from "../metrics.ts";
 import { prefillLog, resetLog } from "../prefill.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
@@ -43,7 +43,7 @@ export async function readProofs(context: BenchContext, keys: ReturnType<typeof 
 
 /** The warm-up both servers get: each warm-up proof once. */
 async function warmUp(server: ServerProcess, warm: string[]): Promise<void> {
-  await runLoad({ url: server.url, connections: CONNECTIONS, amount: warm.length, steps: postEach("/retrieve", new BodyPool(warm, false)) });
+  await postEachOnce(server, "/retrieve", warm, CONNECTIONS);
 }
 
 /** A relay, after the warm-up: each proof once (they are single-use); also the server CPU per retrieve over the second half. */
@@ -99,7 +99,7 @@ async function retrievesInTurns(relay: ServerProcess, verify: ServerProcess, sig
   await warmUp(relay, signed.warm);
   const size = Math.ceil(signed.proofs.length / TURNS);
   const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => signed.proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
-    runLoad({ url: server.url, connections: CONNECTIONS, amount: proofs.length, steps: postEach("/retrieve", new BodyPool(proofs, false)), serverPid: server.pid }));
+    postEachOnce(server, "/retrieve", proofs, CONNECTIONS));
   const timed = (results: LoadResult[]): TimedRetrieves => ({ result: combined(results), warmMicroseconds: cpuPerRequest(results.slice(TURNS >> 1)) });
   return { relay: timed(relayTurns), verify: timed(verifyTurns) };
 }
