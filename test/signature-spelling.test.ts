@@ -1,7 +1,8 @@
 /**
  * A signature has one spelling: S + n (S a spent proof's signature, n the key's modulus) is refused
  * as 401 invalid_signature before it is verified, on both runtimes, so it cannot replay the proof.
- * Deno's WebCrypto alone would accept S + n when it fits in the modulus's length.
+ * Deno's WebCrypto alone would accept S + n when it fits in the modulus's length. Its base64 may have
+ * more than one (bits set before the padding decode to the same bytes): each is the same spent proof.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeBase64, encodeBase64 } from "../lib/crypto/pem.ts";
@@ -24,6 +25,14 @@ async function proofWithLongerTwin(now: number, length: number) {
     }
   }
   throw new Error(`no signature whose S + n takes ${length} bytes`);
+}
+
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** `signature` (base64 ending in "==") with the four bits its last character carries past the bytes set. */
+function withBitsSetBeforePadding(signature: string): string {
+  const last = signature.length - 3;
+  return signature.slice(0, last) + BASE64_ALPHABET[BASE64_ALPHABET.indexOf(signature[last]) | 0b1111] + "==";
 }
 
 async function post(relay: RelayProcess, path: string, body: unknown) {
@@ -56,5 +65,14 @@ for (const runtime of RUNTIMES) {
         expect(after.messages).toEqual([intercom({ kind })]);
       }, 30_000);
     }
+
+    test("a spent proof's signature spelt with bits set before its padding → 401 replay_detected", async () => {
+      const proof = await proofBody("bob", Math.floor(Date.now() / 1000));
+      const respelt = withBitsSetBeforePadding(proof.signature);
+      expect(respelt).not.toBe(proof.signature);
+      expect(decodeBase64(respelt)).toEqual(decodeBase64(proof.signature));
+      expect((await post(relay, "/retrieve", proof))[0]).toBe(200);
+      expect(await post(relay, "/retrieve", { ...proof, signature: respelt })).toEqual([401, { status: "error", reason: "replay_detected" }]);
+    });
   });
 }

