@@ -12,12 +12,27 @@ export interface OwnershipClaim {
 }
 
 /**
- * The outcome of checking a claim; `mailbox` names the claimer's mailbox when it holds, and `proofId`
- * names the proof: the same for every request that carries it, whatever else differs.
+ * A proof whose signature holds, as the replay guards name it: the same for every request that carries
+ * it, whatever else differs. A signature that verifies has one spelling (its modulus's length, a number
+ * below the modulus), so its bytes name the proof; its base64 does not (bits set before the padding
+ * decode to the same bytes).
  */
+export interface VerifiedProof {
+  /** The claimer's mailbox. */
+  mailbox: string;
+  timestamp: number;
+  signature: Uint8Array;
+}
+
+/** The outcome of checking a claim: the proof, when it holds. */
 export type ProofVerdict =
-  | { valid: true; mailbox: string; proofId: string }
+  | { valid: true; proof: VerifiedProof }
   | { valid: false; problem: "stale" | "bad_signature" };
+
+/** A proof's id as text, `mailbox timestamp base64(signature)`: what relays sharing a database name it by. */
+export function proofIdText(proof: VerifiedProof): string {
+  return `${proof.mailbox} ${proof.timestamp} ${encodeBase64(proof.signature)}`;
+}
 
 /** `domain 0x00 claimer 0x00 relay 0x00 timestamp` as UTF-8, exactly as the Python clients sign it. */
 export function proofMessage(claimerPem: string, relayPem: string, timestamp: number): Uint8Array<ArrayBuffer> {
@@ -34,7 +49,5 @@ export async function verifyOwnership(
   const signature = decodeBase64(claim.signature);
   const valid = key && signature && await key.verify(signature, proofMessage(claim.pubkey, context.relayPubkey, claim.timestamp));
   if (!valid) return { valid: false, problem: "bad_signature" };
-  // A signature that verifies has one spelling (its modulus's length, a number below the modulus), so
-  // its bytes name the proof. Its base64 does not: bits set before the padding decode to the same bytes.
-  return { valid: true, mailbox: key.mailbox, proofId: `${key.mailbox} ${claim.timestamp} ${encodeBase64(signature)}` };
+  return { valid: true, proof: { mailbox: key.mailbox, timestamp: claim.timestamp, signature } };
 }

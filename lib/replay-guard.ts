@@ -1,22 +1,24 @@
 /** Single-use proofs: remembers each accepted proof until its freshness window has passed. */
 import { sha256 } from "./crypto/sha256.ts";
+import type { VerifiedProof } from "./proof.ts";
 
-/** Each proof is remembered as 128 bits of SHA-256 of its id, in four 32-bit words. */
+/** Each proof is remembered as 128 bits of SHA-256 of its id (see ReplayGuard.#digest), in four 32-bit words. */
 const DIGEST_WORDS = 4;
 /** The table is never more than 3/4 full, so a linear probe stays a few slots long. */
 const MAX_LOAD = 0.75;
 const INITIAL_SLOTS = 1024;
+const UTF8 = new TextEncoder();
 
 /** A claim's outcome: first use, a replay, or no room to remember it. */
 export type ProofUse = "fresh" | "replayed" | "full";
 
 /** Where spent proofs are remembered: this process (ReplayGuard) or a database every instance shares. */
 export interface SpentProofs {
-  claim(proofId: string, expiresAt: number, now: number): ProofUse | Promise<ProofUse>;
+  claim(proof: VerifiedProof, expiresAt: number, now: number): ProofUse | Promise<ProofUse>;
 }
 
 /**
- * Remembers proofs by id until they expire; bounded in memory. An open-addressing table of
+ * Remembers proofs by a digest of their id until they expire; bounded in memory. An open-addressing table of
  * fixed-size digests and expiry seconds in typed arrays: 20 bytes a slot, 26.7 bytes a proof at
  * capacity. It grows by doubling up to what `capacity` needs and drops expired proofs when it
  * grows or is full.
@@ -32,6 +34,8 @@ export class ReplayGuard implements SpentProofs {
   #size = 0;
   /** The earliest expiry held: until then, dropping expired proofs would free nothing. */
   #earliestExpiry = Infinity;
+  /** The bytes a proof's digest is taken of (see {@link #digest}), reused from claim to claim. */
+  #idBytes = new Uint8Array(1024);
 
   constructor(readonly capacity = 200_000) {
     this.#maxSlots = Math.ceil(capacity / MAX_LOAD);
@@ -39,12 +43,12 @@ export class ReplayGuard implements SpentProofs {
   }
 
   /**
-   * Marks `proofId` used until `expiresAt` (Unix seconds). Returns "fresh" the first time,
+   * Marks `proof` used until `expiresAt` (Unix seconds). Returns "fresh" the first time,
    * "replayed" after, and "full" when `capacity` unexpired proofs are already held.
    */
-  claim(proofId: string, expiresAt: number, now: number): ProofUse {
+  claim(proof: VerifiedProof, expiresAt: number, now: number): ProofUse {
     const until = Math.min(Math.max(Math.ceil(expiresAt), 1), 0xffff_ffff);
-    this.#probeBytes.set(sha256(proofId));
+    this.#probeBytes.set(this.#digest(proof));
     const probe = this.#probe;
     let slot = this.#find(probe, 0);
     if (this.#expiries[slot] !== 0) {
@@ -68,6 +72,19 @@ export class ReplayGuard implements SpentProofs {
   /** How many proofs are remembered (expired ones included until they are dropped). */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * SHA-256 of `mailbox timestamp ` in UTF-8 followed by the signature's bytes: the proof's id as text
+   * (proof.ts) with the signature's bytes for its base64, which would cost more than the digest.
+   */
+  #digest(proof: VerifiedProof): Uint8Array {
+    const text = `${proof.mailbox} ${proof.timestamp} `;
+    const most = 3 * text.length + proof.signature.length; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (most > this.#idBytes.length) this.#idBytes = new Uint8Array(most);
+    const { written } = UTF8.encodeInto(text, this.#idBytes);
+    this.#idBytes.set(proof.signature, written);
+    return sha256(this.#idBytes.subarray(0, written + proof.signature.length));
   }
 
   /** The slot holding the digest at `words[from]`, or the empty slot where it would go. */

@@ -8,6 +8,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { type App, createApp } from "../lib/app.ts";
 import { type Config, parseConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
+import type { VerifiedProof } from "../lib/proof.ts";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
@@ -238,6 +239,11 @@ export async function proofBody(
   if (!signingKeys.has(privatePem)) signingKeys.set(privatePem, importPrivateKey(privatePem, PSS));
   const signature = await signProof(await signingKeys.get(privatePem)!, pubkey, options.relayPem ?? keys.relay.public_spki_pem, timestamp);
   return { pubkey, timestamp, signature };
+}
+
+/** A proof for the replay guards, named by `name` (its signature's bytes): one mailbox, one timestamp. */
+export function spentProof(name: string, parts: Partial<VerifiedProof> = {}): VerifiedProof {
+  return { mailbox: "0".repeat(64), timestamp: 1_767_225_600, signature: new TextEncoder().encode(name), ...parts };
 }
 
 /** A minimal valid INTERCOM payload string. */

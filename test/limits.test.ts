@@ -4,7 +4,7 @@ import { rateLimitKey } from "../lib/client-address.ts";
 import { parseAddressRange } from "../lib/ip-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
-import { intercom, json, keys, proofBody, testInProcess, testRelay } from "./helpers.ts";
+import { intercom, json, keys, proofBody, spentProof, testInProcess, testRelay } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
@@ -148,10 +148,10 @@ describe("expiry frees room", () => {
 describe("memory bounds", () => {
   test("the replay guard holds at most its capacity and forgets expired proofs", () => {
     const guard = new ReplayGuard(1000);
-    for (let i = 0; i < 1000; i++) expect(guard.claim(`proof-${i}`, NOW + 60, NOW)).toBe("fresh");
-    expect(guard.claim("one-more", NOW + 60, NOW)).toBe("full");
-    expect(guard.claim("proof-5", NOW + 60, NOW)).toBe("replayed");
-    expect(guard.claim("later", NOW + 200, NOW + 61)).toBe("fresh");
+    for (let i = 0; i < 1000; i++) expect(guard.claim(spentProof(`proof-${i}`), NOW + 60, NOW)).toBe("fresh");
+    expect(guard.claim(spentProof("one-more"), NOW + 60, NOW)).toBe("full");
+    expect(guard.claim(spentProof("proof-5"), NOW + 60, NOW)).toBe("replayed");
+    expect(guard.claim(spentProof("later"), NOW + 200, NOW + 61)).toBe("fresh");
     expect(guard.size).toBe(1);
   });
 

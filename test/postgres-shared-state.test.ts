@@ -10,6 +10,7 @@ import { PostgresReplayGuard } from "../lib/postgres/replay-guard.ts";
 import { SCHEMA_VERSION } from "../lib/postgres/schema.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { StoreError } from "../lib/store/message-store.ts";
+import { spentProof } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 
 const NOW = 1_767_225_600;
@@ -108,11 +109,11 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     const url = await cluster().database();
     const guards = [new PostgresReplayGuard((await instance(url)).engine), new PostgresReplayGuard((await instance(url)).engine)];
     for (let round = 0; round < 5; round++) {
-      const verdicts = await Promise.all(Array.from({ length: 16 }, (_, i) => guards[i % 2].claim(`proof-${round}`, NOW + 60, NOW)));
+      const verdicts = await Promise.all(Array.from({ length: 16 }, (_, i) => guards[i % 2].claim(spentProof(`proof-${round}`), NOW + 60, NOW)));
       expect(verdicts.filter((v) => v === "fresh").length).toBe(1);
     }
-    expect(await guards[1].claim("proof-0", NOW + 60, NOW + 60)).toBe("replayed");
-    expect(await guards[1].claim("proof-0", NOW + 200, NOW + 61)).toBe("fresh");
+    expect(await guards[1].claim(spentProof("proof-0"), NOW + 60, NOW + 60)).toBe("replayed");
+    expect(await guards[1].claim(spentProof("proof-0"), NOW + 200, NOW + 61)).toBe("fresh");
   });
 
   test("the rate limit is exact when 2 × 12 requests of one client arrive at once on two instances: 5 allowed, 19 refused", async () => {

@@ -1,11 +1,12 @@
 /** Single-use proofs across every relay instance: a proof spent on one is replayed on all. */
 import { sha256 } from "../crypto/sha256.ts";
+import { proofIdText, type VerifiedProof } from "../proof.ts";
 import { ARRAY_OF } from "./array-types.ts";
 import { laneOfKey } from "./batcher.ts";
 import type { Engine } from "./engine.ts";
 
 interface Claim {
-  /** SHA-256 of the proof id, hex. */
+  /** SHA-256 of the proof's id as text, hex: every relay version on the database names a proof so. */
   digest: string;
   expiresAt: number;
   now: number;
@@ -16,7 +17,7 @@ const BATCH_CLAIMS = 512;
 const LANES = 2;
 
 /**
- * Remembers spent proofs (by the SHA-256 of their id) in the shared database until their freshness
+ * Remembers spent proofs (by the SHA-256 of their id as text) in the shared database until their freshness
  * window has passed. Claims that arrive together go in one statement and one commit.
  */
 export class PostgresReplayGuard {
@@ -32,11 +33,11 @@ export class PostgresReplayGuard {
   }
 
   /**
-   * Marks `proofId` used until `expiresAt` (Unix seconds): "fresh" the first time on any instance,
+   * Marks `proof` used until `expiresAt` (Unix seconds): "fresh" the first time on any instance,
    * "replayed" after. Racing claims of one proof have exactly one winner (one row, one upsert).
    */
-  claim(proofId: string, expiresAt: number, now: number): Promise<"fresh" | "replayed"> {
-    return this.#submit({ digest: sha256(proofId).toString("hex"), expiresAt: Math.ceil(expiresAt), now: Math.floor(now) });
+  claim(proof: VerifiedProof, expiresAt: number, now: number): Promise<"fresh" | "replayed"> {
+    return this.#submit({ digest: sha256(proofIdText(proof)).toString("hex"), expiresAt: Math.ceil(expiresAt), now: Math.floor(now) });
   }
 
   /**

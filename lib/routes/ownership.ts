@@ -38,10 +38,10 @@ export async function spendClaim(context: RequestContext, fields: ClaimFields): 
     if (verdict.problem === "stale") relay.logRepeated("proof_stale", "proof_stale", { endpoint: context.endpoint, skew_seconds: Math.round(claim.timestamp - now) });
     return { problem: verdict.problem };
   }
-  const use = await relay.replays.claim(verdict.proofId, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
+  const use = await relay.replays.claim(verdict.proof, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
   if (use === "full") throw errors.serverBusy();
   if (use === "replayed") throw errors.replayDetected();
-  return { mailbox: verdict.mailbox };
+  return { mailbox: verdict.proof.mailbox };
 }
 
 /** The mailbox the body's `pubkey`/`timestamp`/`signature` prove ownership of, spending the proof; throws 400/401 otherwise. */
