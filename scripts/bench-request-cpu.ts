@@ -1,87 +1,120 @@
 /**
- * `bun scripts/bench-request-cpu.ts [deposit|retrieve] [COUNT]`: the relay's own CPU per request,
- * in-process, with no HTTP server: the app function called with web Requests, 64 at a time, on a
+ * `bun scripts/bench-request-cpu.ts [deposit|retrieve] [COUNT] [CHECKOUT ...]`: the relay's own CPU per
+ * request, in-process, with no HTTP server: the app function called with web Requests, 64 at a time, on a
  * durable store (so commits group as they do under load; the fsync's kernel CPU is counted too).
- * `retrieve` sends single-use proofs for empty mailboxes (signed beforehand, not counted): the proof's
- * cost around its RSA verify. Runs under Deno too (`deno run -A`); under `bun --cpu-prof-md` or
- * `deno run --cpu-prof` it shows where a request's CPU goes. The user-mode part is printed apart: it is the
- * relay's own code, and other load on the machine disturbs it less than the kernel's share (writes, fsync).
+ * `retrieve` sends single-use proofs for empty mailboxes (signed beforehand, not counted; the relay's
+ * clock stays at their timestamp): the proof's cost around its RSA verify. Runs under Deno too
+ * (`deno run -A --v8-flags=--expose-gc`); under `bun --cpu-prof-md` or `deno run --cpu-prof` it shows where a
+ * request's CPU goes. The user-mode part is printed apart: it is the relay's own code, and other load on
+ * the machine disturbs it less than the kernel's share (writes, fsync).
+ *
+ * With CHECKOUTs (this one by default; each needs its node_modules), each gets its own app and store in
+ * this process, and the rounds go to them in turn, the first alternating: each is printed with the median
+ * of its rounds' ratios to the first's, which resolves a few per cent where runs one after another do not.
+ * `ROUNDS` (5) in the environment; `WITHOUT_RSA=1` answers every signature check true at once, leaving the
+ * relay's own CPU around it, which the verify's (on other threads, noisier) otherwise hides.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createApp } from "../lib/app.ts";
+import { join, resolve } from "node:path";
 import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
-import { parseConfig } from "../lib/config.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
-import { openMessageStore } from "../lib/store/open-store.ts";
 import { depositBodies } from "./bench/bodies.ts";
 
-const kind = process.argv[2] === "retrieve" ? "retrieve" : "deposit";
-const COUNT = Number(process.argv[3] ?? (kind === "deposit" ? 20_000 : 4_000));
+const [kindArgument, countArgument, ...checkoutArguments] = process.argv.slice(2);
+const kind = kindArgument === "retrieve" ? "retrieve" : "deposit";
+const COUNT = Number(countArgument ?? (kind === "deposit" ? 20_000 : 4_000));
+const ROOT = join(import.meta.dirname!, "..");
+const checkouts = checkoutArguments.length ? checkoutArguments.map((checkout) => resolve(checkout)) : [ROOT];
 const CONCURRENCY = 64;
-const ROUNDS = 5;
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+if (process.env.WITHOUT_RSA === "1") crypto.subtle.verify = () => Promise.resolve(true);
 
-const vectors = JSON.parse(await readFile(join(import.meta.dirname!, "..", "test", "vectors", "keys.json"), "utf8"));
+const vectors = JSON.parse(await readFile(join(ROOT, "test", "vectors", "keys.json"), "utf8"));
 const clients = [vectors.keys.alice, vectors.keys.bob];
 const relayPem: string = vectors.keys.relay.public_spki_pem;
+/** The proofs' timestamp, and the relays' clock throughout: no proof goes stale however long the run. */
+const NOW = Math.floor(Date.now() / 1000);
 
-/** Each round's request bodies: reusable deposits, or fresh proofs (they are single-use). */
+/** Each round's request bodies: reusable deposits, or fresh proofs (single-use, but each app has its own guard). */
 async function roundBodies(): Promise<string[][]> {
   if (kind === "deposit") {
     const bodies = depositBodies(clients.map((key) => ({ pem: key.public_spki_pem, mailbox: "", signKey: null as never })), 256);
     return Array.from({ length: ROUNDS }, () => Array.from({ length: COUNT }, (_, i) => bodies[i % bodies.length]));
   }
   const signers = await Promise.all(clients.map((key) => importPrivateKey(key.private_pkcs1_pem, PSS)));
-  const timestamp = Math.floor(Date.now() / 1000) + 30;
   const proof = async (i: number) => {
     const pubkey = clients[i % clients.length].public_spki_pem;
-    return JSON.stringify({ pubkey, timestamp, signature: await signProof(signers[i % signers.length], pubkey, relayPem, timestamp) });
+    return JSON.stringify({ pubkey, timestamp: NOW, signature: await signProof(signers[i % signers.length], pubkey, relayPem, NOW) });
   };
   return await Promise.all(Array.from({ length: ROUNDS }, (_, round) => Promise.all(Array.from({ length: COUNT }, (_, i) => proof(round * COUNT + i)))));
 }
 
-const rounds = await roundBodies();
-const dataDir = await mkdtemp(join(tmpdir(), "rendezvous-request-cpu-"));
-try {
+/** A checkout's relay in this process: its app on a durable store in a temp dir, and its rounds' CPU µs per request. */
+async function openRelay(checkout: string) {
+  const { createApp } = await import(join(checkout, "lib", "app.ts"));
+  const { parseConfig } = await import(join(checkout, "lib", "config.ts"));
+  const { openMessageStore } = await import(join(checkout, "lib", "store", "open-store.ts"));
   const invocation = parseConfig(["--deposit-rate-limit", "0", "--read-rate-limit", "0", "--mailbox-max-messages", "1000000"], {});
-  if (invocation.action !== "serve") throw new Error("unreachable");
-  const clock = () => Math.floor(Date.now() / 1000);
+  const dataDir = await mkdtemp(join(tmpdir(), "rendezvous-request-cpu-"));
+  const clock = () => NOW;
   const store = await openMessageStore(dataDir, {
     maxStoreBytes: 2 ** 50, maxMessages: 10_000_000, mailboxMaxMessages: 10_000_000, durable: true,
     sweepIntervalSeconds: 0, clock, log: () => {},
   });
-  const app = createApp({
-    config: invocation.config, store, relayPubkey: relayPem, version: "bench", log: () => {},
-  });
-  const perRequest: number[] = [];
-  const userPerRequest: number[] = [];
-  for (const bodies of rounds) {
-    let sent = 0;
-    const worker = async () => {
-      while (sent < bodies.length) {
-        const body = bodies[sent++];
-        const headers = { "content-type": "application/json", "content-length": String(body.length) };
-        const response = await app(new Request(`http://127.0.0.1/${kind}`, { method: "POST", headers, body }), "127.0.0.1");
-        if (response.status !== 200) throw new Error(`${kind} answered ${response.status}: ${await response.text()}`);
-        await response.arrayBuffer();
-      }
-    };
-    const cpu = process.cpuUsage();
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const used = process.cpuUsage(cpu);
-    perRequest.push((used.user + used.system) / bodies.length);
-    userPerRequest.push(used.user / bodies.length);
-  }
-  const spread = (values: number[]) => {
-    values.sort((a, b) => a - b);
-    return `median ${values[ROUNDS >> 1].toFixed(1)} µs (min ${values[0].toFixed(1)}, max ${values[ROUNDS - 1].toFixed(1)})`;
+  const app = createApp({ config: invocation.config, store, relayPubkey: relayPem, version: "bench", log: () => {}, clock });
+  return { checkout, app, store, dataDir, perRequest: [] as number[], userPerRequest: [] as number[] };
+}
+
+/** Sends `bodies` to `app`, CONCURRENCY at a time; throws on any answer but 200. */
+async function send(app: (request: Request, peer: string) => Promise<Response>, bodies: string[]): Promise<void> {
+  let sent = 0;
+  const worker = async () => {
+    while (sent < bodies.length) {
+      const body = bodies[sent++];
+      const headers = { "content-type": "application/json", "content-length": String(body.length) };
+      const response = await app(new Request(`http://127.0.0.1/${kind}`, { method: "POST", headers, body }), "127.0.0.1");
+      if (response.status !== 200) throw new Error(`${kind} answered ${response.status}: ${await response.text()}`);
+      await response.arrayBuffer();
+    }
   };
-  const { commits } = store.stats();
-  const perCommit = kind === "deposit" ? `; ${(ROUNDS * COUNT / commits).toFixed(1)} deposits per commit` : "";
-  console.log(`CPU per ${kind} over ${ROUNDS} rounds of ${COUNT}: ${spread(perRequest)}; user mode ${spread(userPerRequest)}${perCommit}`);
-  await store.close();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+/** A full collection, where the runtime allows one: each round starts without the one before's garbage. */
+function collectGarbage(): void {
+  const global = globalThis as { Bun?: { gc(force: boolean): void }; gc?: () => void };
+  if (global.Bun) global.Bun.gc(true);
+  else global.gc?.();
+}
+
+const rounds = await roundBodies();
+const relays: Awaited<ReturnType<typeof openRelay>>[] = [];
+try {
+  for (const checkout of checkouts) relays.push(await openRelay(checkout));
+  for (const [round, bodies] of rounds.entries()) {
+    for (const relay of round % 2 ? [...relays].reverse() : relays) {
+      collectGarbage();
+      const cpu = process.cpuUsage();
+      await send(relay.app, bodies);
+      const used = process.cpuUsage(cpu);
+      relay.perRequest.push((used.user + used.system) / bodies.length);
+      relay.userPerRequest.push(used.user / bodies.length);
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+  const spread = (values: number[]) => `median ${median(values).toFixed(1)} µs (min ${Math.min(...values).toFixed(1)}, max ${Math.max(...values).toFixed(1)})`;
+  for (const relay of relays) {
+    const { commits } = relay.store.stats();
+    const perCommit = kind === "deposit" ? `; ${(ROUNDS * COUNT / commits).toFixed(1)} deposits per commit` : "";
+    const ratio = relays.length > 1 ? `; ÷ the first, median of the rounds' ratios ${median(relay.perRequest.map((cpu, round) => cpu / relays[0].perRequest[round])).toFixed(3)}` : "";
+    const name = relays.length > 1 ? `${relay.checkout}: ` : "";
+    console.log(`${name}CPU per ${kind} over ${ROUNDS} rounds of ${COUNT}: ${spread(relay.perRequest)}; user mode ${spread(relay.userPerRequest)}${perCommit}${ratio}`);
+  }
 } finally {
-  await rm(dataDir, { recursive: true, force: true });
+  for (const relay of relays) {
+    await relay.store.close();
+    await rm(relay.dataDir, { recursive: true, force: true });
+  }
 }
