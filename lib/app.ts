@@ -90,7 +90,7 @@ export function createApp(dependencies: AppDependencies): App {
       const forwardedFor = request.headers.get("x-forwarded-for");
       const client = forwardedFor === null ? peerClient(peerAddress) : clientAddress(peerAddress, forwardedFor, config.trustProxy);
       const context = { request, endpoint, peer: peerAddress, client, relay, body: () => readJsonObject(request, limits) };
-      response = await shared.oneRequest(async () => await route.handler(context));
+      response = await shared.oneRequest(() => route.handler(context));
     } catch (error) {
       const relayError = asRelayError(error);
       if (relayError === unexpected) logRepeated(endpoint, "internal_error", { endpoint, error: stackOf(error) });

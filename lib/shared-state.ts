@@ -7,8 +7,8 @@ export interface SharedState {
   replays: SpentProofs;
   /** A limiter of `limit` requests per client per `windowSeconds`. */
   limiter(limit: number, windowSeconds: number): RequestLimiter;
-  /** Serves one request: with a database, all it asks of it (state and store) shares one deadline. */
-  oneRequest<T>(handle: () => Promise<T>): Promise<T>;
+  /** Serves one request (returns what `handle` does): with a database, all it asks of it (state and store) shares one deadline. */
+  oneRequest<T>(handle: () => T): T;
 }
 
 /** The state of a relay that runs alone: in memory. */

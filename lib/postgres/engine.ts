@@ -133,7 +133,7 @@ export class Engine {
    * Serves one request: every operation `handle` makes shares one deadline, operationTimeoutMs from
    * the first, so a request waits on a slow engine that long at most, whatever it does.
    */
-  oneRequest<T>(handle: () => Promise<T>): Promise<T> {
+  oneRequest<T>(handle: () => T): T {
     return currentRequest.run({}, handle);
   }
 
