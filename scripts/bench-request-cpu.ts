@@ -37,8 +37,13 @@ const relayPem: string = vectors.keys.relay.public_spki_pem;
 /** The proofs' timestamp, and the relays' clock throughout: no proof goes stale however long the run. */
 const NOW = Math.floor(Date.now() / 1000);
 
-/** Each round's request bodies: reusable deposits, or fresh proofs (single-use, but each app has its own guard). */
-async function roundBodies(): Promise<string[][]> {
+/** Each round's request bodies, as bytes (as a server reads them): reusable deposits, or fresh proofs (single-use, but each app has its own guard). */
+async function roundBodies(): Promise<Uint8Array[][]> {
+  const utf8 = new TextEncoder();
+  return (await roundTexts()).map((bodies) => bodies.map((body) => utf8.encode(body)));
+}
+
+async function roundTexts(): Promise<string[][]> {
   if (kind === "deposit") {
     const bodies = depositBodies(clients.map((key) => ({ pem: key.public_spki_pem, mailbox: "", signKey: null as never })), 256);
     return Array.from({ length: ROUNDS }, () => Array.from({ length: COUNT }, (_, i) => bodies[i % bodies.length]));
@@ -68,7 +73,7 @@ async function openRelay(checkout: string) {
 }
 
 /** Sends `bodies` to `app`, CONCURRENCY at a time; throws on any answer but 200. */
-async function send(app: (request: Request, peer: string) => Promise<Response>, bodies: string[]): Promise<void> {
+async function send(app: (request: Request, peer: string) => Promise<Response>, bodies: Uint8Array[]): Promise<void> {
   let sent = 0;
   const worker = async () => {
     while (sent < bodies.length) {

@@ -132,6 +132,8 @@ describe("request bodies", () => {
   test("invalid UTF-8 inside a JSON string → 400 invalid_json, and a U+FFFD sent as valid UTF-8 is read as text", async () => {
     const body = (inside: number[]) => Uint8Array.of(...new TextEncoder().encode('{"payload":"'), ...inside, ...new TextEncoder().encode('","target_pubkey":"x"}'));
     await expectError(await relay.request("/deposit", body([0xff])), 400, "invalid_json");
+    // A 4-byte sequence cut after 3 reads as one U+FFFD, as many bytes in UTF-8 as it replaced.
+    await expectError(await relay.request("/deposit", body([0xf0, 0x90, 0x80])), 400, "invalid_json");
     await expectError(await relay.request("/deposit", body([0xef, 0xbf, 0xbd])), 400, "invalid_payload");
   });
 
