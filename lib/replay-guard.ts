@@ -18,8 +18,8 @@ export interface SpentProofs {
 }
 
 /**
- * Remembers proofs by a digest of their id until they expire; bounded in memory. An open-addressing table of
- * fixed-size digests and expiry seconds in typed arrays: 20 bytes a slot, 26.7 bytes a proof at
+ * Remembers proofs by a digest of their id until they expire; bounded in memory. An open-addressing
+ * table of fixed-size digests and expiry seconds in typed arrays: 20 bytes a slot, 26.7 bytes a proof at
  * capacity. It grows by doubling up to what `capacity` needs and drops expired proofs when it
  * grows or is full.
  */

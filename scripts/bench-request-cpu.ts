@@ -43,6 +43,7 @@ async function roundBodies(): Promise<Uint8Array[][]> {
   return (await roundTexts()).map((bodies) => bodies.map((body) => utf8.encode(body)));
 }
 
+/** Each round's request bodies as text. */
 async function roundTexts(): Promise<string[][]> {
   if (kind === "deposit") {
     const bodies = depositBodies(clients.map((key) => ({ pem: key.public_spki_pem, mailbox: "", signKey: null as never })), 256);

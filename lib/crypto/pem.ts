@@ -41,7 +41,8 @@ const Base64Bytes = Uint8Array as unknown as { fromBase64(text: string): Base64B
 
 /** Bytes as standard base64 (with padding). */
 export function encodeBase64(bytes: Uint8Array | ArrayBuffer): string {
-  return (bytes instanceof Uint8Array ? bytes as Base64Bytes : new Uint8Array(bytes) as Base64Bytes).toBase64();
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  return (view as Base64Bytes).toBase64();
 }
 
 /** Strict standard base64 (with padding) to bytes, or null. */
