@@ -13,6 +13,7 @@ import { StoreOpenError } from "./lib/store/open-store.ts";
 
 const log = jsonLogger();
 async function main(): Promise<number> {
+  if (runtime.unsupported) return console.error(`hivemind-rendezvous: ${runtime.unsupported}`), 2;
   const argv = runtime.args();
   // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
   if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1), runtime.tryLockFile);

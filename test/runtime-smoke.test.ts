@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
+import packageJson from "../package.json" with { type: "json" };
 import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, ROOT, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
 import { startRelay } from "./relay-child.ts";
@@ -56,6 +57,16 @@ for (const runtime of RUNTIMES) {
       expect(metrics).toContain('rendezvous_requests_total{endpoint="/deposit",status="413",reason="payload_too_large"} 2');
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
+    }, 60_000);
+
+    test("a runtime too old for the relay (no Uint8Array.fromBase64) → one line on stderr and exit code 2, for the server and the client alike", async () => {
+      const asOnAnOldRuntime = [...RELAY_COMMANDS[runtime].slice(0, -1), join("test", "fixtures", "old-runtime.ts")];
+      const tooOld = runtime === "bun"
+        ? `Bun ${Bun.version} is too old: run the Bun package.json names, or later`
+        : `Deno ${packageJson.devDependencies.deno} is too old: run Deno 2.7 or later`;
+      for (const args of [["--keyless", "--data-dir", await tempDataDir()], ["keygen", "--help"]]) {
+        expect(await runProcess([...asOnAnOldRuntime, ...args])).toMatchObject({ code: 2, stderr: `hivemind-rendezvous: ${tooOld}\n` });
+      }
     }, 60_000);
 
     test("a port already held, an address not on this host or a host name that does not resolve → one line on stderr and exit code 2", async () => {

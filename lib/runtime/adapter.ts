@@ -35,6 +35,8 @@ export interface RunningServer {
 export interface RuntimeAdapter {
   /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
   runtimeName: string;
+  /** Why this runtime (too old a version) cannot run the program, as one line for the operator; undefined when it can. */
+  unsupported: string | undefined;
   /** Command-line arguments after the program (and script) name. */
   args(): string[];
   /** The process environment. */
@@ -48,6 +50,9 @@ export interface RuntimeAdapter {
   /** See {@link TryLockFile}. */
   tryLockFile: TryLockFile;
 }
+
+/** Whether this runtime has Uint8Array's base64 methods, which lib/crypto/pem.ts uses (Deno has them from 2.5). */
+export const hasBase64Bytes = typeof (Uint8Array as { fromBase64?: unknown }).fromBase64 === "function";
 
 /** The server could not listen; the message is one line for the operator. */
 export class ListenError extends Error {

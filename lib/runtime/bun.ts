@@ -3,9 +3,11 @@ import { dlopen, FFIType, type Pointer, read } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import type { FileLock } from "../file-lock.ts";
-import { type Handler, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `bun ${Bun.version}`;
+
+export const unsupported = hasBase64Bytes ? undefined : `Bun ${Bun.version} is too old: run the Bun package.json names, or later`;
 
 export function args(): string[] {
   return process.argv.slice(2);

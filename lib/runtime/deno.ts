@@ -1,9 +1,14 @@
 /** The runtime adapter for Deno. */
 import type { FileLock } from "../file-lock.ts";
-import { type Handler, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type Handler, hasBase64Bytes, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
+
+/** Deno 2.7 brought the last of what the relay uses of it (FsFile.tryLock; Uint8Array.fromBase64 came in 2.5): before, it would fail mid-way. */
+export const unsupported = typeof Deno.FsFile.prototype.tryLock === "function" && hasBase64Bytes
+  ? undefined
+  : `Deno ${Deno.version.deno} is too old: run Deno 2.7 or later`;
 
 export function args(): string[] {
   return Deno.args;
