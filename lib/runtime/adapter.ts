@@ -35,7 +35,7 @@ export interface RunningServer {
 export interface RuntimeAdapter {
   /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
   runtimeName: string;
-  /** Why this runtime (too old a version) cannot run the program, as one line for the operator; undefined when it can. */
+  /** Why this runtime (too old a version) cannot run the program, one line for the operator; undefined when it can. */
   unsupported: string | undefined;
   /** Command-line arguments after the program (and script) name. */
   args(): string[];

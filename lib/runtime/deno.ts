@@ -5,7 +5,10 @@ import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
 
-/** Deno 2.7 brought the last of what the relay uses of it (FsFile.tryLock; Uint8Array.fromBase64 came in 2.5): before, it would fail mid-way. */
+/**
+ * Deno 2.7 brought the last of what the relay uses of it (FsFile.tryLock; Uint8Array.fromBase64 came in
+ * 2.5): an older one would fail mid-way.
+ */
 export const unsupported = typeof Deno.FsFile.prototype.tryLock === "function" && hasBase64Bytes
   ? undefined
   : `Deno ${Deno.version.deno} is too old: run Deno 2.7 or later`;
