@@ -147,7 +147,7 @@ export class AppendLog {
    * {@link openForAppends}, with zeros written ahead (on disk) up to `zerosEnd`, if that is past the records.
    * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
-  replaceWith(file: FileHandle, size: number, zerosEnd = size): void {
+  replaceWith(file: FileHandle, size: number, zerosEnd: number): void {
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;

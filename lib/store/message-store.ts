@@ -81,7 +81,6 @@ export class MessageStore {
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
   readonly #taking = new Map<string, Promise<unknown>>();
   #compacting: Promise<void> | null = null;
-  #sweeping: { now: number; done: Promise<number> } | null = null;
   #closing: Promise<void> | undefined;
   /** Whether freed files' blocks are to go at once (the store is closing) rather than paced. */
   readonly #hurry = () => this.#closing !== undefined;
@@ -255,14 +254,12 @@ export class MessageStore {
   }
 
   /**
-   * Drops expired messages from the index. Callers within the same clock second share one sweep: a
-   * second one would drop nothing more, and a full store would otherwise walk the whole index for
-   * every deposit it refuses.
+   * Drops expired messages from the index. A sweep while no message held can have expired walks
+   * nothing (see MailboxIndex.sweepExpired), so a full store refusing deposits does not walk the whole
+   * index for each.
    */
   #sweepExpired(): Promise<number> {
-    const now = this.options.clock();
-    if (this.#sweeping?.now !== now) this.#sweeping = { now, done: this.#index.sweepExpired(now) };
-    return this.#sweeping.done;
+    return this.#index.sweepExpired(this.options.clock());
   }
 
   /** Compacts in the background once dead records outweigh both the live ones and 16 MiB. */
