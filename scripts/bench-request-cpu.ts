@@ -12,7 +12,8 @@
  * this process, and the rounds go to them in turn, the first alternating: each is printed with the median
  * of its rounds' ratios to the first's, which resolves a few per cent where runs one after another do not.
  * `ROUNDS` (5) in the environment; `WITHOUT_RSA=1` answers every signature check true at once, leaving the
- * relay's own CPU around it, which the verify's (on other threads, noisier) otherwise hides.
+ * relay's own CPU around it, which the verify's (on other threads, noisier) otherwise hides; `KEYS=N` signs
+ * the proofs with N client keys (the benchmark's cached ones) instead of the two test vectors' keys.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { signProof } from "../lib/client/identity.ts";
 import { importPrivateKey } from "../lib/client/keys.ts";
 import { PSS } from "../lib/crypto/rsa-params.ts";
 import { depositBodies } from "./bench/bodies.ts";
+import { loadClientKeys } from "./bench/keys.ts";
 
 const [kindArgument, countArgument, ...checkoutArguments] = process.argv.slice(2);
 const kind = kindArgument === "retrieve" ? "retrieve" : "deposit";
@@ -49,10 +51,12 @@ async function roundTexts(): Promise<string[][]> {
     const bodies = depositBodies(clients.map((key) => ({ pem: key.public_spki_pem, mailbox: "", signKey: null as never })), 256);
     return Array.from({ length: ROUNDS }, () => Array.from({ length: COUNT }, (_, i) => bodies[i % bodies.length]));
   }
-  const signers = await Promise.all(clients.map((key) => importPrivateKey(key.private_pkcs1_pem, PSS)));
+  const signers = process.env.KEYS
+    ? await loadClientKeys(Number(process.env.KEYS), join(ROOT, "bench-results", ".cache", "client-keypairs-2048.json"))
+    : await Promise.all(clients.map(async (key) => ({ pem: key.public_spki_pem as string, signKey: await importPrivateKey(key.private_pkcs1_pem, PSS) })));
   const proof = async (i: number) => {
-    const pubkey = clients[i % clients.length].public_spki_pem;
-    return JSON.stringify({ pubkey, timestamp: NOW, signature: await signProof(signers[i % signers.length], pubkey, relayPem, NOW) });
+    const { pem: pubkey, signKey } = signers[i % signers.length];
+    return JSON.stringify({ pubkey, timestamp: NOW, signature: await signProof(signKey, pubkey, relayPem, NOW) });
   };
   return await Promise.all(Array.from({ length: ROUNDS }, (_, round) => Promise.all(Array.from({ length: COUNT }, (_, i) => proof(round * COUNT + i)))));
 }
