@@ -5,8 +5,9 @@
  * server, the CPU per request of its main thread and of all its threads, and its requests/s with the
  * ratio to the first server's over all blocks and the median of the blocks' ratios.
  *
- * `bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=CHECKOUT|echo|verify ...`, e.g.
- * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules).
+ * `bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=[deno:]CHECKOUT|echo|verify ...`, e.g.
+ * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules;
+ * `deno:` runs that server under Deno, `echo` being the minimal durable server).
  * Deposits: 64 connections, 1 KiB payloads; retrieves: 16 connections, each proof once to each server.
  * `BLOCK` (requests per block, 4000), `WARM` (warm-up requests per server, 20000) and `KEYS` (client keys, 64;
  * the retrieve scenario has 512) in the environment.
@@ -24,7 +25,7 @@ import { combined, cpuPerRequest, inTurns } from "./bench/turns.ts";
 const [kind, blocksArgument, ...specs] = process.argv.slice(2);
 const blocks = Number(blocksArgument);
 if ((kind !== "deposit" && kind !== "retrieve") || !(blocks >= 1) || specs.length < 2 || specs.some((spec) => !spec.includes("="))) {
-  console.error("usage: bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=CHECKOUT|echo|verify NAME=... (two or more)");
+  console.error("usage: bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=[deno:]CHECKOUT|echo|verify NAME=... (two or more)");
   process.exit(2);
 }
 const BLOCK = Number(process.env.BLOCK ?? 4000);
@@ -42,9 +43,10 @@ try {
   const keys = await loadClientKeys(Number(process.env.KEYS ?? 64), join(ROOT, "bench-results", ".cache", "client-keypairs-2048.json"));
   for (const spec of specs) {
     const [name, target] = spec.split("=", 2);
-    const server = target === "echo" ? await startBaseline("echo", [join(tmp, `${name}.jsonl`)])
-      : target === "verify" ? await startBaseline("verify", [join(tmp, "relay-pubkey.pem")])
-      : await startRelay({ runtime: "bun", dataDir: join(tmp, name), nodeKey, checkout: resolve(target) });
+    const [runtime, what] = target.startsWith("deno:") ? ["deno" as const, target.slice(5)] : ["bun" as const, target];
+    const server = what === "echo" ? await startBaseline("echo", [join(tmp, `${name}.jsonl`)], runtime)
+      : what === "verify" ? await startBaseline("verify", [join(tmp, "relay-pubkey.pem")], runtime)
+      : await startRelay({ runtime, dataDir: join(tmp, name), nodeKey, checkout: resolve(what) });
     servers.push({ name, server });
   }
   // Proofs are fresh for about 100 s, and each server takes each once: signed per block, shared by all.
