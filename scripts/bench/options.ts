@@ -6,7 +6,7 @@ export interface BenchOptions {
   quick: boolean;
   /** Repetitions of each measurement; figures are their medians. */
   runs: number;
-  /** Seconds of each timed load, after `warmupRequests` of warm-up. */
+  /** Seconds of each timed load, after `warmupRequests` of warm-up (deposits go in turns: see `depositTurns`). */
   seconds: number;
   /**
    * Requests each server answers before a timed deposit or retrieve load: a count, not seconds, so that every
@@ -14,6 +14,9 @@ export interface BenchOptions {
    * deposits: 310 ms of compiler threads over the first 10,000, 0–30 ms per 10,000 after 20,000).
    */
   warmupRequests: number;
+  /** The deposits scenario's timed deposits: this many turns of `depositsPerTurn`, each turn to every server. */
+  depositTurns: number;
+  depositsPerTurn: number;
   /** Stored-message counts for the latency, memory and restart figures; the first must be 0. */
   sizes: number[];
   /** Messages per synthetic mailbox when pre-filling. */
@@ -59,6 +62,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     runs: values.runs ? Number(values.runs) : 3,
     seconds: values.seconds ? Number(values.seconds) : quick ? 1 : 5,
     warmupRequests: quick ? 10_000 : 20_000,
+    depositTurns: quick ? 6 : 12,
+    depositsPerTurn: quick ? 2_000 : 4_000,
     sizes: quick ? [0, 10_000, 100_000] : [0, 10_000, 100_000, 1_000_000],
     perMailbox: 10,
     retrieveProofs: quick ? 6_000 : 30_000,

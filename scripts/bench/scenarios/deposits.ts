@@ -1,48 +1,63 @@
 /**
- * Durable deposits/s at 16 and 64 connections, on Bun and Deno, alternated with two baselines: the
+ * Durable deposits/s at 16 and 64 connections, on Bun and Deno, in turns with two baselines: the
  * minimal JSON server and the minimal durable one (the target's yardstick: the ceiling for any server
  * that answers only once a deposit is on disk), the latter also under Deno (node:http and Deno.serve).
  */
-import { rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { depositBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
-import { type LoadResult, postCycle, runLoad } from "../load.ts";
+import { BodyPool, type LoadResult, postCycle, postEach, runLoad } from "../load.ts";
 import { metricValue } from "../metrics.ts";
 import { type ServerProcess, startBaseline } from "../processes.ts";
 import { ratios } from "../stats.ts";
+import { combined, inTurns } from "../turns.ts";
 
 const CONNECTIONS = [16, 64];
 
-/**
- * Warms `server` up, then measures deposits (or echoes) for the configured seconds; `onTimed` is
- * awaited right before and right after the timed run (a relay's counters are read there).
- */
-export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[], onTimed = async () => {}): Promise<LoadResult> {
+/** Warms `server` up, then measures deposits for the configured seconds. */
+export async function timedDeposits(context: BenchContext, server: ServerProcess, connections: number, bodies: string[]): Promise<LoadResult> {
   const { seconds, warmupRequests } = context.options;
   const load = { url: server.url, connections, steps: postCycle("/deposit", bodies) };
   await runLoad({ ...load, amount: warmupRequests });
-  await onTimed();
-  const result = await runLoad({ ...load, duration: seconds, serverPid: server.pid });
-  await onTimed();
-  return result;
+  return await runLoad({ ...load, duration: seconds, serverPid: server.pid });
 }
 
-/** A relay's timed deposits and how many of them each group commit (one synced write) carried on average. */
-async function relayDeposits(context: BenchContext, relay: ServerProcess, connections: number, bodies: string[]) {
-  const commits: number[] = [];
-  const result = await timedDeposits(context, relay, connections, bodies, async () => {
-    commits.push(await metricValue(relay.url, "rendezvous_commits_total"));
+/** A server of one turn group, and whether it is a relay (it counts its commits). */
+interface Contender {
+  name: string;
+  server: ServerProcess;
+  relay: boolean;
+}
+
+/**
+ * The same deposits to each of `contenders` in turns (see turns.ts), after the same warm-up: the timed
+ * deposits go out in `depositTurns` batches of `depositsPerTurn`, each batch to every server. Resolves with
+ * each one's combined load and, for a relay, how many deposits each group commit (one synced write) carried.
+ */
+async function depositsInTurns(context: BenchContext, contenders: Contender[], connections: number, bodies: string[]) {
+  const { depositTurns, depositsPerTurn, warmupRequests } = context.options;
+  // Each request built as it goes: a load of fixed requests (postCycle) builds all of them for every connection
+  // at its start, which in a short turn is most of the load generator's work.
+  const pool = new BodyPool(bodies);
+  const load = (server: ServerProcess, amount: number) =>
+    runLoad({ url: server.url, connections, amount, steps: postEach("/deposit", pool), serverPid: server.pid });
+  for (const { server } of contenders) await load(server, warmupRequests);
+  const commits = () => Promise.all(contenders.map(({ server, relay }) => relay ? metricValue(server.url, "rendezvous_commits_total") : NaN));
+  const before = await commits();
+  const turns = await inTurns(contenders, depositTurns, () => [], ({ server }) => load(server, depositsPerTurn));
+  const after = await commits();
+  return contenders.map((contender, i) => {
+    const result = combined(turns[i]);
+    return { ...contender, result, depositsPerCommit: result.requests / (after[i] - before[i]) };
   });
-  return { result, depositsPerCommit: result.requests / (commits[1] - commits[0]) };
 }
 
 /** Runs the scenario. */
 export async function depositsScenario(context: BenchContext): Promise<ScenarioResult> {
   const { options } = context;
   const pool = depositBodies(keySlices(context.keys, 0).targets, 256);
-  const echo = await startBaseline("echo");
   const results: Record<string, LoadResult[]> = {};
   /** Deposits per group commit, per relay run: fewer means more commit work per deposit. */
   const perCommit: Record<string, number[]> = {};
@@ -52,48 +67,34 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
     runs.push({ name, run, ...summary(result) });
     context.log(`  ${name} run ${run}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, server ${result.serverCores.toFixed(2)} cores, client ${result.clientCores.toFixed(2)}, other ${result.otherCores.toFixed(2)} cores, non2xx ${result.non2xx}`);
   };
-  try {
-    for (let run = 1; run <= options.runs; run++) {
-      for (const connections of CONNECTIONS) {
-        record(`baseline.c${connections}`, run, await timedDeposits(context, echo, connections, pool));
-        const durableFile = join(context.tmp, `durable-baseline-${connections}-${run}.jsonl`);
-        const durable = await startBaseline("echo", [durableFile]);
-        try {
-          record(`durable.c${connections}`, run, await timedDeposits(context, durable, connections, pool));
-        } finally {
-          await durable.stop();
-          await rm(durableFile, { force: true });
-        }
+  for (let run = 1; run <= options.runs; run++) {
+    for (const connections of CONNECTIONS) {
+      // Every server fresh for each run, so that none has had more warm-up than another.
+      const contenders: Contender[] = [];
+      const dir = join(context.tmp, `deposits-c${connections}-${run}`);
+      await mkdir(dir);
+      const add = async (name: string, start: () => Promise<ServerProcess>, relay = false) => {
+        contenders.push({ name, server: await start(), relay });
+      };
+      try {
+        await add("baseline", () => startBaseline("echo"));
+        await add("durable", () => startBaseline("echo", [join(dir, "durable.jsonl")]));
+        await add("bun", () => context.relay("bun", join(dir, "bun"), `deposits-bun-c${connections}`), true);
         if (options.deno && connections === 64) {
           // The minimal durable server under Deno: on node:http as the relay's Deno adapter serves, and on Deno.serve.
-          for (const [name, extra] of [["durable-deno", []], ["durable-deno-serve", ["--deno-serve"]]] as const) {
-            const file = join(context.tmp, `${name}-${run}.jsonl`);
-            const server = await startBaseline("echo", [file, ...extra], "deno");
-            try {
-              record(`${name}.c${connections}`, run, await timedDeposits(context, server, connections, pool));
-            } finally {
-              await server.stop();
-              await rm(file, { force: true });
-            }
-          }
+          await add("durable-deno", () => startBaseline("echo", [join(dir, "durable-deno.jsonl")], "deno"));
+          await add("durable-deno-serve", () => startBaseline("echo", [join(dir, "durable-deno-serve.jsonl"), "--deno-serve"], "deno"));
+          await add("deno", () => context.relay("deno", join(dir, "deno"), `deposits-deno-c${connections}`), true);
         }
-        for (const runtime of ["bun", "deno"] as const) {
-          if (runtime === "deno" && (!options.deno || connections !== 64)) continue;
-          const dataDir = join(context.tmp, `deposits-${runtime}-${connections}-${run}`);
-          const relay = await context.relay(runtime, dataDir, `deposits-${runtime}-c${connections}`);
-          try {
-            const { result, depositsPerCommit } = await relayDeposits(context, relay, connections, pool);
-            record(`${runtime}.c${connections}`, run, result);
-            (perCommit[`${runtime}.c${connections}`] ??= []).push(depositsPerCommit);
-          } finally {
-            await relay.stop();
-            await rm(dataDir, { recursive: true, force: true });
-          }
+        for (const { name, relay, result, depositsPerCommit } of await depositsInTurns(context, contenders, connections, pool)) {
+          record(`${name}.c${connections}`, run, result);
+          if (relay) (perCommit[`${name}.c${connections}`] ??= []).push(depositsPerCommit);
         }
+      } finally {
+        await Promise.all(contenders.map(({ server }) => server.stop()));
+        await rm(dir, { recursive: true, force: true });
       }
     }
-  } finally {
-    await echo.stop();
   }
   const rps = (name: string) => (results[name] ?? []).map((result) => result.rps);
   const perCore = (name: string) => (results[name] ?? []).map((result) => result.rps / result.serverCores);
