@@ -1,4 +1,5 @@
 /** What every runtime adapter offers (lib/runtime/bun.ts, lib/runtime/deno.ts), and what they share. */
+import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { errorResponse, errors } from "../errors.ts";
 import type { TryLockFile } from "../file-lock.ts";
@@ -65,20 +66,20 @@ const LISTEN_PROBLEMS: Record<string, string> = {
   EADDRNOTAVAIL: "address not available",
   // Deno's node:net reports an address not on this host as EINVAL.
   EINVAL: "address not available",
-  ENOTFOUND: "no such host",
   EACCES: "permission denied",
 };
 
 /** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
 export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | Promise<T>): Promise<T> {
+  const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  // A name is resolved first: Bun reports one that does not resolve by whatever errno its thread last left
+  // (EINVAL, or none at all, which it words as "Is port … in use?").
+  if (!isIP(options.host)) await lookup(options.host).catch(() => Promise.reject(new ListenError(`cannot listen on ${address}: no such host`)));
   try {
     return await listen();
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
-    const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-    // Bun reports a host name it cannot resolve as EINVAL too: only a name can be that.
-    const problem = code === "EINVAL" && !isIP(options.host) ? "no such host, or not an address of this machine" : LISTEN_PROBLEMS[code ?? ""];
-    throw new ListenError(`cannot listen on ${address}: ${problem ?? message ?? String(error)}`);
+    throw new ListenError(`cannot listen on ${address}: ${LISTEN_PROBLEMS[code ?? ""] ?? message ?? String(error)}`);
   }
 }
 
