@@ -208,6 +208,10 @@ export class AppendLog {
   }
 
   async #flush(): Promise<void> {
+    // A turn of the event loop first: the requests whose bodies have arrived by then join this batch. Started
+    // at once, a commit under load carried what came in while the last one was on disk (17 deposits at 64
+    // connections, each commit a synced write's CPU) and the rest waited for the next.
+    await new Promise((resolve) => setImmediate(resolve));
     this.#flushScheduled = false;
     const batch = this.#pending;
     this.#pending = [];
