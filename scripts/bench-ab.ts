@@ -9,8 +9,8 @@
  * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules;
  * `deno:` runs that server under Deno, `echo` being the minimal durable server).
  * Deposits: 64 connections, 1 KiB payloads; retrieves: 16 connections, each proof once to each server.
- * `BLOCK` (requests per block, 4000), `WARM` (warm-up requests per server, 20000) and `KEYS` (client keys, 64;
- * the retrieve scenario has 512) in the environment.
+ * `BLOCK` (requests per block, 4000), `WARM` (warm-up requests per server, 20000), `KEYS` (client keys, 64;
+ * the retrieve scenario has 512) and `CONNECTIONS` in the environment.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,7 +30,7 @@ if ((kind !== "deposit" && kind !== "retrieve") || !(blocks >= 1) || specs.lengt
 }
 const BLOCK = Number(process.env.BLOCK ?? 4000);
 const WARM = Number(process.env.WARM ?? 20_000);
-const CONNECTIONS = kind === "deposit" ? 64 : 16;
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? (kind === "deposit" ? 64 : 16));
 
 const tmp = await mkdtemp(join(tmpdir(), "rendezvous-bench-ab-"));
 const servers: { name: string; server: ServerProcess }[] = [];
