@@ -94,12 +94,14 @@ interface TimedRetrieves {
  * the timed proofs go out in {@link TURNS} batches, each to both servers (each proof once to each: the
  * verify-only server remembers none).
  */
-async function retrievesInTurns(relay: ServerProcess, verify: ServerProcess, signed: { warm: string[]; proofs: string[] }) {
+async function retrievesInTurns(context: BenchContext, relay: ServerProcess, verify: ServerProcess, signed: { warm: string[]; proofs: string[] }) {
   await warmUp(verify, signed.warm);
   await warmUp(relay, signed.warm);
   const size = Math.ceil(signed.proofs.length / TURNS);
   const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => signed.proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
     postEachOnce(server, "/retrieve", proofs, CONNECTIONS));
+  const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
+  context.log(`  server µs per retrieve, turn by turn: relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`);
   const timed = (results: LoadResult[]): TimedRetrieves => ({ result: combined(results), warmMicroseconds: cpuPerRequest(results.slice(TURNS >> 1)) });
   return { relay: timed(relayTurns), verify: timed(verifyTurns) };
 }
@@ -178,7 +180,7 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
         verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
         const signed = await readProofs(context, keys, relayPem);
         const read = await measureReads(context, relay, keys, signed, relayPem, async () => {
-          const turns = await retrievesInTurns(relay, verify!, signed);
+          const turns = await retrievesInTurns(context, relay, verify!, signed);
           verified.push(turns.verify.result);
           return turns.relay;
         });
