@@ -201,6 +201,8 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
     figures: {
       "verify-only req/s": figure("req/s", verified.map((result) => result.rps)),
       "retrieves/verify-only": figure("ratio", ratios(retrieves, verified.map((result) => result.rps))),
+      // Each collect reads a message and each ack removes one durably; measured after the turns, on the relay alone.
+      "collect+ack requests/verify-only": figure("ratio", ratios(reads.map((read) => read.collectAck.rps), verified.map((result) => result.rps))),
       "server µs/request verify-only": figure("µs", verified.map((result) => result.serverCores / result.rps * 1e6)),
       ...readFigures(reads),
     },
