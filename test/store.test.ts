@@ -130,6 +130,31 @@ describe("a large index", () => {
     expect(reopened.stats().messages).toBe(140_000);
   }, 60_000);
 
+  test("removals from a mailbox's front, middle and end keep its order, its count and where later deposits go", async () => {
+    const store = await testStore(await tempDataDir(), { clock, mailboxMaxMessages: 4 });
+    const id: Record<string, string> = {};
+    const deposit = async (...payloads: string[]) => {
+      for (const payload of payloads) id[payload] = await store.deposit("a", payload, NOW + 600);
+    };
+    const removed = (...payloads: string[]) => store.remove("a", payloads.map((payload) => id[payload]));
+    const held = async () => (await store.peek("a")).messages.map((message) => message.payload);
+    await deposit("1", "2", "3", "4");
+    expect(await removed("1")).toBe(1);
+    expect(await held()).toEqual(["2", "3", "4"]);
+    expect(await removed("3")).toBe(1);
+    await deposit("5");
+    expect(await held()).toEqual(["2", "4", "5"]);
+    expect(await removed("5")).toBe(1);
+    await deposit("6", "7");
+    expect(await held()).toEqual(["2", "4", "6", "7"]);
+    await expect(store.deposit("a", "over the cap", NOW + 600)).rejects.toMatchObject({ kind: "mailbox_full" });
+    expect(await removed("2", "6")).toBe(2);
+    await deposit("8", "9");
+    expect(await held()).toEqual(["4", "7", "8", "9"]);
+    await expect(store.deposit("a", "over the cap", NOW + 600)).rejects.toMatchObject({ kind: "mailbox_full" });
+    expect(store.stats().messages).toBe(4);
+  });
+
   test("one mailbox of 50k messages: removals (ids repeated, unknown, not ids, out of order) survive reopening and compaction; a take empties it in order", async () => {
     const dir = await tempDataDir();
     let store = await testStore(dir, { clock, durable: false, mailboxMaxMessages: 100_000 });

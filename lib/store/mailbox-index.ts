@@ -185,7 +185,7 @@ export class MailboxIndex {
   /** Removes every message of `mailbox` whose id is among `ids`; returns how many went. */
   removeAll(mailbox: string, ids: readonly string[]): number {
     const doomed = new Set(this.findAll(mailbox, ids).filter((slot) => slot >= 0));
-    if (doomed.size > 0) this.#keepOnly(this.#mailboxes.find(mailbox), (slot) => !doomed.has(slot));
+    if (doomed.size > 0) this.#keepOnly(this.#mailboxes.find(mailbox), (slot) => !doomed.has(slot), doomed.size);
     return doomed.size;
   }
 
@@ -277,12 +277,17 @@ export class MailboxIndex {
     this.#keepOnly(number, (slot) => this.#expiry.get(slot) > now);
   }
 
-  /** Keeps the slots of mailbox `number` that pass `keep` (in order) and frees the others; frees the mailbox once empty. */
-  #keepOnly(number: number, keep: (slot: number) => boolean): void {
+  /**
+   * Keeps the slots of mailbox `number` that pass `keep` (in order) and frees the others; frees the mailbox once
+   * empty. Given `failing`, how many slots fail `keep`, the walk stops once they have gone (an ack of the oldest
+   * messages walks those, not the whole mailbox).
+   */
+  #keepOnly(number: number, keep: (slot: number) => boolean, failing = Infinity): void {
     const { first, last, size } = this.#mailboxes;
     let kept = 0;
     let previous = NONE;
-    for (let slot = first.get(number); slot !== NONE;) {
+    let slot = first.get(number);
+    for (let freed = 0; slot !== NONE && freed < failing;) {
       const next = this.#next.get(slot);
       if (keep(slot)) {
         if (previous === NONE) first.set(number, slot);
@@ -294,8 +299,16 @@ export class MailboxIndex {
         this.#bytes -= this.#lengths.get(slot);
         this.#next.set(slot, this.#free);
         this.#free = slot;
+        freed++;
       }
       slot = next;
+    }
+    if (slot !== NONE) {
+      // Stopped early: the rest of the list, its last slot included, stays as it is.
+      if (previous === NONE) first.set(number, slot);
+      else this.#next.set(previous, slot);
+      size.set(number, size.get(number) - failing);
+      return;
     }
     if (kept === 0) return this.#mailboxes.delete(number);
     this.#next.set(previous, NONE);
