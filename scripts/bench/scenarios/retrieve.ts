@@ -1,7 +1,7 @@
 /** Retrieves with fresh single-use proofs vs a verify-only server (in turns), then collect → ack cycles. */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { depositBodies, fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
+import { fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
 import type { ClientKey } from "../keys.ts";
@@ -41,22 +41,9 @@ export async function readProofs(context: BenchContext, keys: ReturnType<typeof 
   return { warm, proofs };
 }
 
-/** Parts of a relay's warm-up before each of which its warm-up mailboxes are refilled (see {@link warmUp}). */
-const WARM_REFILLS = 16;
-
-/**
- * The warm-up both servers get: each warm-up proof once. Given `refill` (the warm-up proofs' keys), before each
- * of {@link WARM_REFILLS} parts of it two messages are deposited in each of their mailboxes, so that a relay
- * has delivered before its timed retrieves deliver too: a take's code, cold, costs 340 µs of CPU against 135
- * warm (the store alone, 512 takes of two messages).
- */
-async function warmUp(server: ServerProcess, warm: string[], refill: ClientKey[] = []): Promise<void> {
-  const parts = refill.length ? WARM_REFILLS : 1;
-  const size = Math.ceil(warm.length / parts);
-  for (let part = 0; part < parts; part++) {
-    if (refill.length) await postEachOnce(server, "/deposit", depositBodies(refill, 2 * refill.length), CONNECTIONS);
-    await postEachOnce(server, "/retrieve", warm.slice(part * size, (part + 1) * size), CONNECTIONS);
-  }
+/** The warm-up both servers get: each warm-up proof once. */
+async function warmUp(server: ServerProcess, warm: string[]): Promise<void> {
+  await postEachOnce(server, "/retrieve", warm, CONNECTIONS);
 }
 
 /** A relay, after the warm-up: each proof once (they are single-use); also the server CPU per retrieve over the second half. */
@@ -103,13 +90,15 @@ interface TimedRetrieves {
 }
 
 /**
- * Retrieves on the relay and on the verify-only server in turns (see turns.ts), both warmed up: the timed
- * proofs go out in {@link TURNS} batches, each to both servers (each proof once to each: the verify-only
- * server remembers none).
+ * Retrieves on the relay and on the verify-only server in turns (see turns.ts), after the same warm-up:
+ * the timed proofs go out in {@link TURNS} batches, each to both servers (each proof once to each: the
+ * verify-only server remembers none).
  */
-async function retrievesInTurns(context: BenchContext, relay: ServerProcess, verify: ServerProcess, proofs: string[]) {
-  const size = Math.ceil(proofs.length / TURNS);
-  const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
+async function retrievesInTurns(context: BenchContext, relay: ServerProcess, verify: ServerProcess, signed: { warm: string[]; proofs: string[] }) {
+  await warmUp(verify, signed.warm);
+  await warmUp(relay, signed.warm);
+  const size = Math.ceil(signed.proofs.length / TURNS);
+  const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => signed.proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
     postEachOnce(server, "/retrieve", proofs, CONNECTIONS));
   const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
   context.log(`  server µs per retrieve, turn by turn: relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`);
@@ -190,11 +179,8 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
         await writeFile(join(context.tmp, "relay-pubkey.pem"), relayPem);
         verify = await startBaseline("verify", [join(context.tmp, "relay-pubkey.pem")]);
         const signed = await readProofs(context, keys, relayPem);
-        // The same warm-up proofs to both; the relay's mailboxes refilled as it goes (before its delivery count is read).
-        await warmUp(verify, signed.warm);
-        await warmUp(relay, signed.warm, keys.warmup);
         const read = await measureReads(context, relay, keys, signed, relayPem, async () => {
-          const turns = await retrievesInTurns(context, relay, verify!, signed.proofs);
+          const turns = await retrievesInTurns(context, relay, verify!, signed);
           verified.push(turns.verify.result);
           return turns.relay;
         });
