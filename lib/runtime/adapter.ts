@@ -74,7 +74,11 @@ export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | 
   const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   // A name is resolved first: Bun reports one that does not resolve by whatever errno its thread last left
   // (EINVAL, or none at all, which it words as "Is port … in use?").
-  if (!isIP(options.host)) await lookup(options.host).catch(() => Promise.reject(new ListenError(`cannot listen on ${address}: no such host`)));
+  try {
+    if (!isIP(options.host)) await lookup(options.host);
+  } catch {
+    throw new ListenError(`cannot listen on ${address}: no such host`);
+  }
   try {
     return await listen();
   } catch (error) {

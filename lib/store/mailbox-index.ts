@@ -287,11 +287,11 @@ export class MailboxIndex {
     let kept = 0;
     let previous = NONE;
     let slot = first.get(number);
-    for (let freed = 0; slot !== NONE && freed < failing;) {
+    let freed = 0;
+    while (slot !== NONE && freed < failing) {
       const next = this.#next.get(slot);
       if (keep(slot)) {
-        if (previous === NONE) first.set(number, slot);
-        else this.#next.set(previous, slot);
+        this.#link(number, previous, slot);
         previous = slot;
         kept++;
       } else {
@@ -305,15 +305,20 @@ export class MailboxIndex {
     }
     if (slot !== NONE) {
       // Stopped early: the rest of the list, its last slot included, stays as it is.
-      if (previous === NONE) first.set(number, slot);
-      else this.#next.set(previous, slot);
-      size.set(number, size.get(number) - failing);
+      this.#link(number, previous, slot);
+      size.set(number, size.get(number) - freed);
       return;
     }
     if (kept === 0) return this.#mailboxes.delete(number);
     this.#next.set(previous, NONE);
     last.set(number, previous);
     size.set(number, kept);
+  }
+
+  /** Makes `slot` follow `previous` in mailbox `number`'s list, or head it when `previous` is NONE. */
+  #link(number: number, previous: number, slot: number): void {
+    if (previous === NONE) this.#mailboxes.first.set(number, slot);
+    else this.#next.set(previous, slot);
   }
 
   #takeSlot(): number {

@@ -38,14 +38,14 @@ interface Contender {
  */
 async function depositsInTurns(context: BenchContext, contenders: Contender[], connections: number, bodies: string[]) {
   const { depositTurns, depositsPerTurn, warmupRequests } = context.options;
-  // `amount` deposits drawn from `bodies`, each request built as it goes: a load of fixed requests (postCycle)
+  // `amount` deposits drawn from `pool`, each request built as it goes: a load of fixed requests (postCycle)
   // builds all of them for every connection at its start, which in a short turn is most of the load generator's work.
-  const load = (server: ServerProcess, amount: number) =>
-    runLoad({ url: server.url, connections, amount, steps: postEach("/deposit", new BodyPool(bodies)), serverPid: server.pid });
-  for (const { server } of contenders) await load(server, warmupRequests);
+  const load = (server: ServerProcess, pool: string[], amount: number) =>
+    runLoad({ url: server.url, connections, amount, steps: postEach("/deposit", new BodyPool(pool)), serverPid: server.pid });
+  for (const { server } of contenders) await load(server, bodies, warmupRequests);
   const commits = () => Promise.all(contenders.map(({ server, relay }) => relay ? metricValue(server.url, "rendezvous_commits_total") : NaN));
   const before = await commits();
-  const turns = await inTurns(contenders, depositTurns, () => bodies, ({ server }) => load(server, depositsPerTurn));
+  const turns = await inTurns(contenders, depositTurns, () => bodies, ({ server }, pool) => load(server, pool, depositsPerTurn));
   const after = await commits();
   return contenders.map((contender, i) => {
     const result = combined(turns[i]);
