@@ -7,11 +7,11 @@ import type { LoadResult } from "./load.ts";
 import { percentile } from "./stats.ts";
 
 /** Each of `servers`' results, turn by turn: every turn's batch goes to each server, the first one alternating. */
-export async function inTurns<Server, Result>(
+export async function inTurns<Server, Batch, Result>(
   servers: Server[],
   turns: number,
-  batchOf: (turn: number) => string[] | Promise<string[]>,
-  load: (server: Server, batch: string[]) => Promise<Result>,
+  batchOf: (turn: number) => Batch | Promise<Batch>,
+  load: (server: Server, batch: Batch) => Promise<Result>,
 ): Promise<Result[][]> {
   const results = servers.map((): Result[] => []);
   for (let turn = 0; turn < turns; turn++) {

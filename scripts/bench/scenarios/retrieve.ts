@@ -1,7 +1,7 @@
-/** Retrieves with fresh single-use proofs vs a verify-only server (in turns), then collect → ack cycles. */
+/** Retrieves, then collects (with their acks), with fresh single-use proofs vs a verify-only server in turns; and collect → ack cycles. */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
+import { depositBodies, fetchRelayPem, intercomPayload, proofBodies } from "../bodies.ts";
 import { type BenchContext, keySlices } from "../context.ts";
 import { figure, type ScenarioResult, summary } from "../figures.ts";
 import type { ClientKey } from "../keys.ts";
@@ -13,6 +13,8 @@ import { ratios } from "../stats.ts";
 import { combined, cpuPerRequest, inTurns } from "../turns.ts";
 
 const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
+/** Acks a collect-mailbox key can send in the collect turns (two connections may collect the same messages). */
+const ACK_PROOFS_PER_KEY = 4;
 const CONNECTIONS = 16;
 /** The timed proofs go out in this many turns per server (see {@link retrievesInTurns}). */
 const TURNS = 6;
@@ -106,6 +108,50 @@ async function retrievesInTurns(context: BenchContext, relay: ServerProcess, ver
   return { relay: timed(relayTurns), verify: timed(verifyTurns) };
 }
 
+/**
+ * Collects on the relay and on the verify-only server in turns, as the retrieves go (see
+ * {@link retrievesInTurns}): each of the turns' proofs once to each server (without a limit: up to 100
+ * messages an answer), after the retrieve mailboxes were given {@link MESSAGES_PER_RETRIEVE_MAILBOX} messages
+ * each again. A collect that finds messages is followed by their ack, with a proof of its own (in place of
+ * the turn's next collect: every turn sends each server the same number of requests), so the
+ * relay's first turn delivers them as its first turn of retrieves did, and the later ones find none.
+ */
+async function collectsInTurns(context: BenchContext, relay: ServerProcess, verify: ServerProcess, keys: ClientKey[], relayPem: string) {
+  await postEachOnce(relay, "/deposit", depositBodies(keys, keys.length * MESSAGES_PER_RETRIEVE_MAILBOX), CONNECTIONS);
+  const timestamp = Math.floor(Date.now() / 1000) + 45;
+  const collects = await proofBodies(keys, relayPem, context.options.retrieveProofs, timestamp);
+  // Proofs for acks, ACK_PROOFS_PER_KEY per key: proof `n * keys.length + k` is key k's n-th (proofBodies goes round-robin).
+  const ackProofs = await proofBodies(keys, relayPem, ACK_PROOFS_PER_KEY * keys.length, timestamp);
+  const acksSent = new Array(keys.length).fill(0);
+  const size = Math.ceil(collects.length / TURNS);
+  const turn = (server: ServerProcess, first: number) => {
+    let next = first;
+    // What collects found, acked by the next request any connection sends.
+    const found: { key: number; ids: string[] }[] = [];
+    const step: Step = {
+      request: (request) => {
+        const ack = found.shift();
+        if (ack && acksSent[ack.key] < ACK_PROOFS_PER_KEY) {
+          const proof = ackProofs[acksSent[ack.key]++ * keys.length + ack.key];
+          return { method: "POST", path: "/ack", body: `${proof.slice(0, -1)},"deposit_ids":${JSON.stringify(ack.ids)}}` };
+        }
+        request.key = next % keys.length;
+        return { method: "POST", path: "/collect", body: collects[next++] };
+      },
+      onResponse: (status, body, request) => {
+        if (status !== 200 || request.key === undefined) return;
+        const ids = (JSON.parse(body).messages as { deposit_id: string }[]).map((message) => message.deposit_id);
+        if (ids.length > 0) found.push({ key: request.key as number, ids });
+      },
+    };
+    return runLoad({ url: server.url, connections: CONNECTIONS, amount: Math.min(size, collects.length - first), steps: [step], serverPid: server.pid });
+  };
+  const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (index) => index * size, turn);
+  const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
+  context.log(`  server µs per collect or ack, turn by turn: relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`);
+  return { relay: combined(relayTurns), verify: combined(verifyTurns), acks: acksSent.reduce((sum, sent) => sum + sent, 0) };
+}
+
 /** What the reads measured on one relay. */
 export interface ReadResult {
   retrieve: LoadResult;
@@ -163,6 +209,7 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
   const bytes = await prefillLog(dir, prefill);
   const verified: LoadResult[] = [];
   const reads: ReadResult[] = [];
+  const collects: Awaited<ReturnType<typeof collectsInTurns>>[] = [];
   const runs: Record<string, unknown>[] = [];
   const record = (name: string, run: number, result: LoadResult, extra: Record<string, number> = {}) => {
     runs.push({ name, run, ...summary(result), ...extra });
@@ -188,6 +235,10 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
         reads.push(read);
         record("retrieve", run, read.retrieve, { deliveredPerRetrieve: read.deliveredPerRetrieve, warmMicrosecondsPerRetrieve: read.warmMicrosecondsPerRetrieve });
         record("collectAck", run, read.collectAck, { removedPerAck: read.removedPerAck });
+        const collectTurns = await collectsInTurns(context, relay, verify, keys.retrieve, relayPem);
+        collects.push(collectTurns);
+        record("collect verify", run, collectTurns.verify);
+        record("collect", run, collectTurns.relay, { acks: collectTurns.acks });
       } finally {
         await relay.stop();
         await verify?.stop();
@@ -201,8 +252,9 @@ export async function retrieveScenario(context: BenchContext): Promise<ScenarioR
     figures: {
       "verify-only req/s": figure("req/s", verifyRates),
       "retrieves/verify-only": figure("ratio", ratios(reads.map((read) => read.retrieve.rps), verifyRates)),
-      // Each collect reads a message and each ack removes one durably; measured after the turns, on the relay alone.
-      "collect+ack requests/verify-only": figure("ratio", ratios(reads.map((read) => read.collectAck.rps), verifyRates)),
+      "collects/verify-only": figure("ratio", ratios(collects.map(({ relay }) => relay.rps), collects.map(({ verify }) => verify.rps))),
+      // Every collect of these cycles reads a message and every ack removes one durably; on the relay alone, after the turns.
+      "collect+ack cycle requests/verify-only": figure("ratio", ratios(reads.map((read) => read.collectAck.rps), verifyRates)),
       "server µs/request verify-only": figure("µs", verified.map((result) => result.serverCores / result.rps * 1e6)),
       ...readFigures(reads),
     },
