@@ -3,7 +3,8 @@
  * blocks, which server goes first alternating: a slow stretch of this VM falls on all of them alike,
  * where runs one after another differ by more than most changes (docs/performance.md). Prints, per
  * server, the CPU per request of its main thread and of all its threads, and its requests/s with the
- * ratio to the first server's over all blocks and the median of the blocks' ratios.
+ * ratio to the first server's over all blocks and the median of the blocks' ratios; for a relay, also the
+ * requests per commit of its log.
  *
  * `bun scripts/bench-ab.ts deposit|retrieve BLOCKS NAME=[deno:]CHECKOUT|echo|verify ...`, e.g.
  * `bun scripts/bench-ab.ts retrieve 12 before=../old after=. verify=verify` (a CHECKOUT needs its node_modules;
@@ -18,6 +19,7 @@ import { join, resolve } from "node:path";
 import { depositBodies, proofBodies } from "./bench/bodies.ts";
 import { loadClientKeys } from "./bench/keys.ts";
 import { postEachOnce, processCpuSeconds } from "./bench/load.ts";
+import { metricValue } from "./bench/metrics.ts";
 import { ROOT, type ServerProcess, startBaseline, startRelay } from "./bench/processes.ts";
 import { percentile } from "./bench/stats.ts";
 import { combined, cpuPerRequest, inTurns } from "./bench/turns.ts";
@@ -56,20 +58,25 @@ try {
 
   const warm = await bodies(WARM);
   for (const { server } of servers) await load(server, warm);
+  const commits = () => Promise.all(servers.map(({ server }) => metricValue(server.url, "rendezvous_commits_total").catch(() => NaN)));
+  const commitsBefore = await commits();
   const turns = await inTurns(servers, blocks, () => bodies(BLOCK), async ({ name, server }, batch) => {
     const main = processCpuSeconds(server.pid, server.pid);
     const result = await load(server, batch);
     if (result.non2xx) console.error(`${name}: ${result.non2xx} answers not 2xx`);
     return { result, mainSeconds: processCpuSeconds(server.pid, server.pid) - main };
   });
+  const commitsAfter = await commits();
   const rateOf = (i: number) => combined(turns[i].map(({ result }) => result)).rps;
   for (const [i, blocksOf] of turns.entries()) {
     const results = blocksOf.map(({ result }) => result);
     const requests = combined(results).requests;
     const mainMicros = blocksOf.reduce((sum, { mainSeconds }) => sum + mainSeconds, 0) / requests * 1e6;
     const ratios = blocksOf.map(({ result }, block) => result.rps / turns[0][block].result.rps).sort((a, b) => a - b);
+    const perCommit = requests / (commitsAfter[i] - commitsBefore[i]);
     console.log(
       `${servers[i].name.padEnd(10)} main thread ${mainMicros.toFixed(1)} µs, all ${cpuPerRequest(results).toFixed(1)} µs per request; ` +
+        (Number.isFinite(perCommit) ? `${perCommit.toFixed(1)} ${kind === "deposit" ? "deposits" : "retrieves"} per commit; ` : "") +
         `${rateOf(i).toFixed(0)} req/s = ${(rateOf(i) / rateOf(0)).toFixed(3)} of ${servers[0].name} ` +
         `(blocks: median ${percentile(ratios, 50).toFixed(3)}, ${ratios[0].toFixed(2)}-${ratios.at(-1)!.toFixed(2)})`,
     );
