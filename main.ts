@@ -36,7 +36,7 @@ async function main(): Promise<number> {
     const usesDataDir = !isPostgresUrl(config.store) || (!config.nodeKey && !config.keyless);
     dataDirLock = usesDataDir ? await claimDataDir(config.dataDir, runtime.tryLockFile) : undefined;
     relayKey = await loadRelayKey(config);
-    storage = await openStorage(config, relayKey.pubkey, log);
+    storage = await openStorage(config, relayKey.pubkey, log, runtime.readIfCached);
   } catch (error) {
     const problem = startUpProblem(error);
     if (problem === undefined) throw error;

@@ -1,4 +1,5 @@
 /** Opening the relay's storage as configured: the embedded log in the data dir, or PostgreSQL shared by several relays. */
+import type { ReadIfCached } from "./cached-read.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { SharedState } from "./shared-state.ts";
@@ -36,10 +37,11 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Opens the store `config.store` names (the embedded log when empty). With PostgreSQL, the schema is
- * created or migrated and this relay's key must match the one the other relays on the database serve.
+ * Opens the store `config.store` names (the embedded log when empty; it reads records in the page cache
+ * with `readIfCached`, where the runtime has it). With PostgreSQL, the schema is created or migrated and
+ * this relay's key must match the one the other relays on the database serve.
  */
-export async function openStorage(config: Config, relayPubkey: string, log: Logger): Promise<Storage> {
+export async function openStorage(config: Config, relayPubkey: string, log: Logger, readIfCached?: ReadIfCached): Promise<Storage> {
   const common = {
     maxStoreBytes: config.maxStoreBytes,
     maxMessages: config.maxMessages,
@@ -49,7 +51,7 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
     log,
   };
   if (!config.store) {
-    const store = await openMessageStore(config.dataDir, { ...common, durable: !config.unsafeNoFsync });
+    const store = await openMessageStore(config.dataDir, { ...common, durable: !config.unsafeNoFsync, readIfCached });
     return { store, location: config.dataDir };
   }
   if (!isPostgresUrl(config.store)) throw new StorageError(`--store: expected postgres://… (or nothing, for the embedded log), got ${JSON.stringify(redactUrl(config.store))}`);

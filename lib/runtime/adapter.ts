@@ -2,6 +2,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { errorResponse, errors } from "../errors.ts";
+import type { ReadIfCached } from "../cached-read.ts";
 import type { TryLockFile } from "../file-lock.ts";
 import type { HttpRequest } from "../http-request.ts";
 import { jsonLogger } from "../log.ts";
@@ -32,7 +33,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit, file locks. */
+/** Everything that differs between runtimes: serving HTTP, argv, environment, signals, exit, file locks, cached reads. */
 export interface RuntimeAdapter {
   /** The runtime's name and version, for logs and /healthz (e.g. "bun 1.4.5", "deno 2.9.6"). */
   runtimeName: string;
@@ -50,6 +51,8 @@ export interface RuntimeAdapter {
   exit(code: number): never;
   /** See {@link TryLockFile}. */
   tryLockFile: TryLockFile;
+  /** See {@link ReadIfCached}; undefined where the runtime has no such read: the store then reads through its I/O pool. */
+  readIfCached: ReadIfCached | undefined;
 }
 
 /** Whether this runtime has Uint8Array's base64 methods, which lib/crypto/pem.ts uses (Deno has them from 2.5). */

@@ -1,7 +1,8 @@
 /** The runtime adapter for Bun (and the binary compiled with `bun build --compile`). */
-import { dlopen, FFIType, type Pointer, read } from "bun:ffi";
+import { dlopen, FFIType, type Pointer, ptr, read } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
+import type { ReadIfCached } from "../cached-read.ts";
 import type { FileLock } from "../file-lock.ts";
 import { type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, onceOnSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
@@ -89,4 +90,39 @@ export async function tryLockFile(path: string): Promise<FileLock | undefined> {
   if (errno === constants.errno.EWOULDBLOCK) return undefined;
   const name = Object.entries(constants.errno).find(([, number]) => number === errno)?.[0] ?? `errno ${errno}`;
   throw new Error(`flock ${path}: ${name}`);
+}
+
+/** preadv2's flag: take the bytes only if they are in the page cache, else fail with EAGAIN (Linux 4.14). */
+const RWF_NOWAIT = 8;
+/** The one iovec of a cached read: the target's address and the length, each a 64-bit word (little-endian, as on every Linux Bun runs on) in two 32-bit halves. */
+const iovec = new Uint32Array(4);
+const WORD = 2 ** 32;
+let preadv2: ((fd: number, iov: Pointer, count: number, position: number, flags: number) => number) | null | undefined;
+
+/**
+ * Linux's preadv2 with RWF_NOWAIT, from glibc (loaded at the first read). A record deposited or read
+ * lately is in the page cache: taken here it costs about 2 µs, and about 20 µs more of CPU through Bun's
+ * I/O pool (the hand-offs between threads). Elsewhere (macOS, musl, a kernel before 4.14) it answers -1
+ * and the store reads through the pool.
+ */
+export const readIfCached: ReadIfCached = (fd, target, at, length, position) => {
+  preadv2 ??= openPreadv2();
+  if (!preadv2 || length === 0) return -1;
+  const address = ptr(target, at);
+  iovec[0] = address % WORD;
+  iovec[1] = address / WORD;
+  iovec[2] = length;
+  return preadv2(fd, ptr(iovec), 1, position, RWF_NOWAIT);
+};
+
+function openPreadv2(): typeof preadv2 {
+  if (process.platform !== "linux") return null;
+  try {
+    const { symbols } = dlopen(LIBC.path, {
+      preadv2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64_fast },
+    });
+    return (fd, iov, count, position, flags) => Number(symbols.preadv2(fd, iov, count, position, flags));
+  } catch {
+    return null;
+  }
 }

@@ -45,3 +45,6 @@ export async function tryLockFile(path: string): Promise<FileLock | undefined> {
   file.close();
   return undefined;
 }
+
+/** None: Deno reaches preadv2 only through FFI, a permission the relay does not ask for. */
+export const readIfCached = undefined;

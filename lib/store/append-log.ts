@@ -2,6 +2,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
+import type { ReadIfCached } from "../cached-read.ts";
 import { writeAll } from "../fsync.ts";
 import { releaseFile } from "./release-file.ts";
 
@@ -50,6 +51,8 @@ export interface AppendLogOptions {
   onReleaseError(error: unknown): void;
   /** Test hook awaited before and after each write ("append:writing", "append:written"); it may never return. */
   onStep?(step: string): Promise<void> | void;
+  /** Where the runtime has it, how a record is read when its bytes are in the page cache (see {@link AppendLog.read}). */
+  readIfCached?: ReadIfCached;
 }
 
 /** One append-only file. Every append and every exclusive section runs through one queue. */
@@ -122,10 +125,15 @@ export class AppendLog {
     return result;
   }
 
-  /** Reads `length` bytes at `offset` of the current file. */
+  /**
+   * Reads `length` bytes at `offset` of the current file (a record): at once when all are in the page
+   * cache and the runtime can tell (`readIfCached`), else through the runtime's I/O pool, so that a
+   * read from a slow disk never holds the event loop.
+   */
   async read(offset: number, length: number): Promise<Uint8Array> {
     const buffer = new Uint8Array(length);
-    const bytesRead = await this.readInto(buffer, 0, length, offset);
+    const cached = this.options.readIfCached?.(this.#handle.file.fd, buffer, 0, length, offset);
+    const bytesRead = cached === length ? length : await this.readInto(buffer, 0, length, offset);
     if (bytesRead !== length) throw new Error(`short read at ${offset}: ${bytesRead} of ${length}`);
     return buffer;
   }

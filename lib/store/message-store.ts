@@ -1,5 +1,6 @@
 /** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
 import { concatBytes } from "../bytes.ts";
+import type { ReadIfCached } from "../cached-read.ts";
 import { type AppendLog, LogWriteError } from "./append-log.ts";
 import { writeCheckpoint } from "./checkpoint.ts";
 import { compactLog, type CompactionReport } from "./compaction.ts";
@@ -40,6 +41,8 @@ export interface StoreOptions {
   log(event: string, fields: Record<string, unknown>): void;
   /** Test hook awaited at each step of a write and of a compaction; it may never return (a simulated crash). */
   onStep?(step: string): Promise<void> | void;
+  /** The runtime's read from the page cache, if it has one: records in memory are then read without the I/O pool. */
+  readIfCached?: ReadIfCached;
 }
 
 /** Counters for health and metrics. */

@@ -60,6 +60,7 @@ async function openIn(directory: string, options: StoreOptions): Promise<Message
   const log = await AppendLog.open(path, report.validEnd, {
     durable: options.durable,
     onStep: options.onStep,
+    readIfCached: options.readIfCached,
     onCommit: (milliseconds) => {
       counters.commits++;
       counters.commitMilliseconds += milliseconds;
