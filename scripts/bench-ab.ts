@@ -58,7 +58,7 @@ try {
 
   const warm = await bodies(WARM);
   for (const { server } of servers) await load(server, warm);
-  const commits = () => Promise.all(servers.map(({ server }) => metricValue(server.url, "rendezvous_commits_total").catch(() => NaN)));
+  const commits = () => Promise.all(servers.map(({ server }) => metricValue(server.url, "rendezvous_commits_total")));
   const commitsBefore = await commits();
   const turns = await inTurns(servers, blocks, () => bodies(BLOCK), async ({ name, server }, batch) => {
     const main = processCpuSeconds(server.pid, server.pid);

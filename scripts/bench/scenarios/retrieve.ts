@@ -13,7 +13,7 @@ import { ratios } from "../stats.ts";
 import { combined, cpuPerRequest, inTurns } from "../turns.ts";
 
 const MESSAGES_PER_RETRIEVE_MAILBOX = 2;
-/** Acks a collect-mailbox key can send in the collect turns (two connections may collect the same messages). */
+/** Acks each retrieve-mailbox key may send in the collect turns (two connections may collect the same messages). */
 const ACK_PROOFS_PER_KEY = 4;
 const CONNECTIONS = 16;
 /** The timed proofs go out in this many turns per server (see {@link retrievesInTurns}). */
@@ -102,8 +102,7 @@ async function retrievesInTurns(context: BenchContext, relay: ServerProcess, ver
   const size = Math.ceil(signed.proofs.length / TURNS);
   const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (turn) => signed.proofs.slice(turn * size, (turn + 1) * size), (server, proofs) =>
     postEachOnce(server, "/retrieve", proofs, CONNECTIONS));
-  const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
-  context.log(`  server µs per retrieve, turn by turn: relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`);
+  context.log(`  server µs per retrieve, turn by turn: ${perTurnCpu(relayTurns, verifyTurns)}`);
   const timed = (results: LoadResult[]): TimedRetrieves => ({ result: combined(results), warmMicroseconds: cpuPerRequest(results.slice(TURNS >> 1)) });
   return { relay: timed(relayTurns), verify: timed(verifyTurns) };
 }
@@ -147,9 +146,14 @@ async function collectsInTurns(context: BenchContext, relay: ServerProcess, veri
     return runLoad({ url: server.url, connections: CONNECTIONS, amount: Math.min(size, collects.length - first), steps: [step], serverPid: server.pid });
   };
   const [relayTurns, verifyTurns] = await inTurns([relay, verify], TURNS, (index) => index * size, turn);
-  const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
-  context.log(`  server µs per collect or ack, turn by turn: relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`);
+  context.log(`  server µs per collect or ack, turn by turn: ${perTurnCpu(relayTurns, verifyTurns)}`);
   return { relay: combined(relayTurns), verify: combined(verifyTurns), acks: acksSent.reduce((sum, sent) => sum + sent, 0) };
+}
+
+/** The relay's and the verify-only server's CPU µs per request, turn by turn, for a progress line. */
+function perTurnCpu(relayTurns: LoadResult[], verifyTurns: LoadResult[]): string {
+  const perTurn = (results: LoadResult[]) => results.map((result) => cpuPerRequest([result]).toFixed(0)).join(", ");
+  return `relay ${perTurn(relayTurns)}; verify-only ${perTurn(verifyTurns)}`;
 }
 
 /** What the reads measured on one relay. */
