@@ -49,8 +49,8 @@ export interface AppDependencies {
   uptimeClock?: () => number;
 }
 
-/** The relay's request handler; `peerAddress` is the TCP peer. */
-export type App = (request: HttpRequest, peerAddress: string) => Promise<Response>;
+/** The relay's request handler; `peerAddress` looks up the TCP peer's address (only when needed). */
+export type App = (request: HttpRequest, peerAddress: () => string) => Promise<Response>;
 
 /** Builds the relay's services once and returns its handler. */
 export function createApp(dependencies: AppDependencies): App {
@@ -87,9 +87,12 @@ export function createApp(dependencies: AppDependencies): App {
       const route = path instanceof RelayError ? path : findRoute(routes, request.method, path);
       if (route instanceof RelayError) throw route;
       endpoint = route.path;
-      const forwardedFor = request.headers.get("x-forwarded-for");
-      const client = forwardedFor === null ? peerClient(peerAddress) : clientAddress(peerAddress, forwardedFor, config.trustProxy);
-      const context = { request, endpoint, peer: peerAddress, client, relay, body: () => readJsonObject(request, limits) };
+      let client: string | undefined;
+      const clientOf = () => {
+        const forwardedFor = request.headers.get("x-forwarded-for");
+        return forwardedFor === null ? peerClient(peerAddress()) : clientAddress(peerAddress(), forwardedFor, config.trustProxy);
+      };
+      const context = { request, endpoint, peer: peerAddress, client: () => client ??= clientOf(), relay, body: () => readJsonObject(request, limits) };
       response = await shared.oneRequest(() => route.handler(context));
     } catch (error) {
       const relayError = asRelayError(error);

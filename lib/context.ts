@@ -37,10 +37,10 @@ export interface RequestContext {
   request: HttpRequest;
   /** The route's path, or "other": how logs and metrics name the endpoint. */
   endpoint: string;
-  /** The TCP peer's address. */
-  peer: string;
-  /** The client's address (see `clientAddress`). */
-  client: string;
+  /** The TCP peer's address, looked up when asked. */
+  peer(): string;
+  /** The client's address (see `clientAddress`), worked out when first asked. */
+  client(): string;
   relay: Relay;
   /** The body as a JSON object, read within the size limit and deadline. */
   body(): Promise<Record<string, unknown>>;

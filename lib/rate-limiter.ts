@@ -13,6 +13,8 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterSecon
 
 /** Where request counts live: this process (RateLimiter) or a database every instance shares. */
 export interface RequestLimiter {
+  /** Requests a client may make per window; 0 allows every request. */
+  readonly limit: number;
   take(client: string, now: number): RateDecision | Promise<RateDecision>;
 }
 

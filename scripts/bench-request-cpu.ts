@@ -78,13 +78,13 @@ async function openRelay(checkout: string) {
 }
 
 /** Sends `bodies` to `app`, CONCURRENCY at a time; throws on any answer but 200. */
-async function send(app: (request: Request, peer: string) => Promise<Response>, bodies: Uint8Array[]): Promise<void> {
+async function send(app: (request: Request, peer: () => string) => Promise<Response>, bodies: Uint8Array[]): Promise<void> {
   let sent = 0;
   const worker = async () => {
     while (sent < bodies.length) {
       const body = bodies[sent++];
       const headers = { "content-type": "application/json", "content-length": String(body.length) };
-      const response = await app(new Request(`http://127.0.0.1/${kind}`, { method: "POST", headers, body }), "127.0.0.1");
+      const response = await app(new Request(`http://127.0.0.1/${kind}`, { method: "POST", headers, body }), () => "127.0.0.1");
       if (response.status !== 200) throw new Error(`${kind} answered ${response.status}: ${await response.text()}`);
       await response.arrayBuffer();
     }

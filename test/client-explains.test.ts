@@ -32,7 +32,7 @@ beforeAll(async () => {
     hostname: "127.0.0.1",
     port: 0,
     async fetch(request) {
-      const response = await relay.app(request, "127.0.0.1");
+      const response = await relay.app(request, () => "127.0.0.1");
       response.headers.set("Date", new Date(relayNow * 1000).toUTCString());
       return response;
     },
@@ -125,7 +125,7 @@ describe("clock skew", () => {
 
   test("deposit refused by the relay's rate limit → exit 1, the reason and how long to wait", async () => {
     const limited = await testRelay({ config: { depositRateLimit: 1 } });
-    const limitedServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => limited.app(request, "127.0.0.1") });
+    const limitedServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => limited.app(request, () => "127.0.0.1") });
     try {
       const limitedUrl = `http://127.0.0.1:${limitedServer.port}`;
       expect(await cli("deposit", limitedUrl, "--to", files.bobPublic, "--text", "one")).toMatchObject({ code: 0 });

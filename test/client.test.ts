@@ -161,7 +161,7 @@ describe("retrieve", () => {
       port: 0,
       fetch: (request) => hideCollect && new URL(request.url).pathname === "/collect"
         ? Response.json({ status: "error", reason: "not_found" }, { status: 404 })
-        : relay.app(request, "127.0.0.1"),
+        : relay.app(request, () => "127.0.0.1"),
     });
     servers.push(server);
     url = `http://127.0.0.1:${server.port}`;

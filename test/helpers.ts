@@ -221,7 +221,7 @@ export async function testRelay(options: {
     setNow: (value) => void (now = value),
     stop: () => store.close(),
     request(path, body, init = {}) {
-      return app(new Request(`http://relay.test${path}`, requestInit(body, init)), init.peer ?? "127.0.0.1");
+      return app(new Request(`http://relay.test${path}`, requestInit(body, init)), () => init.peer ?? "127.0.0.1");
     },
   };
 }

@@ -41,19 +41,19 @@ describe("request targets", () => {
   const withUrl = (url: string, method = "GET") => Object.defineProperty(new Request("http://relay.test/", { method }), "url", { value: url });
 
   testInProcess("a Host that makes the URL unparseable (Host: [::) → 400 bad_request", async () => {
-    await expectError(await relay.app(withUrl("http://[::/healthz"), "127.0.0.1"), 400, "bad_request");
+    await expectError(await relay.app(withUrl("http://[::/healthz"), () => "127.0.0.1"), 400, "bad_request");
   });
 
   testInProcess("HTTP/1.0 without Host (Bun hands over a bare path) is served like any request", async () => {
-    const response = await relay.app(withUrl("/healthz"), "127.0.0.1");
+    const response = await relay.app(withUrl("/healthz"), () => "127.0.0.1");
     expect(response.status).toBe(200);
     expect((await json(response)).status).toBe("ok");
-    await expectError(await relay.app(withUrl("/nope"), "127.0.0.1"), 404, "not_found");
+    await expectError(await relay.app(withUrl("/nope"), () => "127.0.0.1"), 404, "not_found");
   });
 
   testInProcess("CONNECT host:443, as Bun (bare authority) and Deno (a URL) hand it over → 400 bad_request", async () => {
-    await expectError(await relay.app(withUrl("host:443", "CONNECT"), "127.0.0.1"), 400, "bad_request");
-    await expectError(await relay.app(new Request("http://host:443", { method: "CONNECT" }), "127.0.0.1"), 400, "bad_request");
+    await expectError(await relay.app(withUrl("host:443", "CONNECT"), () => "127.0.0.1"), 400, "bad_request");
+    await expectError(await relay.app(new Request("http://host:443", { method: "CONNECT" }), () => "127.0.0.1"), 400, "bad_request");
   });
 });
 
@@ -155,7 +155,7 @@ describe("request bodies", () => {
         controller.enqueue(new Uint8Array(16_384).fill(0x20));
       },
     });
-    const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), "127.0.0.1");
+    const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), () => "127.0.0.1");
     await expectError(response, 413, "payload_too_large");
     expect(pulled).toBeLessThan(10);
   });
@@ -169,7 +169,7 @@ describe("request bodies", () => {
         controller.close();
       },
     });
-    const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), "127.0.0.1");
+    const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), () => "127.0.0.1");
     expect(response.status).toBe(200);
   });
 
@@ -182,7 +182,7 @@ describe("request bodies", () => {
         },
       });
       const headers = declared ? { "Content-Length": "1000" } : undefined;
-      const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, headers, duplex: "half" } as RequestInit), "127.0.0.1");
+      const response = await relay.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, headers, duplex: "half" } as RequestInit), () => "127.0.0.1");
       await expectError(response, 400, "incomplete_body");
     });
   }
@@ -190,7 +190,7 @@ describe("request bodies", () => {
   testInProcess("a body that stalls past the request timeout → 408 request_timeout", async () => {
     const slow = await testRelay({ config: { requestTimeout: 1 } });
     const stream = new ReadableStream<Uint8Array>({ start(controller) { controller.enqueue(new TextEncoder().encode("{")); } });
-    const response = await slow.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), "127.0.0.1");
+    const response = await slow.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), () => "127.0.0.1");
     await expectError(response, 408, "request_timeout");
   });
 });

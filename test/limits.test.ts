@@ -1,6 +1,7 @@
 /** Abuse limits through HTTP: rate limits with Retry-After, trusted proxies, mailbox and store caps. */
 import { describe, expect, test } from "bun:test";
 import { rateLimitKey } from "../lib/client-address.ts";
+import type { Config } from "../lib/config.ts";
 import { parseAddressRange } from "../lib/ip-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
@@ -80,6 +81,23 @@ describe("client address behind a proxy", () => {
     expect((await via("1.1.1.1")).status).toBe(200);
     expect((await via("2.2.2.2")).status).toBe(200);
     expect((await via("1.1.1.1")).status).toBe(429);
+  });
+});
+
+describe("the peer's address", () => {
+  testInProcess("is looked up once per limited request, and not at all with both limits off (Bun pays a getpeername for it)", async () => {
+    const lookups = async (config: Partial<Config>) => {
+      const relay = await testRelay({ now: NOW, config });
+      let count = 0;
+      const peer = () => (count++, "10.0.0.1");
+      const post = (path: string, body: unknown) => relay.app(new Request(`http://relay.test${path}`, { method: "POST", body: JSON.stringify(body) }), peer);
+      expect((await post("/deposit", deposit)).status).toBe(200);
+      expect((await post("/retrieve", await proofBody("bob", NOW))).status).toBe(200);
+      return count;
+    };
+    expect(await lookups({ depositRateLimit: 0, readRateLimit: 0 })).toBe(0);
+    expect(await lookups({ depositRateLimit: 0, readRateLimit: 5 })).toBe(1);
+    expect(await lookups({ depositRateLimit: 5, readRateLimit: 5 })).toBe(2);
   });
 });
 

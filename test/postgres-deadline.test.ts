@@ -46,7 +46,7 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     const send = async (path: string) => {
       const body = JSON.stringify(await requests[path]());
       const started = performance.now();
-      const response = await app(new Request(`http://relay.test${path}`, { method: "POST", body }), "127.0.0.1");
+      const response = await app(new Request(`http://relay.test${path}`, { method: "POST", body }), () => "127.0.0.1");
       return { status: response.status, reason: (await response.json() as { reason?: string }).reason ?? "ok", retryAfter: response.headers.get("retry-after"), ms: performance.now() - started };
     };
     // Every statement prepared and the one connection open while the engine is quick.

@@ -56,7 +56,7 @@ describe.skipIf(!installed)("a multi-host URL with hosts that do not answer", ()
     cleanups.push(() => storage.store.close());
     const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
     const body = JSON.stringify({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem });
-    const deposit = async () => (await app(new Request("http://relay.test/deposit", { method: "POST", body }), "127.0.0.1")).status;
+    const deposit = async () => (await app(new Request("http://relay.test/deposit", { method: "POST", body }), () => "127.0.0.1")).status;
     expect(await deposit()).toBe(200);
     expect(silent.accepted).toBe(1);
     // The relay's connection dropped by the server: the next one starts at the host it had reached.

@@ -29,14 +29,14 @@ describe("trackCalls", () => {
     );
     const request = {} as HttpRequest;
     await settled(); // nothing in flight
-    void handler(request, "peer").catch(() => {});
-    void handler(request, "peer");
+    void handler(request, () => "peer").catch(() => {});
+    void handler(request, () => "peer");
     let done = false;
     const waited = settled().then(() => (done = true));
     pending[0].fail();
     await Bun.sleep(1);
     expect(done).toBe(false);
-    void handler(request, "peer"); // begun while settled() waits
+    void handler(request, () => "peer"); // begun while settled() waits
     pending[1].finish();
     await Bun.sleep(1);
     expect(done).toBe(false);

@@ -22,7 +22,7 @@ type Relay = Awaited<ReturnType<typeof testRelay>>;
 
 /** GET `url` from the relay's app as a browser at `peer` would. */
 const browse = (relay: Relay, url = "http://pi.local:6789/", headers: Record<string, string> = {}, peer = "192.0.2.1") =>
-  relay.app(new Request(url, { headers: { accept: BROWSER_ACCEPT, ...headers } }), peer);
+  relay.app(new Request(url, { headers: { accept: BROWSER_ACCEPT, ...headers } }), () => peer);
 
 const depositForBob = (relay: Relay, peer = "192.0.2.1") =>
   relay.request("/deposit", { payload: intercom({ data: SECRET }), target_pubkey: keys.bob.public_spki_pem }, { peer });
@@ -151,7 +151,7 @@ describe("GET / status page", () => {
   test("a request without Host (HTTP/1.0: a bare path, as Bun gives it) → 200 HTML with a placeholder for the relay's address", async () => {
     const request = new Request("http://placeholder.invalid/", { headers: { accept: BROWSER_ACCEPT } });
     Object.defineProperty(request, "url", { value: "/" });
-    const response = await (await testRelay()).app(request, "192.0.2.1");
+    const response = await (await testRelay()).app(request, () => "192.0.2.1");
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(await response.text()).toContain("<pre>http://&lt;relay-address&gt;:&lt;port&gt;</pre>");
@@ -198,7 +198,7 @@ describe("GET / status page", () => {
   for (const [label, headers] of jsonClients) {
     test(`${label} → 404 not_found JSON, as for any unknown path`, async () => {
       const relay = await testRelay();
-      const response = await relay.app(new Request("http://relay.test/", { headers }), "192.0.2.1");
+      const response = await relay.app(new Request("http://relay.test/", { headers }), () => "192.0.2.1");
       expect(response.status).toBe(404);
       expect(response.headers.get("content-type")).toBe("application/json");
       expect(response.headers.get("vary")).toBe("Accept"); // a cache must not give this answer to a browser

@@ -13,7 +13,9 @@ const bucketOf = memoize(rateLimitKey);
  * Logs when a client starts being refused, not each refusal: a flood must not become a flood of log lines.
  */
 export async function limitRate(context: RequestContext, limiter: RequestLimiter): Promise<void> {
-  const { relay, client } = context;
+  if (limiter.limit === 0) return; // no limit: the client's address is not even looked up
+  const { relay } = context;
+  const client = context.client();
   const decision = await limiter.take(bucketOf(client), relay.clock());
   if (decision.allowed) return;
   relay.metrics.rateLimited++;

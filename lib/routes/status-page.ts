@@ -80,7 +80,7 @@ const UNKNOWN_HOST = "<relay-address>:<port>";
  */
 function baseUrl({ request, peer, relay }: RequestContext): string {
   const url = requestUrl(request);
-  const forwardedProto = isTrustedProxy(peer, relay.config.trustProxy)
+  const forwardedProto = isTrustedProxy(peer(), relay.config.trustProxy)
     ? request.headers.get("x-forwarded-proto")?.trim().toLowerCase()
     : undefined;
   return `${forwardedProto === "https" ? "https:" : url.protocol}//${lacksHost(url) ? UNKNOWN_HOST : url.host}`;

@@ -7,8 +7,11 @@ import type { TryLockFile } from "../file-lock.ts";
 import type { HttpRequest } from "../http-request.ts";
 import { jsonLogger } from "../log.ts";
 
-/** The relay's request handler: a request and the peer's address. */
-export type Handler = (request: HttpRequest, peerAddress: string) => Promise<Response>;
+/**
+ * The relay's request handler: a request, and how to look up the peer's address (called only when the
+ * relay needs it, for its rate limits: Bun makes a `getpeername` call for each lookup).
+ */
+export type Handler = (request: HttpRequest, peerAddress: () => string) => Promise<Response>;
 
 /** Where and how to serve. */
 export interface ServeOptions {

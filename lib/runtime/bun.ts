@@ -28,9 +28,8 @@ export async function serve(app: Handler, options: ServeOptions): Promise<Runnin
       // Bun.serve shows no connection that has sent no request, so connections per client are not capped here.
       idleTimeout: options.idleTimeoutSeconds,
       async fetch(request, bunServer) {
-        const peerAddress = bunServer.requestIP(request)?.address ?? "";
         if (await closedBehindPipeline(request)) return NOT_SENT;
-        return handler(request, peerAddress);
+        return handler(request, () => bunServer.requestIP(request)?.address ?? "");
       },
       error: internalErrorResponse,
     }));

@@ -33,7 +33,8 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // The parser emits a request on its head and goes on with the rest of the same read: a body that came
     // with the head is in `incoming`, and the request complete, one microtask later.
     queueMicrotask(() => {
-      handler(new IncomingRequest(incoming), incoming.socket.remoteAddress ?? "").catch(internalErrorResponse)
+      const peerAddress = incoming.socket.remoteAddress ?? "";
+      handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse)
         .then((response) => {
           // Answered before its body was read whole (408, 413): the connection is closed once the answer is
           // out, or node:http would wait for the rest of the body, however slowly it comes.
