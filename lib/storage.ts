@@ -58,7 +58,7 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
   const location = redactUrl(config.store);
   // Loaded only now: a relay on the embedded log (and `deno task start`, which has no node_modules) never needs the client.
   const { openPostgres, RelayKeyMismatch } = await import("./postgres/open.ts").catch((error) => {
-    throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here; run \`npm ci\` (or use Bun or the binary): ${oneLine(error)}`, false, { cause: error });
+    throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here (\`deno task start\` runs without node_modules): use the binary, Bun (\`npm start\`), or \`deno run -A main.ts\` where \`npm ci\` ran: ${oneLine(error)}`, false, { cause: error });
   });
   try {
     const opened = await openPostgres({ ...common, url: config.store, poolSize: config.storePoolSize, operationTimeoutMs: ENGINE_TIMEOUT_MS }, relayPubkey);
