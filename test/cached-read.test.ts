@@ -27,6 +27,22 @@ describe("Bun's readIfCached", () => {
   test("a read it cannot make (no such file descriptor) → -1, for the caller to read through the I/O pool", () => {
     expect(readIfCached(-1, new Uint8Array(16), 0, 16, 0)).toBe(-1);
   });
+
+  test("a range outside the target → -1, and the target and what lies past it untouched", async () => {
+    const path = join(await tempDataDir(), "file");
+    await writeFile(path, new Uint8Array(4096).fill(1));
+    const file = await open(path, "r");
+    try {
+      const memory = new Uint8Array(64);
+      const target = memory.subarray(0, 32);
+      for (const [at, length] of [[0, 33], [16, 17], [-1, 8], [32, 1], [0, -1], [0, 0]]) {
+        expect(readIfCached(file.fd, target, at, length, 0)).toBe(-1);
+      }
+      expect(memory.every((byte) => byte === 0)).toBe(true);
+    } finally {
+      await file.close();
+    }
+  });
 });
 
 describe("the store's record reads", () => {

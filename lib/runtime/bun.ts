@@ -106,7 +106,8 @@ let preadv2: ((fd: number, iov: Pointer, count: number, position: number, flags:
  */
 export const readIfCached: ReadIfCached = (fd, target, at, length, position) => {
   preadv2 ??= openPreadv2();
-  if (!preadv2 || length === 0) return -1;
+  // The kernel writes where the iovec points: never past the target, whatever a caller asks.
+  if (!preadv2 || !(length > 0 && at >= 0 && at + length <= target.length)) return -1;
   const address = ptr(target, at);
   iovec[0] = address % WORD;
   iovec[1] = address / WORD;
