@@ -45,8 +45,15 @@ export async function serve(app: Handler, options: ServeOptions): Promise<Runnin
  * close mid-way, as with any client that goes away before its answer.
  */
 async function closedBehindPipeline(request: Request): Promise<boolean> {
-  await new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
   return request.signal.aborted;
+}
+
+let turnEnd: Promise<void> | null = null;
+
+/** Resolves on the event loop's next turn: the requests that arrive in one turn all wait for the same one. */
+function nextTurn(): Promise<void> {
+  return turnEnd ??= new Promise((resolve) => setImmediate(() => (turnEnd = null, resolve())));
 }
 
 /** The answer to a request whose connection is closed: never sent. */
