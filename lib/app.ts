@@ -89,8 +89,11 @@ export function createApp(dependencies: AppDependencies): App {
       endpoint = route.path;
       let client: string | undefined;
       const clientOf = () => {
+        const peer = peerAddress();
+        // No address: the connection is gone (reset since the request came), and with it whom to count the request against.
+        if (peer === "") throw errors.clientClosedRequest();
         const forwardedFor = request.headers.get("x-forwarded-for");
-        return forwardedFor === null ? peerClient(peerAddress()) : clientAddress(peerAddress(), forwardedFor, config.trustProxy);
+        return forwardedFor === null ? peerClient(peer) : clientAddress(peer, forwardedFor, config.trustProxy);
       };
       const context = { request, endpoint, peer: peerAddress, client: () => client ??= clientOf(), relay, body: () => readJsonObject(request, limits) };
       response = await shared.oneRequest(() => route.handler(context));

@@ -45,6 +45,8 @@ export const errors = {
   methodNotAllowed: (allow: string[]) =>
     new RelayError(405, "method_not_allowed", { Allow: allow.join(", ") }),
   storeUnavailable: () => new RelayError(503, "store_unavailable", { "Retry-After": "2" }),
+  /** Never sent: the client's connection closed before its address was looked up. */
+  clientClosedRequest: entry(499, "client_closed_request"),
   rateLimitExceeded: (retryAfterSeconds: number) =>
     new RelayError(429, "rate_limit_exceeded", { "Retry-After": String(retryAfterSeconds) }),
 };

@@ -99,6 +99,16 @@ describe("the peer's address", () => {
     expect(await lookups({ depositRateLimit: 0, readRateLimit: 5 })).toBe(1);
     expect(await lookups({ depositRateLimit: 5, readRateLimit: 5 })).toBe(2);
   });
+
+  testInProcess("gone (the connection reset since the request came) → 499 client_closed_request, and nothing stored; with no limit the request is served", async () => {
+    const gone = () => "";
+    const limited = await testRelay({ now: NOW });
+    const refused = await limited.app(new Request("http://relay.test/deposit", { method: "POST", body: JSON.stringify(deposit) }), gone);
+    expect([refused.status, (await json(refused)).reason]).toEqual([499, "client_closed_request"]);
+    expect((await json(await limited.request("/retrieve", await proofBody("bob", NOW)))).messages).toEqual([]);
+    const unlimited = await testRelay({ now: NOW, config: { depositRateLimit: 0 } });
+    expect((await unlimited.app(new Request("http://relay.test/deposit", { method: "POST", body: JSON.stringify(deposit) }), gone)).status).toBe(200);
+  });
 });
 
 describe("IPv6 clients", () => {

@@ -9,7 +9,8 @@ import { jsonLogger } from "../log.ts";
 
 /**
  * The relay's request handler: a request, and how to look up the peer's address (called only when the
- * relay needs it, for its rate limits: Bun makes a `getpeername` call for each lookup).
+ * relay needs it, for its rate limits: Bun makes a `getpeername` call for each lookup); "" once the
+ * connection is gone.
  */
 export type Handler = (request: HttpRequest, peerAddress: () => string) => Promise<Response>;
 
