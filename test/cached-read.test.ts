@@ -1,9 +1,10 @@
 /** Records read from the page cache where the runtime can (Bun on Linux), through the I/O pool otherwise: the same bytes either way. */
 import { describe, expect, test } from "bun:test";
-import { open, writeFile } from "node:fs/promises";
+import { open, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ReadIfCached } from "../lib/cached-read.ts";
 import { readIfCached } from "../lib/runtime/bun.ts";
+import { LOG_FILE } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 
 describe("Bun's readIfCached", () => {
@@ -64,6 +65,18 @@ describe("the store's record reads", () => {
     });
     expect(payloads).toEqual(PAYLOADS);
     expect(answers).toEqual([1, 1, 1]);
+  });
+
+  test.skipIf(process.platform !== "linux")("a record read leaves the log's access time as it was: no inode update for a read on the event loop to wait on", async () => {
+    const dataDir = await tempDataDir();
+    const store = await testStore(dataDir, { readIfCached });
+    await store.deposit("a", "payload", Math.floor(Date.now() / 1000) + 3600);
+    const log = join(dataDir, LOG_FILE);
+    const { mtime } = await stat(log);
+    const accessed = new Date(mtime.getTime() - 100_000); // before the last write: under relatime a read would move it
+    await utimes(log, accessed, mtime);
+    expect((await store.peek("a")).messages.map((message) => message.payload)).toEqual(["payload"]);
+    expect((await stat(log)).atimeMs).toBe(accessed.getTime());
   });
 
   test("records not in the page cache (-1) are read through the I/O pool: the payloads deposited", async () => {
