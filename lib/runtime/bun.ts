@@ -112,7 +112,7 @@ let preadv2: ((fd: number, iov: Pointer, count: number, position: number, flags:
  * and the store reads through the pool.
  */
 export const readIfCached: ReadIfCached = (fd, target, at, length, position) => {
-  preadv2 ??= openPreadv2();
+  if (preadv2 === undefined) preadv2 = openPreadv2(); // null (unavailable) is kept: looked up once
   // The kernel writes where the iovec points: never past the target, whatever a caller asks.
   if (!preadv2 || !(length > 0 && at >= 0 && at + length <= target.length)) return -1;
   const address = ptr(target, at);
