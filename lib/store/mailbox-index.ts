@@ -348,8 +348,15 @@ function writeId(id: string, target: Uint8Array, at: number): void {
   }
 }
 
+/** Each byte's two lowercase hex digits. */
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/** The lowercase UUID whose 16 bytes {@link writeId} packed at `at`. */
 function readId(source: Uint8Array, at: number): string {
-  let hex = "";
-  for (let i = 0; i < ID_BYTES; i++) hex += source[at + i].toString(16).padStart(2, "0");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const hex = (from: number, to: number) => {
+    let digits = "";
+    for (let i = from; i < to; i++) digits += HEX[source[at + i]];
+    return digits;
+  };
+  return `${hex(0, 4)}-${hex(4, 6)}-${hex(6, 8)}-${hex(8, 10)}-${hex(10, 16)}`;
 }
