@@ -8,6 +8,8 @@
 #   --service         create the system user hivemind-rendezvous, install the systemd unit, enable and (re)start it
 #   --prefix DIR      install to DIR/bin (default /usr/local)
 #   --base-url URL    where the release files are (default the latest GitHub release)
+#   --allow-downgrade install a release older than the installed one (it cannot read a data dir a newer
+#                     release wrote: see docs/deploy.md)
 # Environment: HIVEMIND_RENDEZVOUS_BASE_URL, HIVEMIND_RENDEZVOUS_PREFIX (same as the flags);
 # HIVEMIND_RENDEZVOUS_ARCH replaces `uname -m` and HIVEMIND_RENDEZVOUS_UNIT_DIR replaces
 # /etc/systemd/system (the tests use both).
@@ -27,10 +29,11 @@ die() { say "$*"; exit 1; }
 
 usage() {
   cat <<EOF
-Usage: install.sh [--service] [--prefix DIR] [--base-url URL]
-  --service       create the user $SERVICE_USER, install the systemd unit, enable and (re)start it
-  --prefix DIR    install to DIR/bin (default /usr/local)
-  --base-url URL  where the release files are (default $DEFAULT_BASE_URL)
+Usage: install.sh [--service] [--prefix DIR] [--base-url URL] [--allow-downgrade]
+  --service          create the user $SERVICE_USER, install the systemd unit, enable and (re)start it
+  --prefix DIR       install to DIR/bin (default /usr/local)
+  --base-url URL     where the release files are (default $DEFAULT_BASE_URL)
+  --allow-downgrade  install a release older than the installed one
 EOF
 }
 
@@ -66,9 +69,20 @@ download() {
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then
     sha256sum "$1" | cut -d ' ' -f 1
-  else
+  elif command -v shasum >/dev/null 2>&1; then
     shasum -a 256 "$1" | cut -d ' ' -f 1
+  else
+    die "neither sha256sum nor shasum is installed: the download cannot be checked, nothing was installed"
   fi
+}
+
+# older A B: true when version A (X.Y.Z) is below version B.
+older() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    split(a, x, "."); split(b, y, ".")
+    for (i = 1; i <= 3; i++) { if (x[i] + 0 < y[i] + 0) exit 0; if (x[i] + 0 > y[i] + 0) exit 1 }
+    exit 1
+  }'
 }
 
 # verify DIR FILE: FILE's SHA-256 must be the one DIR/SHA256SUMS lists for it.
@@ -99,8 +113,12 @@ install_service() {
   mv -f "$unit_dir/$NAME.service.new" "$unit_dir/$NAME.service"
   say "wrote $unit_dir/$NAME.service"
   systemctl daemon-reload
-  systemctl enable "$NAME" >/dev/null 2>&1 || die "systemctl enable $NAME failed"
+  systemctl enable "$NAME" >/dev/null || die "systemctl enable $NAME failed"
   systemctl restart "$NAME" || die "systemctl restart $NAME failed: see journalctl -u $NAME"
+  # restart returns once the process is started: a relay that stops at start-up (a port in use, a bad
+  # setting) is seen a moment later.
+  sleep 2
+  systemctl is-active --quiet "$NAME" || die "the service $NAME did not stay up: see journalctl -u $NAME"
   say "started the service $NAME (data in $STATE_DIR): systemctl status $NAME"
 }
 
@@ -108,6 +126,7 @@ main() {
   base_url=${HIVEMIND_RENDEZVOUS_BASE_URL:-$DEFAULT_BASE_URL}
   prefix=${HIVEMIND_RENDEZVOUS_PREFIX:-/usr/local}
   service=no
+  allow_downgrade=no
   while [ $# -gt 0 ]; do
     case "$1" in
       --service) service=yes ;;
@@ -115,6 +134,7 @@ main() {
       --prefix=*) prefix=${1#*=} ;;
       --base-url) [ $# -ge 2 ] || die "--base-url needs a URL"; base_url=$2; shift ;;
       --base-url=*) base_url=${1#*=} ;;
+      --allow-downgrade) allow_downgrade=yes ;;
       -h | --help) usage; exit 0 ;;
       *) usage >&2; die "unknown option $1" ;;
     esac
@@ -131,8 +151,8 @@ main() {
     || die "cannot write to $bin_dir: run it as root (… | sudo sh) or choose --prefix"
 
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  trap 'exit 1' INT TERM
+  trap 'rm -rf "$tmp" "$bin_dir/.$NAME.new"' EXIT
+  trap 'exit 1' HUP INT TERM
   binary=$NAME-linux-$arch
   say "downloading $binary from $base_url"
   download "$base_url/SHA256SUMS" "$tmp/SHA256SUMS"
@@ -147,6 +167,9 @@ main() {
 
   old_version=
   [ -x "$target" ] && old_version=$("$target" --version 2>/dev/null || echo unknown)
+  if [ "$allow_downgrade" = no ] && [ -n "$old_version" ] && older "$new_version" "$old_version"; then
+    die "$new_version is older than the installed $old_version, which may have written a data dir $new_version cannot read: nothing was installed (--allow-downgrade to install it anyway)"
+  fi
   # Copy beside the target, then rename over it: a running relay keeps its old file until restarted.
   cp "$tmp/$binary" "$bin_dir/.$NAME.new"
   chmod 0755 "$bin_dir/.$NAME.new"

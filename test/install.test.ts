@@ -116,6 +116,24 @@ describe("install.sh", () => {
     expect(await readFile(join(unitDir, "hivemind-rendezvous.service"), "utf8")).toBe(UNIT);
   });
 
+  test("an older release than the one installed → refused, the binary left as it was; --allow-downgrade installs it", async () => {
+    const prefix = await tempDataDir();
+    const env = { HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_PREFIX: prefix };
+    const v10 = await serve("0.10.0");
+    expect((await runInstaller([], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v10.url })).code).toBe(0);
+    const target = join(prefix, "bin", "hivemind-rendezvous");
+    const refused = await runInstaller([], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url });
+    expect(refused.code).toBe(1);
+    expect(lastLine(refused.stderr)).toBe(
+      "install.sh: 0.3.0 is older than the installed 0.10.0, which may have written a data dir 0.3.0 cannot read: nothing was installed (--allow-downgrade to install it anyway)",
+    );
+    expect(await readFile(target, "utf8")).toBe(fakeBinary("x64", "0.10.0"));
+    expect(await readdir(join(prefix, "bin"))).toEqual(["hivemind-rendezvous"]);
+    const allowed = await runInstaller(["--allow-downgrade"], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url });
+    expect(allowed.stderr).toContain(`install.sh: upgraded ${target} from 0.10.0 to 0.3.0\n`);
+    expect(await readFile(target, "utf8")).toBe(fakeBinary("x64", "0.3.0"));
+  });
+
   test("checksum mismatch → refused with one line, the installed binary left as it was", async () => {
     const prefix = await tempDataDir();
     const env = { HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_PREFIX: prefix };
@@ -216,6 +234,7 @@ describe("install.sh --service", () => {
       systemctl: `echo "systemctl $*" >> ${calls}`,
       useradd: `echo "useradd $*" >> ${calls}`,
       id: "exit 1",
+      sleep: "exit 0",
     });
     const result = await runInstaller(["--service", "--prefix", prefix], env(unitDir, path));
     expect(result.code).toBe(0);
@@ -226,6 +245,7 @@ describe("install.sh --service", () => {
       "systemctl daemon-reload",
       "systemctl enable hivemind-rendezvous",
       "systemctl restart hivemind-rendezvous",
+      "systemctl is-active --quiet hivemind-rendezvous",
       "",
     ].join("\n"));
     const unit = await readFile(join(unitDir, "hivemind-rendezvous.service"), "utf8");
@@ -242,11 +262,20 @@ describe("install.sh --service", () => {
     const calls = join(await tempDataDir(), "calls");
     await mkdir(join(prefix, "bin"), { recursive: true });
     await writeFile(join(prefix, "bin", "hivemind-rendezvous"), fakeBinary("x64", "0.2.0"), { mode: 0o755 });
-    const path = await toolPath({ systemctl: `echo "systemctl $*" >> ${calls}`, useradd: `echo "useradd $*" >> ${calls}`, id: "echo 998" });
+    const path = await toolPath({ systemctl: `echo "systemctl $*" >> ${calls}`, useradd: `echo "useradd $*" >> ${calls}`, id: "echo 998", sleep: "exit 0" });
     const result = await runInstaller(["--service", "--prefix", prefix], env(unitDir, path));
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("from 0.2.0 to 0.3.0");
     expect(await readFile(calls, "utf8")).not.toContain("useradd");
-    expect(await readFile(calls, "utf8")).toEndWith("systemctl restart hivemind-rendezvous\n");
+    expect(await readFile(calls, "utf8")).toEndWith("systemctl restart hivemind-rendezvous\nsystemctl is-active --quiet hivemind-rendezvous\n");
+  });
+
+  test("a relay that stops at start-up (systemctl is-active fails a moment after the restart) → exit 1 pointing at the journal", async () => {
+    const prefix = await tempDataDir();
+    const unitDir = join(await tempDataDir(), "system");
+    const path = await toolPath({ systemctl: '[ "$1" != is-active ]', useradd: "exit 0", id: "echo 998", sleep: "exit 0" });
+    const result = await runInstaller(["--service", "--prefix", prefix], env(unitDir, path));
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe("install.sh: the service hivemind-rendezvous did not stay up: see journalctl -u hivemind-rendezvous");
   });
 });
