@@ -146,7 +146,14 @@ main() {
 
   [ "$(uname -s)" = Linux ] || die "$(uname -s) is not supported: release binaries are for Linux"
   arch=$(release_arch)
-  [ "$service" = no ] || require_systemd
+  if [ "$service" = yes ]; then
+    # The unit's ExecStart= takes the path as it is, and its ProtectHome= hides /home, /root and /run/user.
+    case "$bin_dir" in
+      *[!A-Za-z0-9/._-]*) die "--service needs a --prefix of letters, digits and / . _ - only (got $prefix): nothing was installed" ;;
+      /home/* | /root/* | /run/user/*) die "--service cannot run a binary under $prefix (the unit hides /home, /root and /run/user): use the default prefix" ;;
+    esac
+    require_systemd
+  fi
   mkdir -p "$bin_dir" 2>/dev/null && [ -w "$bin_dir" ] \
     || die "cannot write to $bin_dir: run it as root (… | sudo sh) or choose --prefix"
 

@@ -270,6 +270,17 @@ describe("install.sh --service", () => {
     expect(await readFile(calls, "utf8")).toEndWith("systemctl restart hivemind-rendezvous\nsystemctl is-active --quiet hivemind-rendezvous\n");
   });
 
+  for (const [prefix, reason] of [["/opt/relay dir", "letters, digits and / . _ - only"], ["/home/pi/.local", "the unit hides /home, /root and /run/user"]]) {
+    test(`--prefix ${JSON.stringify(prefix)} → refused (${reason}) before anything is downloaded`, async () => {
+      const unitDir = join(await tempDataDir(), "system");
+      const result = await runInstaller(["--service", "--prefix", prefix], env(unitDir, await toolPath({ systemctl: "exit 0" })));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(reason);
+      expect(result.stderr).not.toContain("downloading");
+      expect(await Bun.file(unitDir).exists()).toBe(false);
+    });
+  }
+
   test("a relay that stops at start-up (systemctl is-active fails a moment after the restart) → exit 1 pointing at the journal", async () => {
     const prefix = await tempDataDir();
     const unitDir = join(await tempDataDir(), "system");
