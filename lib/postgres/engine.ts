@@ -91,7 +91,9 @@ export class Engine {
       // sends and reads a few array types only; array-types.ts writes and reads their literals instead.
       fetch_types: false,
       types: arrayTypes(),
-      connection: { application_name: "hivemind-rendezvous" },
+      // The statements count on READ COMMITTED (each sees rows committed before it, after its advisory
+      // locks): a database or role whose default is stricter would fail retried batches and upserts.
+      connection: { application_name: "hivemind-rendezvous", default_transaction_isolation: "read committed" },
     });
     // On a multi-host URL the client checks each new connection's role, by a query it drops (see role-check.ts).
     guardRoleChecks(this.sql);
