@@ -116,6 +116,27 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     expect(await guards[1].claim(spentProof("proof-0"), NOW + 200, NOW + 61)).toBe("fresh");
   });
 
+  test("the sweep of spent rows: proofs a tolerance (60 s) past their expiry, rate windows past theirs, batches an hour old; 10,000 rows a statement until none is left", async () => {
+    const url = await cluster().database();
+    const store = await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await sql.unsafe(`
+        INSERT INTO rendezvous_proofs SELECT decode(lpad(to_hex(g), 64, '0'), 'hex'), ${NOW - 61} FROM generate_series(1, 25000) g;
+        INSERT INTO rendezvous_proofs SELECT decode(lpad(to_hex(g), 64, '0'), 'hex'), ${NOW - 60} FROM generate_series(25001, 25010) g;
+        INSERT INTO rendezvous_proofs SELECT decode(lpad(to_hex(g), 64, '0'), 'hex'), ${NOW + 30} FROM generate_series(25011, 25020) g;
+        INSERT INTO rendezvous_rate_windows (key, window_start, count, expires_at) VALUES ('a', 0, 1, ${NOW - 1}), ('b', 0, 1, ${NOW}), ('c', 0, 1, ${NOW + 60});
+        INSERT INTO rendezvous_batches (id, created_at) VALUES (gen_random_uuid(), ${NOW - 3601}), (gen_random_uuid(), ${NOW - 3600});
+      `);
+      await store.sweepSpent();
+      const left = await sql`SELECT (SELECT count(*) FROM rendezvous_proofs)::int AS proofs, (SELECT min(expires_at) FROM rendezvous_proofs)::int AS oldest,
+        (SELECT array_agg(key ORDER BY key) FROM rendezvous_rate_windows) AS windows, (SELECT count(*) FROM rendezvous_batches)::int AS batches`;
+      expect(left).toEqual([{ proofs: 20, oldest: NOW - 60, windows: ["b", "c"], batches: 1 }] as never);
+    } finally {
+      await sql.end();
+    }
+  });
+
   test("the rate limit is exact when 2 × 12 requests of one client arrive at once on two instances: 5 allowed, 19 refused", async () => {
     const url = await cluster().database();
     const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];

@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type postgres from "postgres";
+import { TOLERANCE_SECONDS } from "../protocol-limits.ts";
 import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
 import { ARRAY_OF } from "./array-types.ts";
@@ -96,7 +97,7 @@ export class PostgresMessageStore {
       (timer as { unref?(): void }).unref?.();
       this.#timers.push(timer);
     };
-    if (options.sweepIntervalSeconds > 0) every(options.sweepIntervalSeconds, () => this.sweep());
+    if (options.sweepIntervalSeconds > 0) every(options.sweepIntervalSeconds, () => this.sweep().finally(() => this.sweepSpent()));
     every(STATS_REFRESH_MS / 1000, () => this.refreshStats());
   }
 
@@ -209,6 +210,18 @@ export class PostgresMessageStore {
       }
     })();
     return this.#sweeping;
+  }
+
+  /**
+   * Drops spent proofs (a tolerance past their expiry: the relays' clocks differ), rate windows and
+   * deposit batches no longer needed, {@link SWEEP_BATCH} rows of each table per statement until fewer go.
+   */
+  async sweepSpent(): Promise<void> {
+    for (;;) {
+      const now = this.options.clock();
+      const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
+      if (Number(row.most) < SWEEP_BATCH) return;
+    }
   }
 
   /** Reads what the store holds now (all instances), for `stats`: the counts the caps are judged by. */

@@ -339,6 +339,57 @@ const MIGRATIONS: string[] = [
     RETURN NEXT;
   END $$;
   `,
+  /* 3: spent proofs, rate windows and old batches swept apart from messages, a bounded batch at a time along indexes. */ `
+  CREATE INDEX rendezvous_proofs_expiry ON rendezvous_proofs (expires_at);
+  CREATE INDEX rendezvous_rate_windows_expiry ON rendezvous_rate_windows (expires_at);
+  CREATE INDEX rendezvous_batches_created ON rendezvous_batches (created_at);
+
+  -- Expired messages (and the sizes of mailboxes left empty) only: rendezvous_sweep_spent does the rest.
+  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
+  RETURNS bigint LANGUAGE plpgsql AS $$
+  DECLARE
+    gone bigint;
+    freed bigint;
+  BEGIN
+    IF NOT pg_try_advisory_xact_lock(3, hashtext(current_schema())) THEN
+      RETURN -1;
+    END IF;
+    WITH doomed AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.seq IN (SELECT e.seq FROM rendezvous_messages e WHERE e.expires_at <= now_s LIMIT batch_size)
+      RETURNING m.bytes
+    )
+    SELECT count(*), coalesce(sum(d.bytes), 0) INTO gone, freed FROM doomed d;
+    IF gone > 0 THEN
+      UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
+    END IF;
+    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
+    RETURN gone;
+  END $$;
+
+  -- At most batch_size rows of each table: spent proofs tolerance_s past their expiry (a relay whose
+  -- clock is behind the sweeper's takes a proof as fresh until its own clock passes the expiry), rate
+  -- windows past theirs, batches an hour old. Returns the most rows one table gave up: batch_size
+  -- means there may be more.
+  CREATE FUNCTION rendezvous_sweep_spent(now_s bigint, batch_size integer, tolerance_s integer)
+  RETURNS bigint LANGUAGE plpgsql AS $$
+  DECLARE
+    most bigint;
+    n bigint;
+  BEGIN
+    DELETE FROM rendezvous_proofs WHERE digest IN
+      (SELECT p.digest FROM rendezvous_proofs p WHERE p.expires_at < now_s - tolerance_s LIMIT batch_size);
+    GET DIAGNOSTICS most = ROW_COUNT;
+    DELETE FROM rendezvous_rate_windows WHERE (key, window_start) IN
+      (SELECT w.key, w.window_start FROM rendezvous_rate_windows w WHERE w.expires_at < now_s LIMIT batch_size);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    most := greatest(most, n);
+    DELETE FROM rendezvous_batches WHERE id IN
+      (SELECT b.id FROM rendezvous_batches b WHERE b.created_at < now_s - 3600 LIMIT batch_size);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN greatest(most, n);
+  END $$;
+  `,
 ];
 
 /** The schema version this build creates and understands. */
