@@ -76,6 +76,14 @@ export function createApp(dependencies: AppDependencies): App {
   const limits = { maxBytes: config.maxPayloadBytes, timeoutMs: config.requestTimeout * 1000 };
   // Most requests come without X-Forwarded-For, from a peer that sent the one before: parse each peer once.
   const peerClient = memoize((peer) => clientAddress(peer, null, config.trustProxy));
+  /** The client a request counts as (see RequestContext.client). */
+  const clientOf = (request: HttpRequest, peerAddress: () => string) => {
+    const peer = peerAddress();
+    // No address: the connection is gone (reset since the request came), and with it whom to count the request against.
+    if (peer === "") throw errors.clientClosedRequest();
+    const forwardedFor = request.headers.get("x-forwarded-for");
+    return forwardedFor === null ? peerClient(peer) : clientAddress(peer, forwardedFor, config.trustProxy);
+  };
 
   // Never throws: whatever the request, the answer is a response from the catalog.
   return async (request, peerAddress) => {
@@ -88,14 +96,7 @@ export function createApp(dependencies: AppDependencies): App {
       if (route instanceof RelayError) throw route;
       endpoint = route.path;
       let client: string | undefined;
-      const clientOf = () => {
-        const peer = peerAddress();
-        // No address: the connection is gone (reset since the request came), and with it whom to count the request against.
-        if (peer === "") throw errors.clientClosedRequest();
-        const forwardedFor = request.headers.get("x-forwarded-for");
-        return forwardedFor === null ? peerClient(peer) : clientAddress(peer, forwardedFor, config.trustProxy);
-      };
-      const context = { request, endpoint, peer: peerAddress, client: () => client ??= clientOf(), relay, body: () => readJsonObject(request, limits) };
+      const context = { request, endpoint, peer: peerAddress, client: () => client ??= clientOf(request, peerAddress), relay, body: () => readJsonObject(request, limits) };
       response = await shared.oneRequest(() => route.handler(context));
     } catch (error) {
       const relayError = asRelayError(error);
