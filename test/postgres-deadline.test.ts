@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "../lib/app.ts";
-import type { PostgresStoreStats } from "../lib/postgres/message-store.ts";
+import { openPostgresStore, type PostgresMessageStore, type PostgresStoreStats } from "../lib/postgres/message-store.ts";
 import { ENGINE_TIMEOUT_MS, openStorage, type Storage } from "../lib/storage.ts";
 import { intercom, keys, proofBody, testConfig } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
@@ -15,10 +15,12 @@ import { type SlowingProxy, slowingProxy } from "./postgres-proxy.ts";
 const installed = postgresInstalled();
 let storage: Storage | undefined;
 let proxy: SlowingProxy | undefined;
+let store: PostgresMessageStore | undefined;
 // Registered before the cluster's own hooks, so the relay lets go of the engine while the cluster still runs.
 afterAll(async () => {
   if (proxy) proxy.delayMs = 0;
   await storage?.store.close().catch(() => {});
+  await store?.close().catch(() => {});
   await proxy?.close();
 }, 30_000);
 const cluster = clusterForThisFile();
@@ -63,4 +65,23 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
         .toEqual({ path, status: 503, reason: "store_unavailable", retryAfter: "2", withinTheBound: true });
     }
   }, 120_000);
+
+  test("a take whose delete goes unanswered past the deadline hands back the messages it read: the delete happened, and none is lost", async () => {
+    const url = new URL(await cluster().database());
+    proxy ??= await slowingProxy(Number(url.port));
+    url.port = String(proxy.port);
+    const now = Math.floor(Date.now() / 1000);
+    store = await openPostgresStore({
+      url: url.href, poolSize: 1, operationTimeoutMs: 1500, mailboxMaxMessages: 10, maxStoreBytes: 1 << 20, maxMessages: 100,
+      sweepIntervalSeconds: 0, clock: () => now, log: () => {},
+    });
+    const ids = [await store.deposit("bob", "first", now + 600), await store.deposit("bob", "second", now + 600)];
+    // The answers to the delete, and to all after it, 3 s late: the read is answered, the delete not within the request's 1.5 s.
+    Object.assign(proxy, { delayMs: 3000, slowAfter: "rendezvous_remove" });
+    const taken = await store.engine.oneRequest(() => store!.take("bob"));
+    Object.assign(proxy, { delayMs: 0, slowAfter: undefined });
+    while (proxy.held > 0) await Bun.sleep(50);
+    expect(taken.map((message) => [message.depositId, message.payload])).toEqual([[ids[0], "first"], [ids[1], "second"]]);
+    expect(await store.peek("bob")).toEqual({ messages: [], more: false });
+  }, 30_000);
 });

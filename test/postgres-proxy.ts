@@ -42,17 +42,20 @@ async function startProxy<State extends object>(port: number, state: State, pipe
 /** A running proxy; set `delayMs` to slow every answer from the engine from now on. */
 export interface SlowingProxy extends Proxy {
   delayMs: number;
+  /** When set, a connection's answers are slowed only once its client has sent this text (a statement's, as it is first prepared). */
+  slowAfter: string | undefined;
   /** Answers held back now. */
   readonly held: number;
 }
 
 /** Starts a proxy that forwards to the engine at 127.0.0.1:`port`, each answer `delayMs` late. */
 export async function slowingProxy(port: number): Promise<SlowingProxy> {
-  const proxy = await startProxy(port, { delayMs: 0, held: 0 }, (client, engine) => {
+  const proxy = await startProxy(port, { delayMs: 0, held: 0, slowAfter: undefined as string | undefined }, (client, engine) => {
     // Answers keep their order: each goes out `delayMs` after it arrived, and never before the one before it.
     let forwarded = Promise.resolve();
+    let slowed = false;
     engine.on("data", (chunk) => {
-      const due = performance.now() + proxy.delayMs;
+      const due = performance.now() + (proxy.slowAfter === undefined || slowed ? proxy.delayMs : 0);
       proxy.held++;
       forwarded = forwarded.then(async () => {
         await Bun.sleep(Math.max(0, due - performance.now()));
@@ -60,7 +63,10 @@ export async function slowingProxy(port: number): Promise<SlowingProxy> {
         if (!client.destroyed) client.write(chunk);
       });
     });
-    client.on("data", (chunk) => !engine.destroyed && engine.write(chunk));
+    client.on("data", (chunk) => {
+      if (proxy.slowAfter !== undefined && chunk.includes(proxy.slowAfter)) slowed = true;
+      if (!engine.destroyed) engine.write(chunk);
+    });
     engine.on("close", () => void forwarded.then(() => client.destroy()));
   });
   return proxy;

@@ -111,12 +111,12 @@ export class Engine {
     try {
       for (;;) {
         try {
-          if (performance.now() >= deadline) throw TIMED_OUT;
+          if (performance.now() >= deadline) throw NOT_SENT;
           const result = await withDeadline(operation(this.sql), deadline);
           this.#succeeded(performance.now() - started);
           return result;
         } catch (error) {
-          const unavailable = error === TIMED_OUT || isUnavailable(error);
+          const unavailable = error === TIMED_OUT || error === NOT_SENT || isUnavailable(error);
           if (unavailable && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
             this.#setState("down", error);
             await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
@@ -234,6 +234,18 @@ export class Engine {
 }
 
 const TIMED_OUT = new Error("operation deadline passed");
+/** The deadline had passed before the operation was sent: the engine never saw it. */
+const NOT_SENT = new Error("operation deadline passed before it was sent");
+
+/**
+ * Whether a failed operation may still have taken effect on the engine: it went unanswered (its
+ * deadline passed, or the connection was lost, after it was sent). Not when the engine answered with an
+ * error (the transaction was rolled back) or the operation was never sent.
+ */
+export function mayHaveRun(error: unknown): boolean {
+  const cause = error instanceof StoreError ? error.cause : error;
+  return cause !== NOT_SENT && !(cause instanceof postgres.PostgresError);
+}
 
 /** `promise`, or TIMED_OUT once `deadline` (a performance.now() value) passes; a timed-out query is cancelled. */
 function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {

@@ -11,7 +11,7 @@ import { isMessageId } from "../store/records.ts";
 import { StoreError, type StoredMessage } from "../store/message-store.ts";
 import { ARRAY_OF } from "./array-types.ts";
 import { laneOfKey } from "./batcher.ts";
-import { Engine, type EngineOptions, type EngineStats, isUnavailable, type Sql } from "./engine.ts";
+import { Engine, type EngineOptions, type EngineStats, isUnavailable, mayHaveRun, type Sql } from "./engine.ts";
 import { migrate } from "./schema.ts";
 
 /** Options for `openPostgresStore`. */
@@ -141,12 +141,29 @@ export class PostgresMessageStore {
     return { messages, more: false };
   }
 
-  /** Every unexpired message of `mailbox`, oldest first, removed; never the same one to two callers, on any instance. */
+  /**
+   * Every unexpired message of `mailbox`, oldest first, removed; never the same one to two callers, on
+   * any instance. They are read first and then removed by id: when the removal goes unanswered (the
+   * deadline passed, the connection was lost) it may have happened, so the messages read are handed
+   * back all the same rather than lost; they may then be delivered again.
+   */
   async take(mailbox: string): Promise<StoredMessage[]> {
+    const { messages } = await this.peek(mailbox);
+    if (messages.length === 0) return [];
     const now = this.options.clock();
-    // Not retried: a delete whose answer was lost may have happened, and then a retry would return nothing.
-    const rows = await this.#engine.run("take", (sql) => sql`SELECT * FROM rendezvous_remove(${mailbox}, NULL, ${now}, ${usageSlot()})`);
-    return rows.map(asMessage);
+    try {
+      // Not retried: a removal whose answer was lost may have happened, and then a retry would remove nothing.
+      const rows = await this.#engine.run("take", (sql) =>
+        sql`SELECT id FROM rendezvous_remove(${mailbox}, ${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}, ${now}, ${usageSlot()})`);
+      const removed = new Set(rows.map((row) => row.id));
+      return messages.filter((message) => removed.has(message.depositId));
+    } catch (error) {
+      if (error instanceof StoreError && error.kind === "unavailable" && mayHaveRun(error)) {
+        this.options.log("store_take_unanswered", { messages: messages.length });
+        return messages;
+      }
+      throw error;
+    }
   }
 
   /** Removes the named messages of `mailbox`; unknown ids are ignored. Resolves with how many went. */
