@@ -137,6 +137,31 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     }
   });
 
+  test("a mailbox's size row goes once it holds nothing, emptied by expiry or by removal; the cap stays exact after", async () => {
+    const url = await cluster().database();
+    let now = NOW;
+    const store = await instance(url, { mailboxMaxMessages: 3, clock: () => now });
+    await Promise.all([
+      store.deposit("expired", "a", NOW + 10), store.deposit("expired", "b", NOW + 10),
+      store.deposit("taken", "c", NOW + 600),
+      store.deposit("kept", "d", NOW + 10), store.deposit("kept", "e", NOW + 600),
+    ]);
+    expect(await store.take("taken")).toHaveLength(1);
+    now = NOW + 20;
+    expect(await store.sweep()).toBe(3);
+    await store.sweepSpent();
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      expect(await sql`SELECT array_agg(mailbox ORDER BY mailbox) AS sized, count(*) FILTER (WHERE emptied)::int AS marked
+        FROM rendezvous_mailbox_sizes`).toEqual([{ sized: ["kept"], marked: 0 }] as never);
+    } finally {
+      await sql.end();
+    }
+    const outcomes = async (mailbox: string, count: number) => await Promise.all(Array.from({ length: count }, (_, i) => outcome(store.deposit(mailbox, `m${i}`, now + 60))));
+    expect(await outcomes("expired", 4)).toEqual(["ok", "ok", "ok", "mailbox_full"]);
+    expect(await outcomes("kept", 3)).toEqual(["ok", "ok", "mailbox_full"]);
+  });
+
   test("the rate limit is exact when 2 × 12 requests of one client arrive at once on two instances: 5 allowed, 19 refused", async () => {
     const url = await cluster().database();
     const shared = [new PostgresRateLimiter((await instance(url)).engine, 5, 60), new PostgresRateLimiter((await instance(url)).engine, 5, 60)];

@@ -63,6 +63,8 @@ const BATCH_BYTES = 4 << 20;
 const DEPOSIT_LANES = 4;
 /** Expired messages one sweep statement deletes; a sweep repeats it until fewer go. */
 const SWEEP_BATCH = 10_000;
+/** Mailboxes one statement checks for emptiness, each under an advisory lock: as many as a deposit batch locks at most. */
+const SIZES_BATCH = BATCH_DEPOSITS;
 const STATS_REFRESH_MS = 5_000;
 /** Rows of rendezvous_usage (see schema.ts). */
 const USAGE_SLOTS = 16;
@@ -188,23 +190,27 @@ export class PostgresMessageStore {
    * whose id is already stored is skipped, so a copy can be run again. Resolves with how many were added.
    */
   async restore(mailbox: string, messages: readonly StoredMessage[]): Promise<number> {
-    const [row] = await this.#engine.run("restore", (sql) => sql`
-      WITH added AS (
-        INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
-        SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
-        FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
-                    ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
-        ORDER BY n
-        ON CONFLICT (id) DO NOTHING
-        RETURNING bytes
-      ), counted AS (
-        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
-        WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
-      ), sized AS (
-        INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added HAVING count(*) > 0
-        ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
-      )
-      SELECT count(*)::int AS added FROM added`, true);
+    // Under the mailbox's deposit lock, as deposits count it: a deposit or a sweep of sizes in between would lose the count added here.
+    const [row] = await this.#engine.run("restore", (sql) => sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(1, hashtext(${mailbox}))`;
+      return await tx`
+        WITH added AS (
+          INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+          SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
+          FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
+                      ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+          ORDER BY n
+          ON CONFLICT (id) DO NOTHING
+          RETURNING bytes
+        ), counted AS (
+          UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
+          WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+        ), sized AS (
+          INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added HAVING count(*) > 0
+          ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
+        )
+        SELECT count(*)::int AS added FROM added`;
+    }), true);
     return row.added;
   }
 
@@ -231,13 +237,18 @@ export class PostgresMessageStore {
 
   /**
    * Drops spent proofs (a tolerance past their expiry: the relays' clocks differ), rate windows and
-   * deposit batches no longer needed, {@link SWEEP_BATCH} rows of each table per statement until fewer go.
+   * deposit batches no longer needed, {@link SWEEP_BATCH} rows of each table per statement until fewer go;
+   * then the size rows of mailboxes left empty, {@link SIZES_BATCH} mailboxes per statement.
    */
   async sweepSpent(): Promise<void> {
     for (;;) {
       const now = this.options.clock();
       const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
-      if (Number(row.most) < SWEEP_BATCH) return;
+      if (Number(row.most) < SWEEP_BATCH) break;
+    }
+    for (;;) {
+      const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_sizes(${SIZES_BATCH}) AS taken`);
+      if (Number(row.taken) < SIZES_BATCH) return;
     }
   }
 

@@ -378,6 +378,74 @@ ${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
     RETURN greatest(most, n);
   END $$;
   `,
+  /* 4: the size rows of mailboxes left empty by expiry or by removals dropped (expiry left them for good). */ `
+  -- Set when the mailbox lost messages (to the sweep or to a removal): rendezvous_sweep_sizes then drops
+  -- the row if the mailbox holds none. A column, not a table: a role granted the tables there were can
+  -- use it. Every row is marked once now.
+  ALTER TABLE rendezvous_mailbox_sizes ADD COLUMN emptied boolean NOT NULL DEFAULT false;
+  UPDATE rendezvous_mailbox_sizes SET emptied = true;
+  CREATE INDEX rendezvous_mailbox_sizes_emptied ON rendezvous_mailbox_sizes (mailbox) WHERE emptied;
+
+  CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
+  RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
+    WITH gone AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.mailbox = box AND m.expires_at > now_s AND (ids IS NULL OR m.id = ANY (ids))
+      RETURNING m.id, m.payload, m.expires_at, m.seq, m.bytes
+    ), freed AS (
+      UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
+      WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
+    ), shrunk AS (
+      UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g), emptied = true
+      WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)
+    )
+    SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
+  $$;
+
+  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
+  RETURNS bigint LANGUAGE plpgsql AS $$
+  DECLARE
+    gone bigint;
+    freed bigint;
+  BEGIN
+    IF NOT pg_try_advisory_xact_lock(3, hashtext(current_schema())) THEN
+      RETURN -1;
+    END IF;
+    WITH doomed AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.seq IN (SELECT e.seq FROM rendezvous_messages e WHERE e.expires_at <= now_s LIMIT batch_size)
+      RETURNING m.bytes, m.mailbox
+    ), marked AS (
+      -- Rows a deposit holds now are passed over, never waited for: that deposit adds to the mailbox.
+      UPDATE rendezvous_mailbox_sizes SET emptied = true WHERE mailbox IN
+        (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.mailbox IN (SELECT d.mailbox FROM doomed d) AND NOT z.emptied FOR UPDATE SKIP LOCKED)
+    )
+    SELECT count(*), coalesce(sum(d.bytes), 0) INTO gone, freed FROM doomed d;
+    IF gone > 0 THEN
+      UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
+    END IF;
+    RETURN gone;
+  END $$;
+
+  -- Takes up to batch_size marked rows and drops those whose mailbox holds no message, each under its
+  -- deposit lock, so that no deposit finds its mailbox's row gone between reading and writing it; the
+  -- others are unmarked. A mailbox whose deposit holds the lock now stays marked for the next call.
+  -- Returns how many rows were taken up: batch_size means there may be more.
+  CREATE FUNCTION rendezvous_sweep_sizes(batch_size integer)
+  RETURNS bigint LANGUAGE plpgsql AS $$
+  DECLARE
+    locked text[];
+  BEGIN
+    SELECT coalesce(array_agg(c.mailbox), '{}') INTO locked
+    FROM (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.emptied LIMIT batch_size FOR UPDATE SKIP LOCKED) AS c
+    WHERE pg_try_advisory_xact_lock(1, hashtext(c.mailbox));
+    -- A statement of its own, after the locks: it sees every deposit committed before them.
+    DELETE FROM rendezvous_mailbox_sizes z
+    WHERE z.mailbox = ANY (locked) AND NOT EXISTS (SELECT 1 FROM rendezvous_messages m WHERE m.mailbox = z.mailbox);
+    UPDATE rendezvous_mailbox_sizes SET emptied = false WHERE mailbox = ANY (locked);
+    RETURN cardinality(locked);
+  END $$;
+  `,
 ];
 
 /** The schema version this build creates and understands. */
