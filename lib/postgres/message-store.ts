@@ -65,6 +65,8 @@ const DEPOSIT_LANES = 4;
 const SWEEP_BATCH = 10_000;
 /** Mailboxes one statement checks for emptiness, each under an advisory lock: as many as a deposit batch locks at most. */
 const SIZES_BATCH = BATCH_DEPOSITS;
+/** Seconds between sweeps of spent proofs, rate windows, old batches and empty mailboxes' counts. */
+const SPENT_SWEEP_SECONDS = 60;
 const STATS_REFRESH_MS = 5_000;
 /** Rows of rendezvous_usage (see schema.ts). */
 const USAGE_SLOTS = 16;
@@ -99,7 +101,9 @@ export class PostgresMessageStore {
       (timer as { unref?(): void }).unref?.();
       this.#timers.push(timer);
     };
-    if (options.sweepIntervalSeconds > 0) every(options.sweepIntervalSeconds, () => this.sweep().finally(() => this.sweepSpent()));
+    if (options.sweepIntervalSeconds > 0) every(options.sweepIntervalSeconds, () => this.sweep());
+    // Whatever --sweep-interval says (0 included): spent rows pile up with every request otherwise.
+    every(SPENT_SWEEP_SECONDS, () => this.sweepSpent());
     every(STATS_REFRESH_MS / 1000, () => this.refreshStats());
   }
 
