@@ -6,8 +6,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "../lib/app.ts";
+import { mayHaveRun, type Sql } from "../lib/postgres/engine.ts";
 import { openPostgresStore, type PostgresMessageStore, type PostgresStoreStats } from "../lib/postgres/message-store.ts";
 import { ENGINE_TIMEOUT_MS, openStorage, type Storage } from "../lib/storage.ts";
+import { StoreError } from "../lib/store/message-store.ts";
 import { intercom, keys, proofBody, testConfig } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { type SlowingProxy, slowingProxy } from "./postgres-proxy.ts";
@@ -83,5 +85,26 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     while (proxy.held > 0) await Bun.sleep(50);
     expect(taken.map((message) => [message.depositId, message.payload])).toEqual([[ids[0], "first"], [ids[1], "second"]]);
     expect(await store.peek("bob")).toEqual({ messages: [], more: false });
+  }, 30_000);
+
+  test("at the deadline, an operation sent and unanswered may have run (one pipelined behind it too); one still waiting for a connection was never sent", async () => {
+    const url = await cluster().database();
+    const outcome = (promise: Promise<unknown>) => promise.then(() => "done", (error) => [error instanceof StoreError && error.kind, mayHaveRun(error)]);
+    /** What two operations started at once on one connection come to, with a deadline of 1.5 s for both. */
+    const both = async (first: (sql: Sql) => Promise<unknown>, second: (sql: Sql) => Promise<unknown>) => {
+      const own = await openPostgresStore({
+        url, poolSize: 1, operationTimeoutMs: 1500, mailboxMaxMessages: 10, maxStoreBytes: 1 << 20, maxMessages: 100,
+        sweepIntervalSeconds: 0, clock: () => Math.floor(Date.now() / 1000), log: () => {},
+      });
+      try {
+        return await own.engine.oneRequest(() => Promise.all([outcome(own.engine.run("first", first)), outcome(own.engine.run("second", second))]));
+      } finally {
+        await own.close();
+      }
+    };
+    // The client pipelines statements on a busy connection: the second is sent behind the first.
+    expect(await both((sql) => sql`SELECT pg_sleep(4)`, (sql) => sql`SELECT 1`)).toEqual([["unavailable", true], ["unavailable", true]]);
+    // A transaction holds its connection: a statement meanwhile waits for one.
+    expect(await both((sql) => sql.begin((tx) => tx`SELECT pg_sleep(4)`), (sql) => sql`SELECT 1`)).toEqual([["unavailable", true], ["unavailable", false]]);
   }, 30_000);
 });

@@ -110,20 +110,22 @@ export class Engine {
     this.#inFlight++;
     try {
       for (;;) {
+        let query: Promise<T> | undefined;
         try {
-          if (performance.now() >= deadline) throw NOT_SENT;
-          const result = await withDeadline(operation(this.sql), deadline);
+          if (performance.now() >= deadline) throw TIMED_OUT;
+          query = operation(this.sql);
+          const result = await withDeadline(query, deadline);
           this.#succeeded(performance.now() - started);
           return result;
         } catch (error) {
-          const unavailable = error === TIMED_OUT || error === NOT_SENT || isUnavailable(error);
+          const unavailable = error === TIMED_OUT || isUnavailable(error);
           if (unavailable && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
             this.#setState("down", error);
             await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
             continue;
           }
           if (!unavailable) this.options.log("engine_error", { operation: name, error: String(error) });
-          throw this.#failed(error, unavailable);
+          throw this.#failed(wasSent(query) ? error : new NotSentError(error), unavailable);
         }
       }
     } finally {
@@ -234,17 +236,30 @@ export class Engine {
 }
 
 const TIMED_OUT = new Error("operation deadline passed");
-/** The deadline had passed before the operation was sent: the engine never saw it. */
-const NOT_SENT = new Error("operation deadline passed before it was sent");
+
+/** An operation's failure (`cause`) before it was handed to a connection: the engine never saw it. */
+class NotSentError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
 
 /**
- * Whether a failed operation may still have taken effect on the engine: it went unanswered (its
- * deadline passed, or the connection was lost, after it was sent). Not when the engine answered with an
- * error (the transaction was rolled back) or the operation was never sent.
+ * Whether `query` may have reached the engine: a `postgres` query notes the connection it is handed to
+ * (until then it waits for one, and a cancelled one never goes); any other promise may have.
+ */
+function wasSent(query: Promise<unknown> | undefined): boolean {
+  return query !== undefined && (query as { state?: unknown }).state !== null;
+}
+
+/**
+ * Whether an operation that failed (a StoreError from Engine.run) may still have taken effect on the
+ * engine: it went unanswered (its deadline passed, or its connection was lost) after it was sent. Not
+ * when the engine answered with an error (the transaction was rolled back) or it was never sent.
  */
 export function mayHaveRun(error: unknown): boolean {
   const cause = error instanceof StoreError ? error.cause : error;
-  return cause !== NOT_SENT && !(cause instanceof postgres.PostgresError);
+  return !(cause instanceof NotSentError) && !(cause instanceof postgres.PostgresError);
 }
 
 /** `promise`, or TIMED_OUT once `deadline` (a performance.now() value) passes; a timed-out query is cancelled. */

@@ -84,6 +84,7 @@ export class PostgresMessageStore {
   #commitMilliseconds = 0;
   #held = { messages: 0, bytes: 0 };
   #sweeping: Promise<number> | null = null;
+  #sweepingSpent: Promise<void> | null = null;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(engine: Engine, readonly options: PostgresStoreOptions) {
@@ -242,18 +243,27 @@ export class PostgresMessageStore {
   /**
    * Drops spent proofs (a tolerance past their expiry: the relays' clocks differ), rate windows and
    * deposit batches no longer needed, {@link SWEEP_BATCH} rows of each table per statement until fewer go;
-   * then the size rows of mailboxes left empty, {@link SIZES_BATCH} mailboxes per statement.
+   * then the size rows of mailboxes left empty, {@link SIZES_BATCH} mailboxes per statement. One run at a
+   * time: a call while one is going waits for that one.
    */
-  async sweepSpent(): Promise<void> {
-    for (;;) {
-      const now = this.options.clock();
-      const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
-      if (Number(row.most) < SWEEP_BATCH) break;
-    }
-    for (;;) {
-      const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_sizes(${SIZES_BATCH}) AS taken`);
-      if (Number(row.taken) < SIZES_BATCH) return;
-    }
+  sweepSpent(): Promise<void> {
+    this.#sweepingSpent ??= (async () => {
+      try {
+        for (;;) {
+          const now = this.options.clock();
+          const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
+          if (Number(row.most) < SWEEP_BATCH) break;
+        }
+        for (;;) {
+          const now = this.options.clock();
+          const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_sizes(${now}, ${SIZES_BATCH}) AS taken`);
+          if (Number(row.taken) < SIZES_BATCH) break;
+        }
+      } finally {
+        this.#sweepingSpent = null;
+      }
+    })();
+    return this.#sweepingSpent;
   }
 
   /** Reads what the store holds now (all instances), for `stats`: the counts the caps are judged by. */
@@ -271,6 +281,7 @@ export class PostgresMessageStore {
     this.#timers.forEach(clearInterval);
     while (this.#depositing) await new Promise((resolve) => setTimeout(resolve, 5));
     await this.#sweeping?.catch(() => {});
+    await this.#sweepingSpent?.catch(() => {});
     await this.#engine.close();
   }
 

@@ -381,10 +381,11 @@ ${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
   /* 4: the size rows of mailboxes left empty by expiry or by removals dropped (expiry left them for good). */ `
   -- Set when the mailbox lost messages (to the sweep or to a removal): rendezvous_sweep_sizes then drops
   -- the row if the mailbox holds none. A column, not a table: a role granted the tables there were can
-  -- use it. Every row is marked once now.
-  ALTER TABLE rendezvous_mailbox_sizes ADD COLUMN emptied boolean NOT NULL DEFAULT false;
-  UPDATE rendezvous_mailbox_sizes SET emptied = true;
-  CREATE INDEX rendezvous_mailbox_sizes_emptied ON rendezvous_mailbox_sizes (mailbox) WHERE emptied;
+  -- use it. Every row there is now is marked, without rewriting the table (a constant default).
+  ALTER TABLE rendezvous_mailbox_sizes ADD COLUMN emptied boolean NOT NULL DEFAULT true;
+  ALTER TABLE rendezvous_mailbox_sizes ALTER COLUMN emptied SET DEFAULT false;
+  -- Rows of a count of 0 too: a batch whose deposits to a new mailbox were all refused leaves one.
+  CREATE INDEX rendezvous_mailbox_sizes_to_check ON rendezvous_mailbox_sizes (mailbox) WHERE emptied OR held <= 0;
 
   CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
   RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
@@ -427,21 +428,22 @@ ${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
     RETURN gone;
   END $$;
 
-  -- Takes up to batch_size marked rows and drops those whose mailbox holds no message, each under its
-  -- deposit lock, so that no deposit finds its mailbox's row gone between reading and writing it; the
-  -- others are unmarked. A mailbox whose deposit holds the lock now stays marked for the next call.
+  -- Takes up to batch_size marked rows (or rows of a count of 0) and drops those whose mailbox holds no
+  -- unexpired message, each under its deposit lock, so that no deposit finds its mailbox's row gone
+  -- between reading and writing it; the others are unmarked (a sweep or a removal marks them again once
+  -- their messages go). A mailbox whose deposit holds the lock now stays marked for the next call.
   -- Returns how many rows were taken up: batch_size means there may be more.
-  CREATE FUNCTION rendezvous_sweep_sizes(batch_size integer)
+  CREATE FUNCTION rendezvous_sweep_sizes(now_s bigint, batch_size integer)
   RETURNS bigint LANGUAGE plpgsql AS $$
   DECLARE
     locked text[];
   BEGIN
     SELECT coalesce(array_agg(c.mailbox), '{}') INTO locked
-    FROM (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.emptied LIMIT batch_size FOR UPDATE SKIP LOCKED) AS c
+    FROM (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.emptied OR z.held <= 0 LIMIT batch_size FOR UPDATE SKIP LOCKED) AS c
     WHERE pg_try_advisory_xact_lock(1, hashtext(c.mailbox));
     -- A statement of its own, after the locks: it sees every deposit committed before them.
-    DELETE FROM rendezvous_mailbox_sizes z
-    WHERE z.mailbox = ANY (locked) AND NOT EXISTS (SELECT 1 FROM rendezvous_messages m WHERE m.mailbox = z.mailbox);
+    DELETE FROM rendezvous_mailbox_sizes z WHERE z.mailbox = ANY (locked)
+      AND NOT EXISTS (SELECT 1 FROM rendezvous_messages m WHERE m.mailbox = z.mailbox AND m.expires_at > now_s);
     UPDATE rendezvous_mailbox_sizes SET emptied = false WHERE mailbox = ANY (locked);
     RETURN cardinality(locked);
   END $$;
