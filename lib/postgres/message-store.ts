@@ -195,27 +195,27 @@ export class PostgresMessageStore {
    * whose id is already stored is skipped, so a copy can be run again. Resolves with how many were added.
    */
   async restore(mailbox: string, messages: readonly StoredMessage[]): Promise<number> {
-    // Under the mailbox's deposit lock, as deposits count it: a deposit or a sweep of sizes in between would lose the count added here.
-    const [row] = await this.#engine.run("restore", (sql) => sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(1, hashtext(${mailbox}))`;
-      return await tx`
-        WITH added AS (
-          INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
-          SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
-          FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
-                      ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
-          ORDER BY n
-          ON CONFLICT (id) DO NOTHING
-          RETURNING bytes
-        ), counted AS (
-          UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
-          WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
-        ), sized AS (
-          INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added HAVING count(*) > 0
-          ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
-        )
-        SELECT count(*)::int AS added FROM added`;
-    }), true);
+    const [row] = await this.#engine.run("restore", (sql) => sql`
+      WITH added AS (
+        INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+        SELECT id, ${mailbox}, payload, expires_at, octet_length(payload)
+        FROM unnest(${sql.array(messages.map((m) => m.depositId), ARRAY_OF.uuid)}::uuid[], ${sql.array(messages.map((m) => m.payload), ARRAY_OF.text)}::text[],
+                    ${sql.array(messages.map((m) => m.expiresAt), ARRAY_OF.int8)}::bigint[]) WITH ORDINALITY AS copied (id, payload, expires_at, n)
+        ORDER BY n
+        ON CONFLICT (id) DO NOTHING
+        RETURNING bytes
+      ), counted AS (
+        UPDATE rendezvous_usage SET bytes = bytes + (SELECT sum(a.bytes) FROM added a), messages = messages + (SELECT count(*) FROM added)
+        WHERE slot = ${usageSlot()} AND EXISTS (SELECT 1 FROM added)
+      ), locked AS MATERIALIZED (
+        -- The mailbox's deposit lock, taken before its count is added to (the count below waits for it): a
+        -- deposit reading the count before and writing it after would lose what is added here.
+        SELECT pg_advisory_xact_lock(1, hashtext(${mailbox}))
+      ), sized AS (
+        INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held) SELECT ${mailbox}, count(*) FROM added CROSS JOIN locked HAVING count(*) > 0
+        ON CONFLICT (mailbox) DO UPDATE SET held = z.held + EXCLUDED.held
+      )
+      SELECT count(*)::int AS added FROM added`, true);
     return row.added;
   }
 
