@@ -12,10 +12,13 @@ import type { Sql } from "./engine.ts";
 const SCHEMA_LOCK = [2, 1] as const;
 
 /**
- * The start of `rendezvous_sweep` from migration 2 on: expired messages deleted, a batch at a time, and
- * their bytes and count taken off the usage; each migration that redefines it ends it its own way.
+ * The start of `rendezvous_sweep` from migration 2 on: one sweep at a time, expired messages deleted a
+ * batch at a time, and their bytes and count taken off the usage. `alongside`: more columns of the
+ * deleted rows, and statements that use them (from `), name AS (`). Each migration that redefines it
+ * ends it its own way.
  */
-const SWEEP_EXPIRED_MESSAGES = `  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
+function sweepExpiredMessages(alongside = { columns: "", statements: "" }): string {
+  return `  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
   RETURNS bigint LANGUAGE plpgsql AS $$
   DECLARE
     gone bigint;
@@ -27,13 +30,14 @@ const SWEEP_EXPIRED_MESSAGES = `  CREATE OR REPLACE FUNCTION rendezvous_sweep(no
     WITH doomed AS (
       DELETE FROM rendezvous_messages m
       WHERE m.seq IN (SELECT e.seq FROM rendezvous_messages e WHERE e.expires_at <= now_s LIMIT batch_size)
-      RETURNING m.bytes
-    )
+      RETURNING m.bytes${alongside.columns}
+    ${alongside.statements})
     SELECT count(*), coalesce(sum(d.bytes), 0) INTO gone, freed FROM doomed d;
     IF gone > 0 THEN
       UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
     END IF;
 `;
+}
 
 /**
  * Migration n (1-based) brings the schema from version n-1 to n. Append only: a released migration
@@ -284,7 +288,7 @@ const MIGRATIONS: string[] = [
     SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
   $$;
 
-${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_batches WHERE created_at < now_s - 3600;
+${sweepExpiredMessages()}    DELETE FROM rendezvous_batches WHERE created_at < now_s - 3600;
     DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
     DELETE FROM rendezvous_proofs WHERE expires_at < now_s;
     DELETE FROM rendezvous_rate_windows WHERE expires_at < now_s;
@@ -351,7 +355,7 @@ ${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_batches WHERE created_at < n
   CREATE INDEX rendezvous_batches_created ON rendezvous_batches (created_at);
 
   -- Expired messages (and the sizes of mailboxes left empty) only: rendezvous_sweep_spent does the rest.
-${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
+${sweepExpiredMessages()}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
     RETURN gone;
   END $$;
 
@@ -403,29 +407,14 @@ ${SWEEP_EXPIRED_MESSAGES}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
     SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
   $$;
 
-  CREATE OR REPLACE FUNCTION rendezvous_sweep(now_s bigint, batch_size integer, usage_slot integer)
-  RETURNS bigint LANGUAGE plpgsql AS $$
-  DECLARE
-    gone bigint;
-    freed bigint;
-  BEGIN
-    IF NOT pg_try_advisory_xact_lock(3, hashtext(current_schema())) THEN
-      RETURN -1;
-    END IF;
-    WITH doomed AS (
-      DELETE FROM rendezvous_messages m
-      WHERE m.seq IN (SELECT e.seq FROM rendezvous_messages e WHERE e.expires_at <= now_s LIMIT batch_size)
-      RETURNING m.bytes, m.mailbox
-    ), marked AS (
+${sweepExpiredMessages({
+    columns: ", m.mailbox",
+    statements: `), marked AS (
       -- Rows a deposit holds now are passed over, never waited for: that deposit adds to the mailbox.
       UPDATE rendezvous_mailbox_sizes SET emptied = true WHERE mailbox IN
         (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.mailbox IN (SELECT d.mailbox FROM doomed d) AND NOT z.emptied FOR UPDATE SKIP LOCKED)
-    )
-    SELECT count(*), coalesce(sum(d.bytes), 0) INTO gone, freed FROM doomed d;
-    IF gone > 0 THEN
-      UPDATE rendezvous_usage SET bytes = bytes - freed, messages = messages - gone WHERE slot = usage_slot;
-    END IF;
-    RETURN gone;
+    `,
+  })}    RETURN gone;
   END $$;
 
   -- Takes up to batch_size marked rows (or rows of a count of 0) and drops those whose mailbox holds no
