@@ -40,6 +40,29 @@ function sweepExpiredMessages(alongside = { columns: "", statements: "" }): stri
 }
 
 /**
+ * `rendezvous_remove` from migration 2 on: deletes messages of one mailbox (all unexpired ones, ids null,
+ * or the named ones) and returns them, oldest first, their bytes and count taken off the usage, and off
+ * the mailbox's count by `shrink` (an UPDATE of rendezvous_mailbox_sizes).
+ */
+function removeMessages(shrink: string): string {
+  return `  CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
+  RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
+    WITH gone AS (
+      DELETE FROM rendezvous_messages m
+      WHERE m.mailbox = box AND m.expires_at > now_s AND (ids IS NULL OR m.id = ANY (ids))
+      RETURNING m.id, m.payload, m.expires_at, m.seq, m.bytes
+    ), freed AS (
+      UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
+      WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
+    ), shrunk AS (
+      ${shrink}
+    )
+    SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
+  $$;
+`;
+}
+
+/**
  * Migration n (1-based) brings the schema from version n-1 to n. Append only: a released migration
  * never changes. Times are Unix seconds from the relay's clock, never the server's `now()`.
  */
@@ -273,21 +296,7 @@ const MIGRATIONS: string[] = [
     SELECT rendezvous_deposit_batch(batch, ids, mailboxes, payloads, expiries, now_s, mailbox_max, store_max, 9223372036854775807, usage_slot);
   $$;
 
-  CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
-  RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
-    WITH gone AS (
-      DELETE FROM rendezvous_messages m
-      WHERE m.mailbox = box AND m.expires_at > now_s AND (ids IS NULL OR m.id = ANY (ids))
-      RETURNING m.id, m.payload, m.expires_at, m.seq, m.bytes
-    ), freed AS (
-      UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
-      WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
-    ), shrunk AS (
-      UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g) WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)
-    )
-    SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
-  $$;
-
+${removeMessages("UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g) WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)")}
 ${sweepExpiredMessages()}    DELETE FROM rendezvous_batches WHERE created_at < now_s - 3600;
     DELETE FROM rendezvous_mailbox_sizes WHERE held <= 0;
     DELETE FROM rendezvous_proofs WHERE expires_at < now_s;
@@ -391,22 +400,8 @@ ${sweepExpiredMessages()}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
   -- Rows of a count of 0 too: a batch whose deposits to a new mailbox were all refused leaves one.
   CREATE INDEX rendezvous_mailbox_sizes_to_check ON rendezvous_mailbox_sizes (mailbox) WHERE emptied OR held <= 0;
 
-  CREATE OR REPLACE FUNCTION rendezvous_remove(box text, ids uuid[], now_s bigint, usage_slot integer)
-  RETURNS TABLE (id uuid, payload text, expires_at bigint) LANGUAGE sql AS $$
-    WITH gone AS (
-      DELETE FROM rendezvous_messages m
-      WHERE m.mailbox = box AND m.expires_at > now_s AND (ids IS NULL OR m.id = ANY (ids))
-      RETURNING m.id, m.payload, m.expires_at, m.seq, m.bytes
-    ), freed AS (
-      UPDATE rendezvous_usage SET bytes = bytes - (SELECT sum(g.bytes) FROM gone g), messages = messages - (SELECT count(*) FROM gone g)
-      WHERE slot = usage_slot AND EXISTS (SELECT 1 FROM gone)
-    ), shrunk AS (
-      UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g), emptied = true
-      WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)
-    )
-    SELECT g.id, g.payload, g.expires_at FROM gone g ORDER BY g.seq;
-  $$;
-
+${removeMessages(`UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g), emptied = true
+      WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)`)}
 ${sweepExpiredMessages({
     columns: ", m.mailbox",
     statements: `), marked AS (
