@@ -89,6 +89,19 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     expect((await stores[0].peek("a")).messages.length).toBe(10);
   });
 
+  test("a mailbox holding more than the cap (the cap lowered since) takes no deposit until removals bring it below the cap", async () => {
+    const url = await cluster().database();
+    const before = await instance(url, { mailboxMaxMessages: 10 });
+    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => before.deposit("a", `m${i}`, NOW + 60)));
+    const after = await instance(url, { mailboxMaxMessages: 3 });
+    expect(await outcome(after.deposit("a", "refused", NOW + 60))).toBe("mailbox_full");
+    expect(await after.remove("a", ids.slice(0, 1))).toBe(1);
+    expect(await outcome(after.deposit("a", "still refused: 4 held", NOW + 60))).toBe("mailbox_full");
+    expect(await after.remove("a", ids.slice(1, 3))).toBe(2);
+    expect(await outcome(after.deposit("a", "the third", NOW + 60))).toBe("ok");
+    expect(await outcome(after.deposit("a", "a fourth", NOW + 60))).toBe("mailbox_full");
+  });
+
   test("a deposit batch sent again after its answer was lost is stored once and answers as the first time", async () => {
     const url = await cluster().database();
     await instance(url, { mailboxMaxMessages: 1 });

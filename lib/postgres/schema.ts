@@ -63,6 +63,74 @@ function removeMessages(shrink: string): string {
 }
 
 /**
+ * `rendezvous_deposit_batch` from migration 2 on (`create`: `CREATE FUNCTION` or `CREATE OR REPLACE
+ * FUNCTION`): stores a batch of deposits; verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit
+ * i. The store caps see what other batches have committed (not what they are committing). A mailbox's
+ * messages are counted again (up to `recountLimit`, when given) where its count leaves too little room.
+ */
+function depositBatch(create: string, recountLimit: string): string {
+  return `  ${create} rendezvous_deposit_batch(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
+                                           now_s bigint, mailbox_max integer, store_max_bytes bigint, store_max_messages bigint, usage_slot integer)
+  RETURNS text[] LANGUAGE plpgsql AS $$
+  DECLARE
+    outcome text[];
+    used_bytes bigint;
+    used_messages bigint;
+    added_bytes bigint;
+    added_messages bigint;
+  BEGIN
+    -- A batch sent again after a lost answer waits here for the first attempt to end, then finds its outcome.
+    PERFORM pg_advisory_xact_lock(4, hashtext(batch::text));
+    SELECT b.verdicts INTO outcome FROM rendezvous_batches b WHERE b.id = batch;
+    IF FOUND THEN
+      RETURN outcome;
+    END IF;
+    -- One depositor at a time per mailbox makes its cap exact; in key order, so batches cannot deadlock.
+    PERFORM pg_advisory_xact_lock(1, k.key) FROM (SELECT DISTINCT hashtext(m) AS key FROM unnest(mailboxes) AS m ORDER BY 1) AS k;
+    SELECT coalesce(sum(u.bytes), 0), coalesce(sum(u.messages), 0) INTO used_bytes, used_messages FROM rendezvous_usage u;
+    WITH deposits AS (
+      SELECT d.*, octet_length(d.payload) AS size
+      FROM unnest(ids, mailboxes, payloads, expiries) WITH ORDINALITY AS d (id, mailbox, payload, expires_at, n)
+    ), held AS (
+      SELECT b.mailbox, CASE WHEN coalesce(z.held, 0) + b.arriving <= mailbox_max THEN coalesce(z.held, 0)
+        ELSE (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = b.mailbox AND m.expires_at > now_s${recountLimit}) AS c) END AS held
+      FROM (SELECT d.mailbox, count(*) AS arriving FROM deposits d GROUP BY d.mailbox) AS b
+      LEFT JOIN rendezvous_mailbox_sizes z ON z.mailbox = b.mailbox
+    ), ranked AS (
+      SELECT d.*, h.held + row_number() OVER (PARTITION BY d.mailbox ORDER BY d.n) <= mailbox_max AS room
+      FROM deposits d JOIN held h USING (mailbox)
+    ), judged AS (
+      -- A deposit refused for a full store still counts toward the ones after it: the batch errs toward refusing.
+      SELECT r.*, CASE
+        WHEN used_bytes + sum(r.size) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_bytes
+          OR used_messages + count(*) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_messages THEN 'store_full'
+        WHEN NOT r.room THEN 'mailbox_full'
+        ELSE 'ok' END AS verdict
+      FROM ranked r
+    ), stored AS (
+      INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
+      SELECT j.id, j.mailbox, j.payload, j.expires_at, j.size FROM judged j WHERE j.verdict = 'ok' ORDER BY j.n
+      RETURNING rendezvous_messages.bytes, rendezvous_messages.mailbox
+    ), sized AS (
+      INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held)
+      SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox
+      ON CONFLICT (mailbox) DO UPDATE SET held = EXCLUDED.held
+    )
+    SELECT (SELECT array_agg(j.verdict ORDER BY j.n) FROM judged j), coalesce(sum(s.bytes), 0), count(*)
+    INTO outcome, added_bytes, added_messages FROM stored s;
+    IF added_messages > 0 THEN
+      -- Counted in a usage row no other batch holds (waiting only when all are held), so that
+      -- concurrent batches do not queue behind one another's commits.
+      UPDATE rendezvous_usage SET bytes = bytes + added_bytes, messages = messages + added_messages
+      WHERE slot = coalesce((SELECT u.slot FROM rendezvous_usage u ORDER BY (u.slot - usage_slot + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED), usage_slot);
+    END IF;
+    INSERT INTO rendezvous_batches (id, created_at, verdicts) VALUES (batch, now_s, coalesce(outcome, '{}'));
+    RETURN coalesce(outcome, '{}');
+  END $$;
+`;
+}
+
+/**
  * Migration n (1-based) brings the schema from version n-1 to n. Append only: a released migration
  * never changes. Times are Unix seconds from the relay's clock, never the server's `now()`.
  */
@@ -230,65 +298,7 @@ const MIGRATIONS: string[] = [
 
   -- Stores a batch of deposits: verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit i.
   -- The store caps see what other batches have committed (not what they are committing).
-  CREATE FUNCTION rendezvous_deposit_batch(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
-                                           now_s bigint, mailbox_max integer, store_max_bytes bigint, store_max_messages bigint, usage_slot integer)
-  RETURNS text[] LANGUAGE plpgsql AS $$
-  DECLARE
-    outcome text[];
-    used_bytes bigint;
-    used_messages bigint;
-    added_bytes bigint;
-    added_messages bigint;
-  BEGIN
-    -- A batch sent again after a lost answer waits here for the first attempt to end, then finds its outcome.
-    PERFORM pg_advisory_xact_lock(4, hashtext(batch::text));
-    SELECT b.verdicts INTO outcome FROM rendezvous_batches b WHERE b.id = batch;
-    IF FOUND THEN
-      RETURN outcome;
-    END IF;
-    -- One depositor at a time per mailbox makes its cap exact; in key order, so batches cannot deadlock.
-    PERFORM pg_advisory_xact_lock(1, k.key) FROM (SELECT DISTINCT hashtext(m) AS key FROM unnest(mailboxes) AS m ORDER BY 1) AS k;
-    SELECT coalesce(sum(u.bytes), 0), coalesce(sum(u.messages), 0) INTO used_bytes, used_messages FROM rendezvous_usage u;
-    WITH deposits AS (
-      SELECT d.*, octet_length(d.payload) AS size
-      FROM unnest(ids, mailboxes, payloads, expiries) WITH ORDINALITY AS d (id, mailbox, payload, expires_at, n)
-    ), held AS (
-      SELECT b.mailbox, CASE WHEN coalesce(z.held, 0) + b.arriving <= mailbox_max THEN coalesce(z.held, 0)
-        ELSE (SELECT count(*) FROM (SELECT FROM rendezvous_messages m WHERE m.mailbox = b.mailbox AND m.expires_at > now_s LIMIT mailbox_max) AS c) END AS held
-      FROM (SELECT d.mailbox, count(*) AS arriving FROM deposits d GROUP BY d.mailbox) AS b
-      LEFT JOIN rendezvous_mailbox_sizes z ON z.mailbox = b.mailbox
-    ), ranked AS (
-      SELECT d.*, h.held + row_number() OVER (PARTITION BY d.mailbox ORDER BY d.n) <= mailbox_max AS room
-      FROM deposits d JOIN held h USING (mailbox)
-    ), judged AS (
-      -- A deposit refused for a full store still counts toward the ones after it: the batch errs toward refusing.
-      SELECT r.*, CASE
-        WHEN used_bytes + sum(r.size) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_bytes
-          OR used_messages + count(*) FILTER (WHERE r.room) OVER (ORDER BY r.n) > store_max_messages THEN 'store_full'
-        WHEN NOT r.room THEN 'mailbox_full'
-        ELSE 'ok' END AS verdict
-      FROM ranked r
-    ), stored AS (
-      INSERT INTO rendezvous_messages (id, mailbox, payload, expires_at, bytes)
-      SELECT j.id, j.mailbox, j.payload, j.expires_at, j.size FROM judged j WHERE j.verdict = 'ok' ORDER BY j.n
-      RETURNING rendezvous_messages.bytes, rendezvous_messages.mailbox
-    ), sized AS (
-      INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held)
-      SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox
-      ON CONFLICT (mailbox) DO UPDATE SET held = EXCLUDED.held
-    )
-    SELECT (SELECT array_agg(j.verdict ORDER BY j.n) FROM judged j), coalesce(sum(s.bytes), 0), count(*)
-    INTO outcome, added_bytes, added_messages FROM stored s;
-    IF added_messages > 0 THEN
-      -- Counted in a usage row no other batch holds (waiting only when all are held), so that
-      -- concurrent batches do not queue behind one another's commits.
-      UPDATE rendezvous_usage SET bytes = bytes + added_bytes, messages = messages + added_messages
-      WHERE slot = coalesce((SELECT u.slot FROM rendezvous_usage u ORDER BY (u.slot - usage_slot + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED), usage_slot);
-    END IF;
-    INSERT INTO rendezvous_batches (id, created_at, verdicts) VALUES (batch, now_s, coalesce(outcome, '{}'));
-    RETURN coalesce(outcome, '{}');
-  END $$;
-
+${depositBatch("CREATE FUNCTION", " LIMIT mailbox_max")}
   -- Version 1's entry point, for relays of that version still running during an upgrade.
   CREATE OR REPLACE FUNCTION rendezvous_deposit(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
                                                 now_s bigint, mailbox_max integer, store_max bigint, usage_slot integer)
@@ -402,6 +412,10 @@ ${sweepExpiredMessages()}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
 
 ${removeMessages(`UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g), emptied = true
       WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)`)}
+  -- A mailbox's messages counted whole, not up to the cap: one holding more (the cap lowered since, or
+  -- messages copied in past it) was counted as full, and each removal then took its count below what
+  -- it holds, letting a deposit in past the cap.
+${depositBatch("CREATE OR REPLACE FUNCTION", "")}
 ${sweepExpiredMessages({
     columns: ", m.mailbox",
     statements: `), marked AS (
