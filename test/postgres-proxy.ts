@@ -42,7 +42,7 @@ async function startProxy<State extends object>(port: number, state: State, pipe
 /** A running proxy; set `delayMs` to slow every answer from the engine from now on. */
 export interface SlowingProxy extends Proxy {
   delayMs: number;
-  /** When set, a connection's answers are slowed only once its client has sent this text (a statement's, as it is first prepared). */
+  /** When set, a connection's answers are slowed only once its client has sent this text (a statement's, as it is first prepared, or a value it carries). */
   slowAfter: string | undefined;
   /** Answers held back now. */
   readonly held: number;
@@ -53,9 +53,10 @@ export async function slowingProxy(port: number): Promise<SlowingProxy> {
   const proxy = await startProxy(port, { delayMs: 0, held: 0, slowAfter: undefined as string | undefined }, (client, engine) => {
     // Answers keep their order: each goes out `delayMs` after it arrived, and never before the one before it.
     let forwarded = Promise.resolve();
-    let slowed = false;
+    /** The `slowAfter` text this connection's client has sent, if any. */
+    let sent: string | undefined;
     engine.on("data", (chunk) => {
-      const due = performance.now() + (proxy.slowAfter === undefined || slowed ? proxy.delayMs : 0);
+      const due = performance.now() + (proxy.slowAfter === undefined || sent === proxy.slowAfter ? proxy.delayMs : 0);
       proxy.held++;
       forwarded = forwarded.then(async () => {
         await Bun.sleep(Math.max(0, due - performance.now()));
@@ -64,7 +65,7 @@ export async function slowingProxy(port: number): Promise<SlowingProxy> {
       });
     });
     client.on("data", (chunk) => {
-      if (proxy.slowAfter !== undefined && chunk.includes(proxy.slowAfter)) slowed = true;
+      if (proxy.slowAfter !== undefined && chunk.includes(proxy.slowAfter)) sent = proxy.slowAfter;
       if (!engine.destroyed) engine.write(chunk);
     });
     engine.on("close", () => void forwarded.then(() => client.destroy()));

@@ -85,6 +85,7 @@ export class PostgresMessageStore {
   #held = { messages: 0, bytes: 0 };
   #sweeping: Promise<number> | null = null;
   #sweepingSpent: Promise<void> | null = null;
+  #closing = false;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
 
   constructor(engine: Engine, readonly options: PostgresStoreOptions) {
@@ -149,10 +150,11 @@ export class PostgresMessageStore {
   }
 
   /**
-   * Every unexpired message of `mailbox`, oldest first, removed; never the same one to two callers, on
-   * any instance. They are read first and then removed by id: when the removal goes unanswered (the
-   * deadline passed, the connection was lost) it may have happened, so the messages read are handed
-   * back all the same rather than lost; they may then be delivered again.
+   * Every unexpired message of `mailbox`, oldest first, removed: read first, then removed by id, and
+   * only those this call removed are handed back, so no two callers on any instance get the same one.
+   * Unless the removal goes unanswered (the deadline passed, the connection was lost after it was sent):
+   * it may have happened, so the messages read are handed back all the same rather than lost, and may
+   * be delivered again.
    */
   async take(mailbox: string): Promise<StoredMessage[]> {
     const { messages } = await this.peek(mailbox);
@@ -244,17 +246,18 @@ export class PostgresMessageStore {
    * Drops spent proofs (a tolerance past their expiry: the relays' clocks differ), rate windows and
    * deposit batches no longer needed, {@link SWEEP_BATCH} rows of each table per statement until fewer go;
    * then the size rows of mailboxes left empty, {@link SIZES_BATCH} mailboxes per statement. One run at a
-   * time: a call while one is going waits for that one.
+   * time: a call while one is going waits for that one. A store closing stops it between statements (the
+   * first run after the upgrade to schema 4 checks every mailbox's row).
    */
   sweepSpent(): Promise<void> {
     this.#sweepingSpent ??= (async () => {
       try {
-        for (;;) {
+        while (!this.#closing) {
           const now = this.options.clock();
           const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
           if (Number(row.most) < SWEEP_BATCH) break;
         }
-        for (;;) {
+        while (!this.#closing) {
           const now = this.options.clock();
           const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_sizes(${now}, ${SIZES_BATCH}) AS taken`);
           if (Number(row.taken) < SIZES_BATCH) break;
@@ -278,6 +281,7 @@ export class PostgresMessageStore {
 
   /** Waits for queued deposits, then closes the pool. */
   async close(): Promise<void> {
+    this.#closing = true;
     this.#timers.forEach(clearInterval);
     while (this.#depositing) await new Promise((resolve) => setTimeout(resolve, 5));
     await this.#sweeping?.catch(() => {});

@@ -66,9 +66,10 @@ function removeMessages(shrink: string): string {
  * `rendezvous_deposit_batch` from migration 2 on (`create`: `CREATE FUNCTION` or `CREATE OR REPLACE
  * FUNCTION`): stores a batch of deposits; verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit
  * i. The store caps see what other batches have committed (not what they are committing). A mailbox's
- * messages are counted again (up to `recountLimit`, when given) where its count leaves too little room.
+ * messages are counted again (up to `recountLimit`, when given) where its count leaves too little room;
+ * `counts` selects each mailbox's new count (mailbox, held) from `held` and `stored`.
  */
-function depositBatch(create: string, recountLimit: string): string {
+function depositBatch(create: string, recountLimit: string, counts: string): string {
   return `  ${create} rendezvous_deposit_batch(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
                                            now_s bigint, mailbox_max integer, store_max_bytes bigint, store_max_messages bigint, usage_slot integer)
   RETURNS text[] LANGUAGE plpgsql AS $$
@@ -113,7 +114,7 @@ function depositBatch(create: string, recountLimit: string): string {
       RETURNING rendezvous_messages.bytes, rendezvous_messages.mailbox
     ), sized AS (
       INSERT INTO rendezvous_mailbox_sizes AS z (mailbox, held)
-      SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox
+      ${counts}
       ON CONFLICT (mailbox) DO UPDATE SET held = EXCLUDED.held
     )
     SELECT (SELECT array_agg(j.verdict ORDER BY j.n) FROM judged j), coalesce(sum(s.bytes), 0), count(*)
@@ -298,7 +299,7 @@ const MIGRATIONS: string[] = [
 
   -- Stores a batch of deposits: verdict i is 'ok', 'mailbox_full' or 'store_full' for deposit i.
   -- The store caps see what other batches have committed (not what they are committing).
-${depositBatch("CREATE FUNCTION", " LIMIT mailbox_max")}
+${depositBatch("CREATE FUNCTION", " LIMIT mailbox_max", "SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) FROM held h ORDER BY h.mailbox")}
   -- Version 1's entry point, for relays of that version still running during an upgrade.
   CREATE OR REPLACE FUNCTION rendezvous_deposit(batch uuid, ids uuid[], mailboxes text[], payloads text[], expiries bigint[],
                                                 now_s bigint, mailbox_max integer, store_max bigint, usage_slot integer)
@@ -407,42 +408,51 @@ ${sweepExpiredMessages()}    DELETE FROM rendezvous_mailbox_sizes WHERE held <= 
   -- use it. Every row there is now is marked, without rewriting the table (a constant default).
   ALTER TABLE rendezvous_mailbox_sizes ADD COLUMN emptied boolean NOT NULL DEFAULT true;
   ALTER TABLE rendezvous_mailbox_sizes ALTER COLUMN emptied SET DEFAULT false;
-  -- Rows of a count of 0 too: a batch whose deposits to a new mailbox were all refused leaves one.
-  CREATE INDEX rendezvous_mailbox_sizes_to_check ON rendezvous_mailbox_sizes (mailbox) WHERE emptied OR held <= 0;
+  -- On emptied alone: an index on a column the counts' updates change would cost each of them an index write.
+  CREATE INDEX rendezvous_mailbox_sizes_emptied ON rendezvous_mailbox_sizes (mailbox) WHERE emptied;
 
 ${removeMessages(`UPDATE rendezvous_mailbox_sizes SET held = held - (SELECT count(*) FROM gone g), emptied = true
       WHERE mailbox = box AND EXISTS (SELECT 1 FROM gone)`)}
   -- A mailbox's messages counted whole, not up to the cap: one holding more (the cap lowered since, or
   -- messages copied in past it) was counted as full, and each removal then took its count below what
-  -- it holds, letting a deposit in past the cap.
-${depositBatch("CREATE OR REPLACE FUNCTION", "")}
+  -- it holds, letting a deposit in past the cap. And no count of 0 written: a missing row counts as 0
+  -- (a batch whose deposits to a new mailbox were all refused left one for good), and a row's count
+  -- kept higher than what its mailbox holds is safe (its next deposit counts the mailbox again).
+${depositBatch("CREATE OR REPLACE FUNCTION", "", `SELECT n.mailbox, n.held
+      FROM (SELECT h.mailbox, h.held + (SELECT count(*) FROM stored s WHERE s.mailbox = h.mailbox) AS held FROM held h) AS n
+      WHERE n.held > 0 ORDER BY n.mailbox`)}
 ${sweepExpiredMessages({
     columns: ", m.mailbox",
     statements: `), marked AS (
-      -- Rows a deposit holds now are passed over, never waited for: that deposit adds to the mailbox.
+      -- Rows a deposit holds now are passed over, never waited for: that deposit writes the mailbox's
+      -- count, and the sweep or removal of what it stored marks it again. (A batch that stored nothing
+      -- there at that moment leaves the row unmarked until the mailbox is next used.)
       UPDATE rendezvous_mailbox_sizes SET emptied = true WHERE mailbox IN
         (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.mailbox IN (SELECT d.mailbox FROM doomed d) AND NOT z.emptied FOR UPDATE SKIP LOCKED)
     `,
   })}    RETURN gone;
   END $$;
 
-  -- Takes up to batch_size marked rows (or rows of a count of 0) and drops those whose mailbox holds no
-  -- unexpired message, each under its deposit lock, so that no deposit finds its mailbox's row gone
-  -- between reading and writing it; the others are unmarked (a sweep or a removal marks them again once
-  -- their messages go). A mailbox whose deposit holds the lock now stays marked for the next call.
-  -- Returns how many rows were taken up: batch_size means there may be more.
+  -- Takes up to batch_size marked rows and drops those whose mailbox holds no unexpired message, each
+  -- under its deposit lock, so that no deposit finds its mailbox's row gone between reading and writing
+  -- it; the others are unmarked (a sweep or a removal marks them again once their messages go), their
+  -- count raised to what the mailbox holds if below it (as a count capped before version 4 could be).
+  -- A mailbox whose deposit holds the lock now stays marked for the next call. Returns how many rows
+  -- were taken up: batch_size means there may be more.
   CREATE FUNCTION rendezvous_sweep_sizes(now_s bigint, batch_size integer)
   RETURNS bigint LANGUAGE plpgsql AS $$
   DECLARE
     locked text[];
   BEGIN
     SELECT coalesce(array_agg(c.mailbox), '{}') INTO locked
-    FROM (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.emptied OR z.held <= 0 LIMIT batch_size FOR UPDATE SKIP LOCKED) AS c
+    FROM (SELECT z.mailbox FROM rendezvous_mailbox_sizes z WHERE z.emptied LIMIT batch_size FOR UPDATE SKIP LOCKED) AS c
     WHERE pg_try_advisory_xact_lock(1, hashtext(c.mailbox));
     -- A statement of its own, after the locks: it sees every deposit committed before them.
     DELETE FROM rendezvous_mailbox_sizes z WHERE z.mailbox = ANY (locked)
       AND NOT EXISTS (SELECT 1 FROM rendezvous_messages m WHERE m.mailbox = z.mailbox AND m.expires_at > now_s);
-    UPDATE rendezvous_mailbox_sizes SET emptied = false WHERE mailbox = ANY (locked);
+    UPDATE rendezvous_mailbox_sizes z SET emptied = false,
+      held = greatest(z.held, (SELECT count(*) FROM rendezvous_messages m WHERE m.mailbox = z.mailbox AND m.expires_at > now_s))
+    WHERE z.mailbox = ANY (locked);
     RETURN cardinality(locked);
   END $$;
   `,
