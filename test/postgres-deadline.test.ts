@@ -27,6 +27,13 @@ afterAll(async () => {
 }, 30_000);
 const cluster = clusterForThisFile();
 
+/** A store on `url` with one connection, whose requests get 1.5 s on the engine. */
+function oneConnectionStore(url: string, clock: () => number): Promise<PostgresMessageStore> {
+  return openPostgresStore({
+    url, poolSize: 1, operationTimeoutMs: 1500, mailboxMaxMessages: 10, maxStoreBytes: 1 << 20, maxMessages: 100, sweepIntervalSeconds: 0, clock, log: () => {},
+  });
+}
+
 /** Slack over the deadline for a loaded machine: this bounds the answer, it does not time it. */
 const MARGIN_MS = 2000;
 
@@ -73,10 +80,7 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     proxy ??= await slowingProxy(Number(url.port));
     url.port = String(proxy.port);
     const now = Math.floor(Date.now() / 1000);
-    store = await openPostgresStore({
-      url: url.href, poolSize: 1, operationTimeoutMs: 1500, mailboxMaxMessages: 10, maxStoreBytes: 1 << 20, maxMessages: 100,
-      sweepIntervalSeconds: 0, clock: () => now, log: () => {},
-    });
+    store = await oneConnectionStore(url.href, () => now);
     /** A take of `mailbox`'s two messages with each answer 3 s late once the client has sent `slowAfter`. */
     const takeSlowedAfter = async (mailbox: string, slowAfter: (ids: string[]) => string) => {
       const ids = [await store!.deposit(mailbox, "first", now + 600), await store!.deposit(mailbox, "second", now + 600)];
@@ -98,10 +102,7 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     const outcome = (promise: Promise<unknown>) => promise.then(() => "done", (error) => [error instanceof StoreError && error.kind, mayHaveRun(error)]);
     /** What two operations started at once on one connection come to, with a deadline of 1.5 s for both. */
     const both = async (first: (sql: Sql) => Promise<unknown>, second: (sql: Sql) => Promise<unknown>) => {
-      const own = await openPostgresStore({
-        url, poolSize: 1, operationTimeoutMs: 1500, mailboxMaxMessages: 10, maxStoreBytes: 1 << 20, maxMessages: 100,
-        sweepIntervalSeconds: 0, clock: () => Math.floor(Date.now() / 1000), log: () => {},
-      });
+      const own = await oneConnectionStore(url, () => Math.floor(Date.now() / 1000));
       try {
         return await own.engine.oneRequest(() => Promise.all([outcome(own.engine.run("first", first)), outcome(own.engine.run("second", second))]));
       } finally {

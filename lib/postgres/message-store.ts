@@ -251,17 +251,16 @@ export class PostgresMessageStore {
    */
   sweepSpent(): Promise<void> {
     this.#sweepingSpent ??= (async () => {
+      /** Runs `statement` (a count of rows it dealt with, as `n`) until it deals with fewer than `batch`, or the store closes. */
+      const untilFewer = async (batch: number, statement: (sql: Sql, now: number) => Promise<postgres.Row[]>) => {
+        while (!this.#closing) {
+          const [row] = await this.#engine.run("sweep", (sql) => statement(sql, this.options.clock()));
+          if (Number(row.n) < batch) return;
+        }
+      };
       try {
-        while (!this.#closing) {
-          const now = this.options.clock();
-          const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS most`);
-          if (Number(row.most) < SWEEP_BATCH) break;
-        }
-        while (!this.#closing) {
-          const now = this.options.clock();
-          const [row] = await this.#engine.run("sweep", (sql) => sql`SELECT rendezvous_sweep_sizes(${now}, ${SIZES_BATCH}) AS taken`);
-          if (Number(row.taken) < SIZES_BATCH) break;
-        }
+        await untilFewer(SWEEP_BATCH, (sql, now) => sql`SELECT rendezvous_sweep_spent(${now}, ${SWEEP_BATCH}, ${TOLERANCE_SECONDS}) AS n`);
+        await untilFewer(SIZES_BATCH, (sql, now) => sql`SELECT rendezvous_sweep_sizes(${now}, ${SIZES_BATCH}) AS n`);
       } finally {
         this.#sweepingSpent = null;
       }
