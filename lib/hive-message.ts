@@ -1,6 +1,6 @@
 /** What the relay checks of a deposited HiveMessage: an INTERCOM envelope, addressed to the target key. */
-import type { Buffer } from "node:buffer";
 import { decodeBase64 } from "./crypto/pem.ts";
+import type { PemDigest } from "./crypto/public-keys.ts";
 
 /** The message types HiveMind's bus knows; anything else is not a HiveMessage. */
 const KNOWN_TYPES = new Set([
@@ -19,7 +19,7 @@ export type EnvelopeProblem =
  * Checks that `payload` is a serialised INTERCOM HiveMessage and, when its envelope names a
  * `recipient_fingerprint`, that it is `targetPemDigest` (SHA-256 of the exact target PEM text). Null when it passes.
  */
-export function checkIntercom(payload: string, targetPemDigest: Buffer): EnvelopeProblem | null {
+export function checkIntercom(payload: string, targetPemDigest: PemDigest): EnvelopeProblem | null {
   let message: unknown;
   try {
     message = JSON.parse(payload);
@@ -32,11 +32,11 @@ export function checkIntercom(payload: string, targetPemDigest: Buffer): Envelop
   if (message.msg_type !== "intercom") return "not_intercom";
   const envelope = message.payload;
   if (!("recipient_fingerprint" in envelope)) return null;
-  const fingerprint = typeof envelope.recipient_fingerprint === "string"
-    ? decodeBase64(envelope.recipient_fingerprint)
-    : null;
+  const named = envelope.recipient_fingerprint;
+  if (named === targetPemDigest.base64) return null; // as clients spell it: no decoding needed
+  const fingerprint = typeof named === "string" ? decodeBase64(named) : null;
   if (!fingerprint) return "fingerprint_not_base64";
-  return targetPemDigest.equals(fingerprint) ? null : "fingerprint_mismatch";
+  return targetPemDigest.bytes.equals(fingerprint) ? null : "fingerprint_mismatch";
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,6 @@
 /** The HTTP surface: routing, bodies and every way a request can be malformed get a JSON error. */
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { intercom, json, keys, testInProcess, testRelay } from "./helpers.ts";
 import type { Logger } from "../lib/log.ts";
 
@@ -193,6 +194,28 @@ describe("request bodies", () => {
     const response = await slow.app(new Request("http://relay.test/deposit", { method: "POST", body: stream, duplex: "half" } as RequestInit), () => "127.0.0.1");
     await expectError(response, 408, "request_timeout");
   });
+});
+
+describe("recipient fingerprints", () => {
+  const target = keys.bob.public_spki_pem;
+  const canonical = createHash("sha256").update(target).digest("base64"); // 43 digits and one "="
+  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  /** The same 32 bytes with the two bits the last digit carries past them set: decoded, it is the same digest. */
+  const bitsSetBeforePadding = canonical.slice(0, 42) + ALPHABET[ALPHABET.indexOf(canonical[42]) | 0b11] + "=";
+  const cases: [string, string, number, string][] = [
+    ["the SHA-256 of the target PEM text", canonical, 200, "ok"],
+    ["the same digest spelt with bits set before its padding", bitsSetBeforePadding, 200, "ok"],
+    ["the SHA-256 of another key's PEM text", createHash("sha256").update(keys.alice.public_spki_pem).digest("base64"), 400, "recipient_fingerprint_mismatch"],
+    ["the digest without its padding", canonical.slice(0, 43), 400, "invalid_recipient_fingerprint"],
+  ];
+  for (const [name, fingerprint, status, reason] of cases) {
+    test(`${name} → ${status} ${reason}`, async () => {
+      expect(bitsSetBeforePadding).not.toBe(canonical);
+      const response = await relay.request("/deposit", { payload: intercom({ recipient_fingerprint: fingerprint, ciphertext: "AA==" }), target_pubkey: target });
+      expect(response.status).toBe(status);
+      expect((await json(response)).reason ?? "ok").toBe(reason);
+    });
+  }
 });
 
 describe("field types", () => {

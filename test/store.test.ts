@@ -31,6 +31,23 @@ describe("saved → reopened / compacted → state", () => {
   }
 });
 
+describe("mailbox names", () => {
+  test("a 64-digit lowercase hex id and names that differ from one by a character or a digit's case each keep their own messages, also reopened", async () => {
+    const hexId = "0123456789abcdef".repeat(4);
+    // "…fg" would pack to the id's own last byte (0xef) if a digit that is not one were taken as −1.
+    const names = [hexId, hexId.toUpperCase(), hexId.slice(0, 63), `${hexId}0`, `${hexId.slice(0, 62)}fg`, `g${hexId.slice(1)}`, ""];
+    const dir = await tempDataDir();
+    let store = await testStore(dir, { clock });
+    for (const name of names) await store.deposit(name, `for ${JSON.stringify(name)}`, NOW + 600);
+    const expected = Object.fromEntries(names.map((name) => [name, [`for ${JSON.stringify(name)}`]]));
+    expect(await contents(store, names)).toEqual(expected);
+    await store.close();
+    store = await testStore(dir, { clock });
+    expect(await contents(store, names)).toEqual(expected);
+    await store.close();
+  });
+});
+
 describe("compaction", () => {
   test("drops delivered and expired records from the file", async () => {
     const dir = await tempDataDir();

@@ -6,12 +6,24 @@ import { PSS, PSS_PARAMS } from "./rsa-params.ts";
 import { sha256 } from "./sha256.ts";
 import { MAX_VERIFIABLE_MODULUS_BITS } from "./verify-limits.ts";
 
+/** A SHA-256 of a PEM text, as bytes and as standard base64 (the way clients write a `recipient_fingerprint`). */
+export interface PemDigest {
+  bytes: Buffer;
+  base64: string;
+}
+
+/** The {@link PemDigest} of `pem` exactly as received. */
+export function pemDigest(pem: string): PemDigest {
+  const bytes = sha256(pem);
+  return { bytes, base64: bytes.toString("base64") };
+}
+
 /** What the relay knows about one public key text. */
 export interface KnownKey {
   /** Lowercase hex SHA-256 of the key's SPKI DER: the same for its SPKI and PKCS#1 texts. */
   mailbox: string;
   /** SHA-256 of the PEM text exactly as received: what an envelope's `recipient_fingerprint` names. */
-  pemDigest: Buffer;
+  pemDigest: PemDigest;
   /**
    * True when `signature` is an RSA-PSS SHA-256 signature of `message` by this key, spelt the one
    * way a signature can be: exactly as many bytes as the modulus, and a number below it.
@@ -53,7 +65,7 @@ export class PublicKeyCache {
     let imported: Promise<CryptoKey> | undefined;
     const key: KnownKey = {
       mailbox: spkiFingerprint(spki),
-      pemDigest: sha256(pem),
+      pemDigest: pemDigest(pem),
       async verify(signature, message) {
         if (signature.length !== modulus.length || compareBytes(signature, modulus) >= 0) return false;
         imported ??= crypto.subtle.importKey("spki", spki, PSS, false, ["verify"]);

@@ -1,6 +1,6 @@
 /** POST /deposit: check a message for a mailbox and store it durably. */
 import type { RequestContext } from "../context.ts";
-import { sha256 } from "../crypto/sha256.ts";
+import { pemDigest } from "../crypto/public-keys.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
@@ -39,7 +39,7 @@ export async function deposit(context: RequestContext): Promise<Response> {
   if (typeof payload !== "string") throw errors.invalidPayload();
   if (typeof target !== "string") throw errors.invalidTargetPubkey();
   const key = relay.keys.lookup(target);
-  const problem = checkIntercom(payload, key?.pemDigest ?? sha256(target));
+  const problem = checkIntercom(payload, key?.pemDigest ?? pemDigest(target));
   if (problem) throw envelopeErrors[problem]();
   if (!key) throw errors.invalidTargetPubkey();
   const depositId = await relay.store.deposit(key.mailbox, payload, Math.floor(relay.clock()) + ttl);
