@@ -14,7 +14,7 @@ export interface BenchOptions {
    * deposits: 310 ms of compiler threads over the first 10,000, 0–30 ms per 10,000 after 20,000).
    */
   warmupRequests: number;
-  /** The deposits scenario's timed deposits: this many turns of `depositsPerTurn`, each turn to every server. */
+  /** The deposits scenario's timed deposits: this many turns of `depositsPerTurn`, each turn to every server of a runtime. */
   depositTurns: number;
   depositsPerTurn: number;
   /** Stored-message counts for the latency, memory and restart figures; the first must be 0. */

@@ -2,6 +2,9 @@
  * Durable deposits/s at 16 and 64 connections, on Bun and Deno, in turns with two baselines: the
  * minimal JSON server and the minimal durable one (the target's yardstick: the ceiling for any server
  * that answers only once a deposit is on disk), the latter also under Deno (node:http and Deno.serve).
+ * Each runtime's servers take turns among themselves, the Bun ones first: in turns with all six, each
+ * Deno server sat idle through five turns, long enough for V8's memory reducer to shrink its heap, and
+ * the relay paid more than the baselines for growing it back (docs/performance.md, "Deno's turns").
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -68,29 +71,37 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   };
   for (let run = 1; run <= options.runs; run++) {
     for (const connections of CONNECTIONS) {
-      // Every server fresh for each run, so that none has had more warm-up than another.
-      const contenders: Contender[] = [];
       const dir = join(context.tmp, `deposits-c${connections}-${run}`);
       await mkdir(dir);
-      const add = async (name: string, start: () => Promise<ServerProcess>, relay = false) => {
-        contenders.push({ name, server: await start(), relay });
-      };
+      /** Per runtime, the servers that take turns among themselves (see above): name, start, whether it is a relay. */
+      const groups: [string, () => Promise<ServerProcess>, boolean][][] = [[
+        ["baseline", () => startBaseline("echo"), false],
+        ["durable", () => startBaseline("echo", [join(dir, "durable.jsonl")]), false],
+        ["bun", () => context.relay("bun", join(dir, "bun"), `deposits-bun-c${connections}`), true],
+      ]];
+      if (options.deno && connections === 64) {
+        // The minimal durable server under Deno: on node:http as the relay's Deno adapter serves, and on Deno.serve.
+        groups.push([
+          ["durable-deno", () => startBaseline("echo", [join(dir, "durable-deno.jsonl")], "deno"), false],
+          ["durable-deno-serve", () => startBaseline("echo", [join(dir, "durable-deno-serve.jsonl"), "--deno-serve"], "deno"), false],
+          ["deno", () => context.relay("deno", join(dir, "deno"), `deposits-deno-c${connections}`), true],
+        ]);
+      }
       try {
-        await add("baseline", () => startBaseline("echo"));
-        await add("durable", () => startBaseline("echo", [join(dir, "durable.jsonl")]));
-        await add("bun", () => context.relay("bun", join(dir, "bun"), `deposits-bun-c${connections}`), true);
-        if (options.deno && connections === 64) {
-          // The minimal durable server under Deno: on node:http as the relay's Deno adapter serves, and on Deno.serve.
-          await add("durable-deno", () => startBaseline("echo", [join(dir, "durable-deno.jsonl")], "deno"));
-          await add("durable-deno-serve", () => startBaseline("echo", [join(dir, "durable-deno-serve.jsonl"), "--deno-serve"], "deno"));
-          await add("deno", () => context.relay("deno", join(dir, "deno"), `deposits-deno-c${connections}`), true);
-        }
-        for (const { name, relay, result, depositsPerCommit } of await depositsInTurns(context, contenders, connections, pool)) {
-          record(`${name}.c${connections}`, run, result);
-          if (relay) (perCommit[`${name}.c${connections}`] ??= []).push(depositsPerCommit);
+        for (const group of groups) {
+          // Every server fresh for each run, so that none has had more warm-up than another.
+          const contenders: Contender[] = [];
+          try {
+            for (const [name, start, relay] of group) contenders.push({ name, server: await start(), relay });
+            for (const { name, relay, result, depositsPerCommit } of await depositsInTurns(context, contenders, connections, pool)) {
+              record(`${name}.c${connections}`, run, result);
+              if (relay) (perCommit[`${name}.c${connections}`] ??= []).push(depositsPerCommit);
+            }
+          } finally {
+            await Promise.all(contenders.map(({ server }) => server.stop()));
+          }
         }
       } finally {
-        await Promise.all(contenders.map(({ server }) => server.stop()));
         await rm(dir, { recursive: true, force: true });
       }
     }
