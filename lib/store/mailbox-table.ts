@@ -19,26 +19,24 @@ function writeKey(mailbox: string, target: Uint8Array): void {
   if (!packHexDigits(mailbox, target)) target.set(createHash("sha256").update(mailbox).digest());
 }
 
+/** Each character code's value as a lowercase hex digit, or -1. */
+const HEX_VALUES = Int8Array.from({ length: 128 }, (_, code) => code >= 48 && code <= 57 ? code - 48 : code >= 97 && code <= 102 ? code - 87 : -1);
+
 /**
  * Packs `text` into `target` when it is {@link KEY_BYTES} × 2 lowercase hex digits; false when it is not
- * (`target` then holds whatever was packed before the first other character). A loop, not Buffer's hex
- * decoding: under Deno that and the regular expression checking the digits cost a deposit about 1 µs.
+ * (`target` then holds whatever was packed before the first other character). Not Buffer's hex decoding
+ * after a regular expression: under Deno those made a lookup cost about 1 µs (0.15 µs now, and 0.16 against
+ * 0.25 µs under Bun).
  */
 function packHexDigits(text: string, target: Uint8Array): boolean {
   if (text.length !== KEY_BYTES * 2) return false;
   for (let i = 0; i < KEY_BYTES; i++) {
-    const high = hexValue(text.charCodeAt(2 * i));
-    const low = hexValue(text.charCodeAt(2 * i + 1));
+    const high = HEX_VALUES[text.charCodeAt(2 * i)] ?? -1;
+    const low = HEX_VALUES[text.charCodeAt(2 * i + 1)] ?? -1;
     if (high < 0 || low < 0) return false;
     target[i] = high * 16 + low;
   }
   return true;
-}
-
-/** The value of a lowercase hex digit's character code, or -1. */
-function hexValue(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  return code >= 97 && code <= 102 ? code - 87 : -1;
 }
 
 /** Numbers each mailbox that holds messages; a number is free once its mailbox is deleted, and reused. */
