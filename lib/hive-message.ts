@@ -1,6 +1,6 @@
 /** What the relay checks of a deposited HiveMessage: an INTERCOM envelope, addressed to the target key. */
+import type { PemDigest } from "./crypto/fingerprint.ts";
 import { decodeBase64 } from "./crypto/pem.ts";
-import type { PemDigest } from "./crypto/public-keys.ts";
 
 /** The message types HiveMind's bus knows; anything else is not a HiveMessage. */
 const KNOWN_TYPES = new Set([

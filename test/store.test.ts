@@ -34,8 +34,12 @@ describe("saved → reopened / compacted → state", () => {
 describe("mailbox names", () => {
   test("a 64-digit lowercase hex id and names that differ from one by a character or a digit's case each keep their own messages, also reopened", async () => {
     const hexId = "0123456789abcdef".repeat(4);
-    // "…fg" would pack to the id's own last byte (0xef) if a digit that is not one were taken as −1.
-    const names = [hexId, hexId.toUpperCase(), hexId.slice(0, 63), `${hexId}0`, `${hexId.slice(0, 62)}fg`, `g${hexId.slice(1)}`, ""];
+    const rest = hexId.slice(2);
+    // Names that would share a key with another if a character that is not a digit were packed: "…fg" as the
+    // id itself (f × 16 − 1 = 0xef), "g0…" as "f0…" (−16 is 0xf0 in a byte), "Ā0…" and a lone surrogate
+    // then "0…" as "00…" (a code past the digits' table would pack as 0).
+    const names = [hexId, hexId.toUpperCase(), hexId.slice(0, 63), `${hexId}0`, `${hexId.slice(0, 62)}fg`,
+      `f0${rest}`, `g0${rest}`, `00${rest}`, `\u01000${rest}`, `\ud8000${rest}`, ""];
     const dir = await tempDataDir();
     let store = await testStore(dir, { clock });
     for (const name of names) await store.deposit(name, `for ${JSON.stringify(name)}`, NOW + 600);

@@ -1,22 +1,8 @@
 /** Client public keys: PEM text → mailbox id and signature check, with a bounded cache. */
-import type { Buffer } from "node:buffer";
-import { spkiFingerprint } from "./fingerprint.ts";
+import { type PemDigest, pemDigest, spkiFingerprint } from "./fingerprint.ts";
 import { MAX_PUBLIC_KEY_PEM_LENGTH, parsePublicKeyPem } from "./pem.ts";
 import { PSS, PSS_PARAMS } from "./rsa-params.ts";
-import { sha256 } from "./sha256.ts";
 import { MAX_VERIFIABLE_MODULUS_BITS } from "./verify-limits.ts";
-
-/** A SHA-256 of a PEM text, as bytes and as standard base64 (the way clients write a `recipient_fingerprint`). */
-export interface PemDigest {
-  bytes: Buffer;
-  base64: string;
-}
-
-/** The {@link PemDigest} of `pem` exactly as received. */
-export function pemDigest(pem: string): PemDigest {
-  const bytes = sha256(pem);
-  return { bytes, base64: bytes.toString("base64") };
-}
 
 /** What the relay knows about one public key text. */
 export interface KnownKey {

@@ -1,6 +1,6 @@
 /** POST /deposit: check a message for a mailbox and store it durably. */
 import type { RequestContext } from "../context.ts";
-import { pemDigest } from "../crypto/public-keys.ts";
+import { pemDigest } from "../crypto/fingerprint.ts";
 import { errors, jsonResponse } from "../errors.ts";
 import { checkIntercom, type EnvelopeProblem } from "../hive-message.ts";
 import { MAX_TTL_SECONDS } from "../protocol-limits.ts";

@@ -3,8 +3,8 @@
  * minimal JSON server and the minimal durable one (the target's yardstick: the ceiling for any server
  * that answers only once a deposit is on disk), the latter also under Deno (node:http and Deno.serve).
  * Each runtime's servers take turns among themselves, the Bun ones first: in turns with all six, each
- * Deno server sat idle through five turns, long enough for V8's memory reducer to shrink its heap, and
- * the relay paid more than the baselines for growing it back (docs/performance.md, "Deno's turns").
+ * Deno server sat idle through five turns, V8's memory reducer shrank its heap, and the relay paid more
+ * than the baselines for growing it back (docs/performance.md, "Deno's turns").
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -129,6 +129,7 @@ export async function depositsScenario(context: BenchContext): Promise<ScenarioR
   if (options.deno) {
     figures["deposits/s deno c64"] = figure("req/s", rps("deno.c64"));
     figures["deposit p99 deno c64"] = figure("ms", results["deno.c64"].map((result) => result.p99));
+    // Shown, not judged: the two relays are in different turn groups, measured one after the other.
     figures["bun/deno deposits c64"] = figure("ratio", ratios(rps("bun.c64"), rps("deno.c64")));
     figures["durable-baseline req/s deno c64"] = figure("req/s", rps("durable-deno.c64"));
     figures["durable-baseline req/s deno-serve c64"] = figure("req/s", rps("durable-deno-serve.c64"));
