@@ -255,3 +255,15 @@ export function intercom(data: unknown = { data: "hello" }): string {
 export async function json(response: Response): Promise<any> {
   return await response.json();
 }
+
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * Padded base64 `text` with the bits its last digit carries past the bytes set (two before "=", four
+ * before "=="): another spelling of the same bytes.
+ */
+export function withBitsSetBeforePadding(text: string): string {
+  const padding = text.endsWith("==") ? 2 : 1;
+  const last = text.length - padding - 1;
+  return text.slice(0, last) + BASE64_ALPHABET[BASE64_ALPHABET.indexOf(text[last]) | (padding === 2 ? 0b1111 : 0b11)] + text.slice(last + 1);
+}

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeBase64, encodeBase64 } from "../lib/crypto/pem.ts";
 import { bigIntOf, bytesOf, modulusOf } from "./der-keys.ts";
-import { intercom, json, keys, proofBody, tempDataDir } from "./helpers.ts";
+import { intercom, json, keys, proofBody, tempDataDir, withBitsSetBeforePadding } from "./helpers.ts";
 import { type RelayProcess, RUNTIMES } from "./processes.ts";
 import { startRelay } from "./relay-child.ts";
 
@@ -25,14 +25,6 @@ async function proofWithLongerTwin(now: number, length: number) {
     }
   }
   throw new Error(`no signature whose S + n takes ${length} bytes`);
-}
-
-const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/** `signature` (base64 ending in "==") with the four bits its last character carries past the bytes set. */
-function withBitsSetBeforePadding(signature: string): string {
-  const last = signature.length - 3;
-  return signature.slice(0, last) + BASE64_ALPHABET[BASE64_ALPHABET.indexOf(signature[last]) | 0b1111] + "==";
 }
 
 async function post(relay: RelayProcess, path: string, body: unknown) {
