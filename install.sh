@@ -7,7 +7,8 @@
 # Options:
 #   --service         create the system user hivemind-rendezvous, install the systemd unit, enable and (re)start it
 #   --prefix DIR      install to DIR/bin (default /usr/local)
-#   --base-url URL    where the release files are (default the latest GitHub release)
+#   --base-url URL    where the release files are (default the latest GitHub release; in the copy
+#                     attached to a release, that release)
 #   --allow-downgrade install a release older than the installed one (it cannot read a data dir a newer
 #                     release wrote: see docs/deploy.md)
 # Environment: HIVEMIND_RENDEZVOUS_BASE_URL, HIVEMIND_RENDEZVOUS_PREFIX (same as the flags);

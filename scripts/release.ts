@@ -8,19 +8,18 @@
  *    download the binary and its checksums from whoever holds that account name);
  * 2. builds the x64 and arm64 binaries into DIST (default dist/) with the running (pinned) bun;
  * 3. runs the binary for this machine's CPU and refuses unless `--version` prints that version;
- * 4. copies install.sh and the systemd unit beside them and writes SHA256SUMS over all four;
+ * 4. copies install.sh (set to download this release's files: see `installerForRelease`) and the systemd
+ *    unit beside them and writes SHA256SUMS over all four;
  * 5. with --publish, creates the GitHub release for the tag with those files (`gh`, GH_TOKEN).
  * --check-only stops after step 1.
  */
-import { copyFile, readFile } from "node:fs/promises";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import packageJson from "../package.json" with { type: "json" };
 import { buildBinaries, TARGETS, writeSha256Sums } from "./build.ts";
 
 const ROOT = join(import.meta.dir, "..");
-/** Files of the repository attached to a release beside the binaries; install.sh downloads the unit. */
-const RELEASE_FILES = ["install.sh", "scripts/hivemind-rendezvous.service"];
 
 /** Null when `tag` is `v` + `version`, else why it is refused (one line). */
 export function tagMismatch(tag: string, version: string): string | null {
@@ -37,18 +36,30 @@ export function placeholderOwner(files: Record<string, string>): string | null {
   return left.length ? `the repository URL in ${left.join(", ")} still holds the OWNER placeholder: set the real owner before publishing` : null;
 }
 
-/** Builds the release into `dist` and returns every file to attach, SHA256SUMS last. */
-async function buildRelease(dist: string): Promise<string[]> {
+/** install.sh's default download URL: the repository's latest release. */
+const LATEST_BASE_URL = /^DEFAULT_BASE_URL=(https:\/\/github\.com\/[^/\n]+\/[^/\n]+\/releases)\/latest\/download$/m;
+
+/**
+ * install.sh as attached to release `tag`: it downloads that release's files. The one-line install
+ * fetches `releases/latest/download/install.sh`; were the copy to download from `latest` too, a release
+ * published while it runs would give it one release's SHA256SUMS and the next one's binary.
+ */
+export function installerForRelease(installer: string, tag: string): string {
+  if (!LATEST_BASE_URL.test(installer)) throw new Error("install.sh has no DEFAULT_BASE_URL=https://github.com/OWNER/REPO/releases/latest/download line");
+  return installer.replace(LATEST_BASE_URL, `DEFAULT_BASE_URL=$1/download/${tag}`);
+}
+
+/** Builds release `tag` into `dist` and returns every file to attach, SHA256SUMS last. */
+async function buildRelease(tag: string, dist: string): Promise<string[]> {
   const binaries = await buildBinaries(dist);
   const native = join(dist, TARGETS[process.arch === "arm64" ? "bun-linux-arm64" : "bun-linux-x64"]);
   const printed = (await new Response(Bun.spawn([native, "--version"], { stdout: "pipe" }).stdout).text()).trim();
   if (printed !== packageJson.version) throw new Error(`${native} --version printed ${JSON.stringify(printed)}, not ${packageJson.version}`);
-  const copies = await Promise.all(RELEASE_FILES.map(async (file) => {
-    const copy = join(dist, file.split("/").at(-1)!);
-    await copyFile(join(ROOT, file), copy);
-    return copy;
-  }));
-  const files = [...binaries, ...copies];
+  const installer = join(dist, "install.sh");
+  await writeFile(installer, installerForRelease(await readFile(join(ROOT, "install.sh"), "utf8"), tag), { mode: 0o755 });
+  const unit = join(dist, "hivemind-rendezvous.service");
+  await copyFile(join(ROOT, "scripts", "hivemind-rendezvous.service"), unit);
+  const files = [...binaries, installer, unit];
   await writeSha256Sums(dist, files);
   return [...files, join(dist, "SHA256SUMS")];
 }
@@ -89,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (values["check-only"]) return 0;
-  const files = await buildRelease(values.dist ?? join(ROOT, "dist"));
+  const files = await buildRelease(values.tag, values.dist ?? join(ROOT, "dist"));
   console.log(`release ${values.tag}:\n${files.map((file) => `  ${file}`).join("\n")}`);
   if (values.publish) await publish(values.tag, files);
   return 0;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
-import { placeholderOwner, tagMismatch } from "../scripts/release.ts";
+import { installerForRelease, placeholderOwner, tagMismatch } from "../scripts/release.ts";
 import { runInstaller, serveRelease } from "./fake-release.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { ROOT, runProcess, startRelayProcess } from "./processes.ts";
@@ -52,6 +52,15 @@ describe("release tag check", () => {
     expect(await Bun.file(dist).exists()).toBe(false);
   });
 
+  test("installerForRelease: the release's install.sh downloads from that release's tag, not from latest; nothing else changes", async () => {
+    const installer = await readFile(join(ROOT, "install.sh"), "utf8");
+    const repository = packageJson.repository.url.replace(/\.git$/, "");
+    const stamped = installerForRelease(installer, "v1.2.3");
+    expect(stamped).toBe(installer.replace(`\nDEFAULT_BASE_URL=${repository}/releases/latest/download\n`, `\nDEFAULT_BASE_URL=${repository}/releases/download/v1.2.3\n`));
+    expect(stamped).not.toBe(installer);
+    expect(() => installerForRelease(installer.replaceAll("/latest/download", "/download/v0.1.0"), "v1.2.3")).toThrow("install.sh has no DEFAULT_BASE_URL=");
+  });
+
   test("release.ts without --tag → exit 2 and the usage line", async () => {
     expect(await release([])).toEqual({
       code: 2,
@@ -81,7 +90,7 @@ describe(`release.ts --tag v${VERSION} (one full build)`, () => {
     expect(built).toMatchObject({ code: 0, stderr: "" });
     const files = ["hivemind-rendezvous-linux-x64", "hivemind-rendezvous-linux-arm64", "install.sh", "hivemind-rendezvous.service"];
     expect((await readdir(dist)).sort()).toEqual([...files, "SHA256SUMS"].sort());
-    expect(await readFile(join(dist, "install.sh"), "utf8")).toBe(await readFile(join(ROOT, "install.sh"), "utf8"));
+    expect(await readFile(join(dist, "install.sh"), "utf8")).toBe(installerForRelease(await readFile(join(ROOT, "install.sh"), "utf8"), `v${VERSION}`));
     expect(await runProcess(["sha256sum", "-c", "SHA256SUMS"], { cwd: dist })).toMatchObject({
       code: 0,
       stdout: files.map((file) => `${file}: OK\n`).join(""),
