@@ -10,7 +10,8 @@
  * 3. runs the binary for this machine's CPU and refuses unless `--version` prints that version;
  * 4. copies install.sh (set to download this release's files: see `installerForRelease`) and the systemd
  *    unit beside them and writes SHA256SUMS over all four;
- * 5. with --publish, creates the GitHub release for the tag with those files (`gh`, GH_TOKEN).
+ * 5. with --publish, creates the GitHub release for the tag with those files (`gh`, GH_TOKEN), marked
+ *    "latest" unless a published release has a higher version (see `isLatest`).
  * --check-only stops after step 1.
  */
 import { copyFile, readFile, writeFile } from "node:fs/promises";
@@ -64,9 +65,41 @@ async function buildRelease(tag: string, dist: string): Promise<string[]> {
   return [...files, join(dist, "SHA256SUMS")];
 }
 
+/** X.Y.Z of a `vX.Y.Z` tag as three numbers, or null for any other tag. */
+function tagVersion(tag: string): number[] | null {
+  return /^v(\d+)\.(\d+)\.(\d+)$/.exec(tag)?.slice(1).map(Number) ?? null;
+}
+
+/**
+ * Whether release `tag` is to be the repository's "latest", which the one-line install fetches: not when
+ * a published release has a higher version (`tag` fixes an older line), nor for a tag that is not vX.Y.Z.
+ * Left to GitHub, the release published last would be "latest", whatever its version.
+ */
+export function isLatest(tag: string, publishedTags: readonly string[]): boolean {
+  const own = tagVersion(tag);
+  if (!own) return false;
+  const notAbove = (other: number[]) => (other[0] - own[0] || other[1] - own[1] || other[2] - own[2]) <= 0;
+  return publishedTags.every((published) => {
+    const other = tagVersion(published);
+    return !other || notAbove(other);
+  });
+}
+
+/** The tags of the repository's published releases (drafts and pre-releases left out). */
+async function publishedTags(): Promise<string[]> {
+  const gh = Bun.spawn(["gh", "release", "list", "--limit", "1000", "--exclude-drafts", "--exclude-pre-releases", "--json", "tagName", "--jq", ".[].tagName"], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const listed = await new Response(gh.stdout).text();
+  if (await gh.exited !== 0) throw new Error("gh release list failed");
+  return listed.split("\n").filter(Boolean);
+}
+
 /** Creates the GitHub release `tag` with `files` attached. */
 async function publish(tag: string, files: string[]): Promise<void> {
-  const gh = Bun.spawn(["gh", "release", "create", tag, "--verify-tag", "--title", tag, "--generate-notes", ...files], {
+  const latest = isLatest(tag, await publishedTags());
+  const gh = Bun.spawn(["gh", "release", "create", tag, "--verify-tag", "--title", tag, "--generate-notes", `--latest=${latest}`, ...files], {
     stdout: "inherit",
     stderr: "inherit",
   });

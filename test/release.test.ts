@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
-import { installerForRelease, placeholderOwner, tagMismatch } from "../scripts/release.ts";
+import { installerForRelease, isLatest, placeholderOwner, tagMismatch } from "../scripts/release.ts";
 import { runInstaller, serveRelease } from "./fake-release.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { ROOT, runProcess, startRelayProcess } from "./processes.ts";
@@ -59,6 +59,16 @@ describe("release tag check", () => {
     expect(stamped).toBe(installer.replace(`\nDEFAULT_BASE_URL=${repository}/releases/latest/download\n`, `\nDEFAULT_BASE_URL=${repository}/releases/download/v1.2.3\n`));
     expect(stamped).not.toBe(installer);
     expect(() => installerForRelease(installer.replaceAll("/latest/download", "/download/v0.1.0"), "v1.2.3")).toThrow("install.sh has no DEFAULT_BASE_URL=");
+  });
+
+  test("isLatest: a release is the latest unless a published one has a higher version (a fix to an older line is not)", () => {
+    expect(isLatest("v0.3.0", [])).toBe(true);
+    expect(isLatest("v0.3.0", ["v0.2.9", "v0.3.0-rc1", "nightly"])).toBe(true);
+    expect(isLatest("v0.3.1", ["v0.3.0", "v0.2.0"])).toBe(true);
+    expect(isLatest("v0.10.0", ["v0.9.0"])).toBe(true);
+    expect(isLatest("v0.2.5", ["v0.3.0", "v0.2.4"])).toBe(false);
+    expect(isLatest("v0.9.0", ["v0.10.0"])).toBe(false);
+    expect(isLatest("v1.0.0-rc1", [])).toBe(false);
   });
 
   test("release.ts without --tag → exit 2 and the usage line", async () => {
