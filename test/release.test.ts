@@ -68,6 +68,9 @@ describe("release tag check", () => {
     expect(isLatest("v0.10.0", ["v0.9.0"])).toBe(true);
     expect(isLatest("v0.2.5", ["v0.3.0", "v0.2.4"])).toBe(false);
     expect(isLatest("v0.9.0", ["v0.10.0"])).toBe(false);
+    expect(isLatest("v0.99.0", ["v1.0.0"])).toBe(false);
+    expect(isLatest("v2.0.0", ["v1.99.99"])).toBe(true);
+    expect(isLatest("v0.3.0", ["v0.3.0"])).toBe(true);
     expect(isLatest("v1.0.0-rc1", [])).toBe(false);
   });
 
@@ -105,6 +108,12 @@ describe(`release.ts --tag v${VERSION} (one full build)`, () => {
       code: 0,
       stdout: files.map((file) => `${file}: OK\n`).join(""),
     });
+  });
+
+  test("the release's install.sh, run as it is, downloads from that release's tag by default", async () => {
+    const repository = packageJson.repository.url.replace(/\.git$/, "");
+    const usage = await runInstaller(["--help"], {}, join(dist, "install.sh"));
+    expect(usage).toMatchObject({ code: 0, stdout: expect.stringContaining(`(default ${repository}/releases/download/v${VERSION})\n`) });
   });
 
   test("install.sh from that release on a local server → the installed binary prints the tag's version", async () => {
