@@ -1,6 +1,6 @@
 /** Damage to any part of a record (header or payload) is caught at start; logs of the first release still open. */
 import { describe, expect, test } from "bun:test";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { LOG_FILE } from "../lib/store/message-store.ts";
@@ -106,5 +106,67 @@ describe("a log written by the first release (payload-only CRC, no version marke
     const store = await testStore(dir, { clock });
     expect(store.stats().damagedRecords).toBe(1);
     expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["third"]);
+  });
+});
+
+/** Changes one byte of the first occurrence of `text` in the log, in place, as a disk's rot would. */
+async function rotInPlace(dir: string, text: string): Promise<void> {
+  const path = join(dir, LOG_FILE);
+  const at = (await readFile(path, "latin1")).indexOf(text);
+  expect(at).toBeGreaterThanOrEqual(0);
+  const file = await open(path, "r+");
+  await file.write(Buffer.from(flipDigit(text, 0).slice(0, 1)), 0, 1, at);
+  await file.close();
+}
+
+describe("damage that start-up did not scan: a checkpoint covered it, or it came after", () => {
+  /** A store holding three messages for MAILBOX (the second to rot) and one for OTHER, with `filler` more messages after them. */
+  async function filled(dir: string, filler: number) {
+    const events: string[] = [];
+    const store = await testStore(dir, { clock, log: (event) => events.push(event) });
+    for (const payload of ["0123abcd", "4567abcd", "89ababcd"]) await store.deposit(MAILBOX, payload, NOW + 600);
+    await store.deposit(OTHER, "cdef0123", NOW + 600);
+    for (let i = 0; i < filler; i++) await store.deposit(OTHER, `${i}`.padStart(1000, "f"), NOW + 600);
+    return { store, events };
+  }
+
+  test("after start-up: the record is dropped where it is read, the rest of its mailbox served; the next start keeps the log aside and compacts the damage away", async () => {
+    const dir = await tempDataDir();
+    const { store, events } = await filled(dir, 0);
+    await rotInPlace(dir, "4567abcd");
+    expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    expect([store.stats().damagedRecords, events.filter((event) => event === "store_damaged_records").length]).toEqual([1, 1]);
+    expect((await store.take(MAILBOX)).map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    expect(store.stats().damagedRecords).toBe(1);
+    await store.close();
+    expect(await readdir(dir)).not.toContain(`${LOG_FILE}.checkpoint`);
+
+    const reopened = await testStore(dir, { clock });
+    expect(reopened.stats().damagedRecords).toBe(1);
+    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await reopened.peek(MAILBOX)).messages).toEqual([]);
+    expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
+  });
+
+  test("under a checkpoint (more than its 64 KiB check after it): start-up trusts the checkpoint, the record is dropped when read, and the checkpoint goes so that the next start finds it", async () => {
+    const dir = await tempDataDir();
+    const { store } = await filled(dir, 80);
+    await store.close();
+    expect(await readdir(dir)).toContain(`${LOG_FILE}.checkpoint`);
+    await rotInPlace(dir, "4567abcd");
+
+    const events: string[] = [];
+    const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
+    expect(reopened.stats().damagedRecords).toBe(0); // the checkpoint spared start-up its scan
+    expect((await reopened.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    expect([reopened.stats().damagedRecords, events.includes("store_damaged_records")]).toEqual([1, true]);
+    await reopened.close();
+    expect(await readdir(dir)).not.toContain(`${LOG_FILE}.checkpoint`);
+
+    const again = await testStore(dir, { clock }); // a full scan: it finds the damage, keeps the log aside, compacts
+    expect(again.stats().damagedRecords).toBe(1);
+    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await again.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    expect((await again.peek(OTHER)).messages.length).toBe(81);
   });
 });

@@ -1,8 +1,9 @@
 /** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
+import { rm } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import type { ReadIfCached } from "../cached-read.ts";
 import { type AppendLog, LogWriteError } from "./append-log.ts";
-import { writeCheckpoint } from "./checkpoint.ts";
+import { checkpointPath, writeCheckpoint } from "./checkpoint.ts";
 import { compactLog, type CompactionReport } from "./compaction.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
@@ -124,14 +125,22 @@ export class MessageStore {
     return id;
   }
 
-  /** Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of records. */
+  /**
+   * Unexpired messages of `mailbox`, oldest first, left in place: at most `limit` and about `maxBytes` of
+   * records. A record that fails its checks is dropped (see {@link #dropDamaged}); the others are served.
+   */
   async peek(mailbox: string, limit = Infinity, maxBytes = Infinity): Promise<{ messages: StoredMessage[]; more: boolean }> {
     const { entries, more } = this.#index.head(mailbox, this.options.clock(), limit, maxBytes);
-    const messages = await Promise.all(entries.map(async (entry) => {
+    const read = await Promise.all(entries.map(async (entry) => {
       const line = await this.#log.read(entry.offset, entry.length);
-      return { depositId: entry.id, payload: decodePayload(line.subarray(0, -1)), expiresAt: entry.expiresAt };
+      try {
+        return { depositId: entry.id, payload: decodePayload(line.subarray(0, -1)), expiresAt: entry.expiresAt };
+      } catch {
+        this.#dropDamaged(mailbox, entry);
+        return null;
+      }
     }));
-    return { messages, more };
+    return { messages: read.filter((message) => message !== null), more };
   }
 
   /** Every unexpired message of `mailbox`, oldest first, removed durably; never the same one to two callers. */
@@ -239,6 +248,23 @@ export class MessageStore {
     } catch (error) {
       this.options.log("store_checkpoint_failed", { error: String(error) });
     }
+  }
+
+  /**
+   * Drops a record that failed its checks when read: the disk changed it after start-up scanned the log,
+   * or before, where a checkpoint spared start-up that scan. Its message is lost; the rest of its mailbox
+   * is not held up by it. No checkpoint is written while the damage stays in the log, and the one on disk
+   * is removed, so the next start scans the whole log, keeps a copy aside and compacts the damage away,
+   * as for damage found at start-up (as does the next compaction, if it comes first).
+   */
+  #dropDamaged(mailbox: string, entry: { id: string; offset: number }): void {
+    if (this.#index.removeAll(mailbox, [entry.id]) === 0) return; // dropped already, by a read at the same time
+    this.#counters.damagedRecords++;
+    this.options.log("store_damaged_records", { count: 1, offsets: [entry.offset], found: "on reading" });
+    if (this.#damageInLog) return;
+    this.#damageInLog = true;
+    this.#checkpointedEnd = -1;
+    rm(checkpointPath(this.#path), { force: true }).catch((error) => this.options.log("store_checkpoint_failed", { error: String(error) }));
   }
 
   async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
