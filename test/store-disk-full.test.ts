@@ -38,6 +38,24 @@ describe("a write that fails with ENOSPC", () => {
     expect(reopened.stats().damagedRecords).toBe(0);
   });
 
+  test("a full disk refusing every deposit logs store_write_failed once a minute, with how many were left out", async () => {
+    let now = NOW;
+    const failures: Record<string, unknown>[] = [];
+    const store = await testStore(await tempDataDir(), {
+      clock: () => now,
+      log: (event, fields) => event === "store_write_failed" && failures.push(fields),
+      onStep: (step) => {
+        if (step === "append:written") throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+      },
+    });
+    const deposit = () => store.deposit("a", "refused", now + 600).catch((error) => error.kind);
+    for (let i = 0; i < 50; i++) expect(await deposit()).toBe("store_full");
+    expect(failures.length).toBe(1);
+    now += 61;
+    expect(await deposit()).toBe("store_full");
+    expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
+  });
+
   test("any other write error → StoreError io", async () => {
     const store = await testStore(await tempDataDir(), {
       clock,

@@ -2,6 +2,7 @@
 import { rm } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import type { ReadIfCached } from "../cached-read.ts";
+import { type ThrottledLogger, throttledLogger } from "../log.ts";
 import { type AppendLog, LogWriteError } from "./append-log.ts";
 import { checkpointPath, writeCheckpoint } from "./checkpoint.ts";
 import { compactLog, type CompactionReport } from "./compaction.ts";
@@ -66,6 +67,7 @@ interface LogCounters {
 }
 
 export const LOG_FILE = "messages.jsonl";
+const WRITE_FAILURE_LOG_INTERVAL_SECONDS = 60;
 /** Dead bytes that trigger a compaction, when also more than the live bytes. */
 const COMPACT_DEAD_BYTES = 16 << 20;
 
@@ -89,6 +91,8 @@ export class MessageStore {
   /** Whether freed files' blocks are to go at once (the store is closing) rather than paced. */
   readonly #hurry = () => this.#closing !== undefined;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
+  /** A full disk fails every deposit: one line a minute for each kind of failure, with how many were left out. */
+  readonly #logWriteFailure: ThrottledLogger;
 
   constructor(
     parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters; damageInLog: boolean; checkpointedEnd: number },
@@ -100,6 +104,7 @@ export class MessageStore {
     this.#counters = parts.counters;
     this.#damageInLog = parts.damageInLog;
     this.#checkpointedEnd = parts.checkpointedEnd;
+    this.#logWriteFailure = throttledLogger((event, fields = {}) => options.log(event, fields), WRITE_FAILURE_LOG_INTERVAL_SECONDS, options.clock);
     if (options.sweepIntervalSeconds > 0) {
       this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
@@ -272,7 +277,7 @@ export class MessageStore {
       await this.#log.append(bytes, committed);
     } catch (error) {
       const full = error instanceof LogWriteError && error.full;
-      this.options.log("store_write_failed", { error: String((error as Error).cause ?? error) });
+      this.#logWriteFailure(full ? "full" : "io", "store_write_failed", { error: String((error as Error).cause ?? error) });
       throw new StoreError(full ? "store_full" : "io", { cause: error });
     }
   }
