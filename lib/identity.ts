@@ -23,7 +23,11 @@ export interface RelayKey {
   /** Lowercase hex SHA-256 of the key's SPKI DER (see `publicKeyFingerprint`); "" when keyless. */
   fingerprint: string;
   source: RelayKeySource;
-  /** The key file, when its permissions let other users of the machine read or replace it (a mode beyond 0600); else null. */
+  /**
+   * The key file, when its permissions let other users of the machine read or replace it: any access for
+   * others, or write access for its group; else null. Its group may read it: that is how a key owned by
+   * root reaches the service user (docs/deploy.md), through the service's own group.
+   */
   exposedFile: { path: string; mode: string } | null;
 }
 
@@ -57,7 +61,7 @@ export async function loadRelayKey(options: { keyless: boolean; nodeKey: string;
     pubkey,
     fingerprint: publicKeyFingerprint(pubkey),
     source: options.nodeKey ? "node_key" : text === null ? "generated" : "data_dir",
-    exposedFile: mode & 0o077 ? { path, mode: `0${mode.toString(8)}` } : null,
+    exposedFile: mode & 0o027 ? { path, mode: `0${mode.toString(8)}` } : null,
   };
 }
 

@@ -38,10 +38,10 @@ describe("loadRelayKey", () => {
     expect(await loadRelayKey({ keyless: true, nodeKey: "", dataDir: "/nonexistent" })).toEqual({ pubkey: "", fingerprint: "", source: "keyless", exposedFile: null });
   });
 
-  test("a key file other users may read or write is named with its mode; 0600 and 0400 are not", async () => {
+  test("a key file others may read or write, or its group write, is named with its mode; 0600, 0400 and 0640 (the service's group reads it) are not", async () => {
     const path = join(await tempDataDir(), "node.pem");
     await writeFile(path, keys.relay.private_pkcs1_pem);
-    for (const [mode, exposed] of [[0o600, null], [0o400, null], [0o644, "0644"], [0o620, "0620"]] as const) {
+    for (const [mode, exposed] of [[0o600, null], [0o400, null], [0o640, null], [0o440, null], [0o644, "0644"], [0o604, "0604"], [0o620, "0620"], [0o660, "0660"]] as const) {
       await chmod(path, mode);
       expect((await loadRelayKey({ keyless: false, nodeKey: path, dataDir: "/nonexistent" })).exposedFile).toEqual(exposed && { path, mode: exposed });
     }
