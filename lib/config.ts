@@ -1,4 +1,5 @@
 /** Configuration: flag > RENDEZVOUS_* environment variable > default, parsed once and frozen. */
+import { isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import { type AddressRange, parseAddressRange } from "./ip-address.ts";
 
@@ -77,16 +78,22 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
   if (parsed.values.help) return { action: "help" };
   if (parsed.values.version) return { action: "version" };
   const config: Record<string, unknown> = {};
+  /** Where each option's value came from, for errors that name two of them. */
+  const sources: Record<string, string> = {};
   for (const [name, spec] of Object.entries(OPTIONS) as [OptionName, OptionSpec][]) {
     const envName = `RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`;
     const flag = parsed.values[name];
     const raw = flag !== undefined ? flag : env[envName];
     const source = flag !== undefined ? `--${name}` : envName;
+    sources[name] = source;
     config[name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] = raw === undefined || raw === "" && spec.kind !== "string"
       ? spec.default
       : convert(raw, spec, source);
   }
   config.dataDir ||= defaultDataDir(env);
+  if (config.keyless && config.nodeKey) {
+    throw new ConfigError(`${sources.keyless} and ${sources["node-key"]} contradict each other: a keyless relay has no key`);
+  }
   return { action: "serve", config: Object.freeze(config) as Config };
 }
 
@@ -135,7 +142,13 @@ function addressRange(text: string, source: string): AddressRange {
   return range;
 }
 
+/**
+ * `hivemind/rendezvous` under XDG_DATA_HOME, else under ~/.local/share; "" when neither is an absolute
+ * path (a service started without HOME): a default relative to wherever the relay was started would
+ * give it another key and another store each time, so --data-dir must then be given.
+ */
 function defaultDataDir(env: Record<string, string | undefined>): string {
-  const base = env.XDG_DATA_HOME || `${env.HOME || "."}/.local/share`;
-  return `${base}/hivemind/rendezvous`;
+  const { XDG_DATA_HOME = "", HOME = "" } = env;
+  const base = isAbsolute(XDG_DATA_HOME) ? XDG_DATA_HOME : isAbsolute(HOME) ? `${HOME}/.local/share` : "";
+  return base && `${base}/hivemind/rendezvous`;
 }

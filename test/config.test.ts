@@ -23,6 +23,12 @@ describe("parseConfig", () => {
     expect(configOf([], { HOME: "/home/pi" }).dataDir).toBe("/home/pi/.local/share/hivemind/rendezvous");
   });
 
+  test("no default data dir without an absolute XDG_DATA_HOME or HOME (not one relative to wherever the relay starts)", () => {
+    for (const env of [{}, { HOME: "" }, { HOME: "relative" }, { XDG_DATA_HOME: "xdg", HOME: "" }] as Record<string, string>[]) expect(configOf([], env).dataDir).toBe("");
+    expect(configOf([], { XDG_DATA_HOME: "xdg", HOME: "/home/pi" }).dataDir).toBe("/home/pi/.local/share/hivemind/rendezvous");
+    expect(configOf(["--data-dir", "data"], {}).dataDir).toBe("data");
+  });
+
   test("a flag beats its RENDEZVOUS_ variable, which beats the default", () => {
     expect(configOf([], { RENDEZVOUS_PORT: "7000" }).port).toBe(7000);
     expect(configOf(["--port", "7100"], { RENDEZVOUS_PORT: "7000" }).port).toBe(7100);
@@ -41,6 +47,8 @@ describe("parseConfig", () => {
     [[], { RENDEZVOUS_DEPOSIT_RATE_LIMIT: "-1" }, /RENDEZVOUS_DEPOSIT_RATE_LIMIT/],
     [[], { RENDEZVOUS_KEYLESS: "maybe" }, /RENDEZVOUS_KEYLESS: expected true or false/],
     [["--no-such-flag"], {}, /no-such-flag/],
+    [["--keyless", "--node-key", "relay.pem"], {}, /^--keyless and --node-key contradict each other: a keyless relay has no key$/],
+    [["--node-key", "relay.pem"], { RENDEZVOUS_KEYLESS: "1" }, /^RENDEZVOUS_KEYLESS and --node-key contradict each other/],
     [["stray"], {}, /stray/],
     [["--sweep-interval", "-1"], {}, /^Option '--sweep-interval' argument is ambiguous\. [^\n]* use '--sweep-interval=-XYZ'\.$/],
     [["--trust-proxy", "localhost"], {}, /^--trust-proxy: expected an IP address or CIDR range \(e.g. 10.0.0.0\/8, fd00::\/8\), got "localhost"$/],
