@@ -62,10 +62,13 @@ async function main(): Promise<number> {
   }
   // Listening for signals before saying so: a SIGTERM right after the listening line stops the relay cleanly.
   const stopped = new Promise<number>((resolve) => {
-    runtime.onShutdownSignal(async () => {
+    runtime.onShutdownSignal(async (count) => {
+      // A second signal: stop now. What was answered is on disk; the next start only reads more of the log.
+      if (count > 1) return log("stop_forced", {}), runtime.exit(1);
       log("stopping", {});
       try {
-        await server.stop();
+        // Requests in flight get a grace period, not a client's whole --request-timeout: a service manager kills a stop that lasts 30 s.
+        if (await timedOut(server.stop(), STOP_GRACE_MS)) log("stop_grace_over", { seconds: STOP_GRACE_MS / 1000 });
         await store.close();
         log("stopped", {});
         resolve(0);
@@ -90,6 +93,20 @@ async function main(): Promise<number> {
   if (relayKey.exposedFile) log("relay_key_exposed", relayKey.exposedFile);
 
   return await stopped;
+}
+
+/** How long a stop waits for requests in flight (a body still arriving) before closing the store. */
+const STOP_GRACE_MS = 10_000;
+
+/** Whether `promise` was still pending after `milliseconds`. */
+async function timedOut(promise: Promise<unknown>, milliseconds: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<true>((resolve) => (timer = setTimeout(resolve, milliseconds, true)));
+  try {
+    return await Promise.race([promise.then(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
