@@ -56,6 +56,26 @@ describe("a write that fails with ENOSPC", () => {
     expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
   });
 
+  test("the directory's fsync after a compaction's rename fails → the next commit syncs it first, and fails (io) until it can", async () => {
+    const steps: string[] = [];
+    let directoryFails = true;
+    const store = await testStore(await tempDataDir(), {
+      clock,
+      onStep: (step) => {
+        if (step === "compact:dir-synced" || step === "append:directory-syncing") steps.push(step);
+        if (directoryFails && (step === "compact:dir-synced" || step === "append:directory-syncing")) throw Object.assign(new Error("i/o"), { code: "EIO" });
+      },
+    });
+    await store.deposit("a", "before", NOW + 600);
+    await store.compact();
+    expect((await store.deposit("a", "refused", NOW + 600).catch((error) => error)).kind).toBe("io");
+    directoryFails = false;
+    await store.deposit("a", "after", NOW + 600);
+    await store.deposit("a", "later", NOW + 600);
+    expect(steps).toEqual(["compact:dir-synced", "append:directory-syncing", "append:directory-syncing"]);
+    expect(await payloadsOf(store)).toEqual(["before", "after", "later"]);
+  });
+
   test("any other write error → StoreError io", async () => {
     const store = await testStore(await tempDataDir(), {
       clock,

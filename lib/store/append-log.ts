@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { concatBytes } from "../bytes.ts";
 import type { ReadIfCached } from "../cached-read.ts";
-import { writeAll } from "../fsync.ts";
+import { syncDirectory, writeAll } from "../fsync.ts";
 import { releaseFile } from "./release-file.ts";
 
 /** A failed write. `full` when the disk (or its quota) has no room. */
@@ -72,6 +72,8 @@ export class AppendLog {
   #zeroing: Promise<void> | undefined;
   /** A piece failed (a full disk): no more zeros until a compaction swaps a new file in; commits extend the file as they go. */
   #zeroingStopped = false;
+  /** The directory of a file renamed in whose entry may not be on disk yet (see {@link replaceWith}); null when it is. */
+  #unsyncedDirectory: string | null = null;
   #closing = false;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
@@ -153,9 +155,12 @@ export class AppendLog {
   /**
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes of records, opened by
    * {@link openForAppends}, with zeros written ahead (on disk) up to `zerosEnd`, if that is past the records.
+   * `unsyncedDirectory`: the directory whose fsync after the rename failed; it is synced before the next
+   * commit, which fails (and the one after tries again) as long as it cannot be.
    * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
-  replaceWith(file: FileHandle, size: number, zerosEnd: number): void {
+  replaceWith(file: FileHandle, size: number, zerosEnd: number, unsyncedDirectory: string | null = null): void {
+    this.#unsyncedDirectory = unsyncedDirectory;
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;
@@ -229,6 +234,11 @@ export class AppendLog {
     try {
       const file = this.#handle.file;
       if (this.#dirtyTail) await this.#cutAt(start); // what a failed write left behind
+      if (this.#unsyncedDirectory !== null) {
+        await this.options.onStep?.("append:directory-syncing");
+        await syncDirectory(this.#unsyncedDirectory);
+        this.#unsyncedDirectory = null;
+      }
       // Where this batch would reach past the zeros, a piece being written there goes first (they must not overlap).
       while (start + buffer.length > this.#fileEnd && this.#zeroing) await this.#zeroing;
       this.#dirtyTail = true;

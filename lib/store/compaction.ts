@@ -135,12 +135,14 @@ export async function compactLog(
       await onStep("compact:tail-synced");
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
-      // Past the rename the new file is the log: finish the swap even if the directory fsync fails.
-      await syncDirectory(dirname(logPath)).catch(() => {});
-      await onStep("compact:dir-synced");
+      // Past the rename the new file is the log: finish the swap even if the directory fsync fails. The
+      // log then syncs the directory before it commits again: until the rename is on disk, a power cut
+      // could bring the old file back under the name, without what is appended to the new one.
+      const directory = dirname(logPath);
+      const directorySynced = await syncDirectory(directory).then(() => onStep("compact:dir-synced")).then(() => true, () => false);
       // Synchronously, so no read sees new offsets with the old file: relocate, then swap.
       index.relocate(relocation);
-      log.replaceWith(appendTo, copiedEnd + shift, zerosEnd);
+      log.replaceWith(appendTo, copiedEnd + shift, zerosEnd, directorySynced ? null : directory);
       await out.file.close().catch(() => {});
       return { bytesBefore: copiedEnd, bytesAfter: log.size, liveRecords: index.count, milliseconds: performance.now() - began };
     });
