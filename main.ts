@@ -87,6 +87,8 @@ async function main(): Promise<number> {
     data_dir: dataDirLock ? config.dataDir : null,
     store: storage.location,
     stored_messages: store.stats().messages,
+    // Durability off is said where an operator looks first (a power cut loses answered deposits).
+    ...(config.unsafeNoFsync ? { unsafe_no_fsync: true } : {}),
     relay_key: relayKey.source,
     ...(relayKey.fingerprint ? { relay_key_sha256: relayKey.fingerprint } : {}),
   });

@@ -89,8 +89,8 @@ describe("the started log line", () => {
     const served = (await json(await fetch(`${relay.url}/pubkey`))).pubkey as string;
     relay.child.kill("SIGTERM");
     const line = (await relay.output()).split("\n").find((text) => text.includes('"event":"started"'))!;
-    const { relay_key, relay_key_sha256 } = JSON.parse(line);
-    return { relay_key, relay_key_sha256, served };
+    const { relay_key, relay_key_sha256, unsafe_no_fsync } = JSON.parse(line);
+    return { relay_key, relay_key_sha256, served, ...(unsafe_no_fsync === undefined ? {} : { unsafe_no_fsync }) };
   }
 
   test("names where the relay key came from and its fingerprint (hex SHA-256 of the SPKI DER of the key GET /pubkey serves)", async () => {
@@ -105,5 +105,11 @@ describe("the started log line", () => {
       relay_key: "node_key", relay_key_sha256: RELAY_KEY_SHA256, served: keys.relay.public_spki_pem,
     });
     expect(await startedLine(["--data-dir", dataDir, "--keyless"])).toEqual({ relay_key: "keyless", relay_key_sha256: undefined, served: "" });
+  }, 60_000);
+
+  test("says unsafe_no_fsync when --unsafe-no-fsync is on (and nothing of it when off)", async () => {
+    const dataDir = await tempDataDir();
+    expect(await startedLine(["--data-dir", dataDir, "--keyless", "--unsafe-no-fsync"])).toMatchObject({ unsafe_no_fsync: true });
+    expect(await startedLine(["--data-dir", dataDir, "--keyless"])).not.toHaveProperty("unsafe_no_fsync");
   }, 60_000);
 });

@@ -90,7 +90,7 @@ function checkUrl(url: string): void {
 /** `--ttl` as whole seconds; above the relay's cap it is cut to the cap, and `say` tells so. */
 function parseTtl(text: string, say: (line: string) => void): number {
   const ttl = /^\d{1,15}$/.test(text) ? Number(text) : 0;
-  if (ttl < 1) throw new UsageError(`--ttl must be a whole number of seconds, got ${JSON.stringify(text)}`);
+  if (ttl < 1) throw new UsageError(`--ttl must be a whole number of seconds, at least 1, got ${JSON.stringify(text)}`);
   if (ttl <= MAX_TTL_SECONDS) return ttl;
   say(`--ttl ${ttl} is above the relay's cap of ${MAX_TTL_SECONDS} s (7 days); capped to ${MAX_TTL_SECONDS}`);
   return MAX_TTL_SECONDS;
