@@ -148,6 +148,25 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
     expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
   });
 
+  test("a record's first byte: a compaction meets it, keeps the log aside, and compacts without it; every other message stays", async () => {
+    const dir = await tempDataDir();
+    const { store, events } = await filled(dir, 0);
+    const path = join(dir, LOG_FILE);
+    const second = (await readFile(path, "latin1")).indexOf("\n") + 1; // where the second record ("4567abcd") starts
+    const file = await open(path, "r+");
+    await file.write(Buffer.from("x"), 0, 1, second);
+    await file.close();
+    await store.compact();
+    expect([store.stats().damagedRecords, store.stats().compactions, events.includes("store_damage_kept_aside")]).toEqual([1, 1, true]);
+    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    await store.close();
+    const reopened = await testStore(dir, { clock });
+    expect(reopened.stats().damagedRecords).toBe(0);
+    expect((await reopened.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+    expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
+  });
+
   test("under a checkpoint (more than its 64 KiB check after it): start-up trusts the checkpoint, the record is dropped when read, and the checkpoint goes so that the next start finds it", async () => {
     const dir = await tempDataDir();
     const { store } = await filled(dir, 80);

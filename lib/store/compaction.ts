@@ -85,13 +85,21 @@ class CompactedFile {
   }
 }
 
+/** Records the index points at that are not records (damage): their messages now count as expired. */
+export class DamagedRecordsError extends Error {
+  constructor(readonly offsets: number[]) {
+    super(`${offsets.length} records are not where the index says, from offset ${offsets[0]}`);
+    this.name = "DamagedRecordsError";
+  }
+}
+
 /**
  * Rewrites the log at `logPath` to hold only the messages `index` points at (sweep expired ones from
  * the index first). Deposits and reads go on meanwhile: the records the index points at are copied a
  * chunk of the old file at a time (each step of synchronous work a few ms at most), what was appended
  * since is copied in catch-up rounds, and only the last few records, the rename and the swap hold the
- * append queue. Fails, leaving the log as it is, when a record is not where the index says. `onStep` is
- * a test hook.
+ * append queue. Fails with {@link DamagedRecordsError}, leaving the log as it is, when records are not
+ * where the index says. `onStep` is a test hook.
  */
 export async function compactLog(
   log: AppendLog,
@@ -114,7 +122,9 @@ export async function compactLog(
     const snapshotEnd = log.size;
     index.trackAdditions(true);
     const relocation = new Relocation();
-    const size = await copyLive(log, index, out, { end: snapshotEnd, relocation });
+    const damaged: number[] = [];
+    const size = await copyLive(log, index, out, { end: snapshotEnd, relocation, damaged });
+    if (damaged.length) throw new DamagedRecordsError(damaged);
     // Records appended meanwhile are copied as they are, in catch-up rounds, shifted by the bytes dropped.
     let copiedEnd = snapshotEnd;
     await onStep("compact:snapshot-copied");
@@ -196,7 +206,7 @@ async function copyLive(
   log: AppendLog,
   index: MailboxIndex,
   out: CompactedFile,
-  walk: { end: number; relocation: Relocation },
+  walk: { end: number; relocation: Relocation; damaged: number[] },
 ): Promise<number> {
   const byChunk = await indexedRecordsByChunk(index, walk.end);
   let input = new Uint8Array(CHUNK_BYTES * 2);
@@ -222,7 +232,12 @@ async function copyLive(
       const slot = record % SLOT_SPAN;
       const at = offsetOf(record) - from;
       const length = index.lengthOf(slot);
-      if (input[at] !== OPEN_BRACE || input[at + length - 1] !== NEWLINE) throw new Error(`the index does not match the log at offset ${from + at}`);
+      if (input[at] !== OPEN_BRACE || input[at + length - 1] !== NEWLINE) {
+        // Not a record where the index says: damage. Never copied; its message counts as expired from now on.
+        index.expireSlot(slot);
+        walk.damaged.push(from + at);
+        continue;
+      }
       output.set(input.subarray(at, at + length), used);
       walk.relocation.set(slot, size + used);
       used += length;

@@ -238,6 +238,15 @@ export class MailboxIndex {
     if (this.#added) this.#added.length = 0;
   }
 
+  /**
+   * Makes the message in `slot` count as expired: its record is not where the index says (damage a
+   * compaction met). It is never served again, and the next sweep drops it.
+   */
+  expireSlot(slot: number): void {
+    this.#expiry.set(slot, 0);
+    this.#earliestExpiry = 0;
+  }
+
   /** Puts a compaction's new offsets in place (slots it has no entry for hold no message). */
   relocate(relocation: Relocation): void {
     relocation.offsets.reserve(this.#used);

@@ -5,7 +5,7 @@ import type { ReadIfCached } from "../cached-read.ts";
 import { type ThrottledLogger, throttledLogger } from "../log.ts";
 import { type AppendLog, LogWriteError } from "./append-log.ts";
 import { checkpointPath, writeCheckpoint } from "./checkpoint.ts";
-import { compactLog, type CompactionReport } from "./compaction.ts";
+import { compactLog, type CompactionReport, DamagedRecordsError } from "./compaction.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
 import { copyAside } from "./recovery.ts";
@@ -177,19 +177,13 @@ export class MessageStore {
   /**
    * Drops expired and removed records (and damaged lines, once a copy of them is kept aside) from the
    * log now, then writes a checkpoint of the index and frees the old log's disk space. Does nothing once
-   * the store is closing.
+   * the store is closing. Damage it meets is kept aside, and the compaction runs again without it.
    */
   compact(): Promise<void> {
     if (this.#closing) return Promise.resolve();
     this.#compacting ??= (async () => {
       try {
-        if (this.#damageInLog) {
-          const keptAs = await copyAside(this.#path, this.options.onStep);
-          this.#damageInLog = false;
-          this.options.log("store_damage_kept_aside", { kept_as: keptAs });
-        }
-        await this.#sweepExpired();
-        const report = await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
+        const report = await this.#compactOnce();
         this.#checkpointedEnd = -1; // the checkpoint on disk is the old file's, until the one below is written
         this.#compactions++;
         this.#lastCompaction = report;
@@ -207,6 +201,24 @@ export class MessageStore {
       }
     })();
     return this.#compacting;
+  }
+
+  /** One compaction: the log copied aside first when it holds damage; again, after keeping it aside, when it meets some. */
+  async #compactOnce(): Promise<CompactionReport> {
+    for (;;) {
+      if (this.#damageInLog) {
+        const keptAs = await copyAside(this.#path, this.options.onStep);
+        this.#damageInLog = false;
+        this.options.log("store_damage_kept_aside", { kept_as: keptAs });
+      }
+      await this.#sweepExpired();
+      try {
+        return await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
+      } catch (error) {
+        if (!(error instanceof DamagedRecordsError)) throw error;
+        this.#damageFound(error.offsets, "compacting"); // their messages count as expired: the next round sweeps them
+      }
+    }
   }
 
   /** Current counts; `logBytes` includes records not yet compacted away. */
@@ -264,8 +276,13 @@ export class MessageStore {
    */
   #dropDamaged(mailbox: string, entry: { id: string; offset: number }): void {
     if (this.#index.removeAll(mailbox, [entry.id]) === 0) return; // dropped already, by a read at the same time
-    this.#counters.damagedRecords++;
-    this.options.log("store_damaged_records", { count: 1, offsets: [entry.offset], found: "on reading" });
+    this.#damageFound([entry.offset], "on reading");
+  }
+
+  /** Counts and logs damage found after start-up; the log is to be kept aside, and no checkpoint is to hide it from the next start. */
+  #damageFound(offsets: number[], found: "on reading" | "compacting"): void {
+    this.#counters.damagedRecords += offsets.length;
+    this.options.log("store_damaged_records", { count: offsets.length, offsets: offsets.slice(0, 10), found });
     if (this.#damageInLog) return;
     this.#damageInLog = true;
     this.#checkpointedEnd = -1;
