@@ -56,11 +56,13 @@ describe("a write that fails with ENOSPC", () => {
     expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
   });
 
-  test("the directory's fsync after a compaction's rename fails → the next commit syncs it first, and fails (io) until it can", async () => {
+  test("the directory's fsync after a compaction's rename fails → the old file is kept, and the next commit syncs the directory first, failing (io) until it can", async () => {
     const steps: string[] = [];
+    const events: string[] = [];
     let directoryFails = true;
     const store = await testStore(await tempDataDir(), {
       clock,
+      log: (event) => events.push(event),
       onStep: (step) => {
         if (step === "compact:dir-synced" || step === "append:directory-syncing") steps.push(step);
         if (directoryFails && (step === "compact:dir-synced" || step === "append:directory-syncing")) throw Object.assign(new Error("i/o"), { code: "EIO" });
@@ -68,11 +70,13 @@ describe("a write that fails with ENOSPC", () => {
     });
     await store.deposit("a", "before", NOW + 600);
     await store.compact();
+    expect(events).toContain("store_release_failed"); // the old file is not freed
     expect((await store.deposit("a", "refused", NOW + 600).catch((error) => error)).kind).toBe("io");
     directoryFails = false;
     await store.deposit("a", "after", NOW + 600);
     await store.deposit("a", "later", NOW + 600);
-    expect(steps).toEqual(["compact:dir-synced", "append:directory-syncing", "append:directory-syncing"]);
+    // Tried again before the old file is freed (it is kept), before the refused commit, and before the next one.
+    expect(steps).toEqual(["compact:dir-synced", "append:directory-syncing", "append:directory-syncing", "append:directory-syncing"]);
     expect(await payloadsOf(store)).toEqual(["before", "after", "later"]);
   });
 

@@ -4,7 +4,7 @@ import { open, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { LOG_FILE } from "../lib/store/message-store.ts";
-import { tempDataDir, testStore } from "./helpers.ts";
+import { logRecords, tempDataDir, testStore } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -165,6 +165,46 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
     expect(reopened.stats().damagedRecords).toBe(0);
     expect((await reopened.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
     expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
+  });
+
+  /** A store of MAILBOX's three messages and OTHER's one, whose `onStep` at `step` reads MAILBOX once (after the second one has rotted). */
+  async function readingAt(dir: string, step: string) {
+    let read: Promise<void> | undefined;
+    let store: Awaited<ReturnType<typeof testStore>>;
+    store = await testStore(dir, {
+      clock,
+      onStep: (at) => {
+        if (at === step && !read) read = store.peek(MAILBOX).then(() => {});
+        return read;
+      },
+    });
+    for (const payload of ["0123abcd", "4567abcd", "89ababcd"]) await store.deposit(MAILBOX, payload, NOW + 600);
+    await store.deposit(OTHER, "cdef0123", NOW + 600);
+    await rotInPlace(dir, "4567abcd");
+    return store;
+  }
+
+  test("found by a read while a compaction copies: the compaction keeps the log aside before it swaps, so the damage is never dropped uncopied", async () => {
+    const dir = await tempDataDir();
+    const store = await readingAt(dir, "compact:copied");
+    const before = await logRecords(join(dir, LOG_FILE));
+    await store.compact();
+    const aside = (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+    expect(aside.length).toBe(1);
+    expect(await logRecords(join(dir, aside[0]))).toEqual(before);
+    expect([store.stats().damagedRecords, store.stats().compactions]).toEqual([1, 1]);
+    expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
+  });
+
+  test("found by a read while a checkpoint is written: that checkpoint is removed, so the next start scans the log and finds it", async () => {
+    const dir = await tempDataDir();
+    const store = await readingAt(dir, "checkpoint:written");
+    await store.close();
+    expect(await readdir(dir)).not.toContain(`${LOG_FILE}.checkpoint`);
+    const reopened = await testStore(dir, { clock });
+    expect(reopened.stats().damagedRecords).toBe(1);
+    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await reopened.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
   });
 
   test("under a checkpoint (more than its 64 KiB check after it): start-up trusts the checkpoint, the record is dropped when read, and the checkpoint goes so that the next start finds it", async () => {

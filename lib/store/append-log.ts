@@ -1,6 +1,7 @@
 /** The log file: appends through one queue with group commit, positional reads, and an atomic swap. */
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import type { ReadIfCached } from "../cached-read.ts";
 import { syncDirectory, writeAll } from "../fsync.ts";
@@ -83,9 +84,13 @@ export class AppendLog {
     this.#zeroAhead();
   }
 
-  /** Opens (creating if need be) the file at `path`; `size` is where its valid records end. */
+  /**
+   * Opens (creating if need be) the file at `path`; `size` is where its valid records end. When durable,
+   * its directory is synced first: a file just created is not on disk until its name is.
+   */
   static async open(path: string, size: number, options: AppendLogOptions): Promise<AppendLog> {
     await (await open(path, "a", 0o600)).close();
+    if (options.durable) await syncDirectory(dirname(path));
     const file = await openForAppends(path, options.durable);
     await file.truncate(size);
     return new AppendLog(file, size, options);
@@ -171,9 +176,16 @@ export class AppendLog {
 
   /**
    * Frees the files replaced so far once no read uses them, a slice at a time with pauses until `hurry`
-   * says otherwise (see release-file.ts). A failure goes to `onReleaseError`.
+   * says otherwise (see release-file.ts); first syncs the directory of a rename not yet on disk, and
+   * frees nothing when that fails. A failure goes to `onReleaseError`.
    */
   async releaseReplaced(hurry?: () => boolean): Promise<void> {
+    // Not while the rename that replaced them may not be on disk: a power cut could bring one back as the log.
+    try {
+      await this.#syncRenamedDirectory();
+    } catch (error) {
+      return this.options.onReleaseError(error);
+    }
     const replaced = this.#replaced.splice(0);
     await Promise.all(replaced.map((old) => afterReads(old, () => releaseFile(old.file, hurry)).catch(this.options.onReleaseError)));
   }
@@ -214,6 +226,14 @@ export class AppendLog {
     );
   }
 
+  /** Syncs the directory of a rename whose sync failed (see {@link replaceWith}), if any; throws while it fails. */
+  async #syncRenamedDirectory(): Promise<void> {
+    if (this.#unsyncedDirectory === null) return;
+    await this.options.onStep?.("append:directory-syncing");
+    await syncDirectory(this.#unsyncedDirectory);
+    this.#unsyncedDirectory = null;
+  }
+
   /** Truncates the file at `offset`, zeros written ahead included. */
   async #cutAt(offset: number): Promise<void> {
     await this.#handle.file.truncate(offset);
@@ -234,11 +254,7 @@ export class AppendLog {
     try {
       const file = this.#handle.file;
       if (this.#dirtyTail) await this.#cutAt(start); // what a failed write left behind
-      if (this.#unsyncedDirectory !== null) {
-        await this.options.onStep?.("append:directory-syncing");
-        await syncDirectory(this.#unsyncedDirectory);
-        this.#unsyncedDirectory = null;
-      }
+      await this.#syncRenamedDirectory();
       // Where this batch would reach past the zeros, a piece being written there goes first (they must not overlap).
       while (start + buffer.length > this.#fileEnd && this.#zeroing) await this.#zeroing;
       this.#dirtyTail = true;

@@ -85,7 +85,7 @@ class CompactedFile {
   }
 }
 
-/** Records the index points at that are not records (damage): their messages now count as expired. */
+/** Records the index points at that are not records (damage): their messages now count as expired. With no offsets: damage found elsewhere meanwhile (see `abandonIf`). */
 export class DamagedRecordsError extends Error {
   constructor(readonly offsets: number[]) {
     super(`${offsets.length} records are not where the index says, from offset ${offsets[0]}`);
@@ -107,6 +107,8 @@ export async function compactLog(
   options: {
     logPath: string;
     onStep?(step: string): Promise<void> | void;
+    /** Asked just before the swap: true gives the compaction up (DamagedRecordsError with no offsets), the log as it was. */
+    abandonIf?(): boolean;
   },
 ): Promise<CompactionReport> {
   const began = performance.now();
@@ -143,6 +145,7 @@ export async function compactLog(
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");
+      if (options.abandonIf?.()) throw new DamagedRecordsError([]);
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
       // Past the rename the new file is the log: finish the swap even if the directory fsync fails. The

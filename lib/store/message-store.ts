@@ -213,10 +213,11 @@ export class MessageStore {
       }
       await this.#sweepExpired();
       try {
-        return await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep });
+        // Damage a read finds meanwhile is kept aside with the log as it is: not swapped away uncopied.
+        return await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep, abandonIf: () => this.#damageInLog });
       } catch (error) {
         if (!(error instanceof DamagedRecordsError)) throw error;
-        this.#damageFound(error.offsets, "compacting"); // their messages count as expired: the next round sweeps them
+        if (error.offsets.length) this.#damageFound(error.offsets, "compacting"); // their messages count as expired: the next round sweeps them
       }
     }
   }
@@ -260,6 +261,8 @@ export class MessageStore {
     const coveredEnd = this.#log.size;
     try {
       await writeCheckpoint(this.#path, this.#index, { coveredEnd, read: this.#log.readInto }, { hurry: this.#hurry, onStep: this.options.onStep });
+      // Damage found while it was written: the checkpoint would hide it from the next start's scan.
+      if (this.#damageInLog) return await this.#removeCheckpoint();
       this.#checkpointedEnd = coveredEnd;
       this.options.log("store_checkpoint_written", { messages: this.#index.count, milliseconds: Math.round(performance.now() - began) });
     } catch (error) {
@@ -285,8 +288,13 @@ export class MessageStore {
     this.options.log("store_damaged_records", { count: offsets.length, offsets: offsets.slice(0, 10), found });
     if (this.#damageInLog) return;
     this.#damageInLog = true;
+    void this.#removeCheckpoint();
+  }
+
+  /** Removes the checkpoint on disk, so that the next start reads the whole log. */
+  async #removeCheckpoint(): Promise<void> {
     this.#checkpointedEnd = -1;
-    rm(checkpointPath(this.#path), { force: true }).catch((error) => this.options.log("store_checkpoint_failed", { error: String(error) }));
+    await rm(checkpointPath(this.#path), { force: true }).catch((error) => this.options.log("store_checkpoint_failed", { error: String(error) }));
   }
 
   async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
