@@ -188,6 +188,13 @@ describe("install.sh", () => {
     expect(v3.requested.length).toBe(before);
   });
 
+  for (const url of ["http://example.invalid/releases", "ftp://example.invalid", "example.invalid/releases", "http://127.0.0.1.example.invalid/x"]) {
+    test(`base URL ${url} → refused before anything is downloaded (SHA256SUMS would come by the same way as the binary)`, async () => {
+      const result = await runInstaller(["--prefix", await tempDataDir(), "--base-url", url], { HIVEMIND_RENDEZVOUS_ARCH: "x86_64" });
+      expect(result).toMatchObject({ code: 1, stderr: `install.sh: the base URL must be https:// (or http:// on this machine), got ${url}: nothing was installed\n` });
+    });
+  }
+
   test("an unknown CPU (riscv64) → refused, naming the supported ones", async () => {
     const result = await runInstaller(["--prefix", await tempDataDir()], { HIVEMIND_RENDEZVOUS_BASE_URL: v3.url, HIVEMIND_RENDEZVOUS_ARCH: "riscv64" });
     expect(result).toMatchObject({ code: 1, stderr: "install.sh: unsupported CPU riscv64: release binaries exist for x86_64 and aarch64 only\n" });
