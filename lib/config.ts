@@ -91,6 +91,10 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
       : convert(raw, spec, source);
   }
   config.dataDir ||= defaultDataDir(env);
+  for (const [name, path] of Object.entries({ "data-dir": config.dataDir, "node-key": config.nodeKey })) {
+    // A systemd Environment= line or a quoted argument passes ~ through as a character.
+    if (String(path).startsWith("~")) throw new ConfigError(`${sources[name]}: ${JSON.stringify(path)} starts with ~, which only a shell expands: give the path in full`);
+  }
   if (config.keyless && config.nodeKey) {
     throw new ConfigError(`${sources.keyless} and ${sources["node-key"]} contradict each other: a keyless relay has no key`);
   }
@@ -101,9 +105,10 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
 export function helpText(version: string, clientUsageLines: string[]): string {
   const rows = Object.entries(OPTIONS).map(([name, spec]) => {
     const flag = spec.kind === "boolean" ? `--${name}` : `--${name} <${spec.kind === "integer" ? "n" : "value"}>`;
+    const range = "range" in spec ? `${spec.range[0]} to ${spec.range[1]}, ` : "";
     const fallback = spec.kind === "boolean" || spec.default === "" || (Array.isArray(spec.default) && !spec.default.length)
       ? ""
-      : ` (default ${spec.default})`;
+      : ` (${range}default ${spec.default})`;
     return `  ${flag.padEnd(32)}${spec.help}${fallback}\n  ${"".padEnd(32)}env RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`;
   });
   return [

@@ -48,6 +48,8 @@ describe("parseConfig", () => {
     [[], { RENDEZVOUS_KEYLESS: "maybe" }, /RENDEZVOUS_KEYLESS: expected true or false/],
     [["--no-such-flag"], {}, /no-such-flag/],
     [["--keyless", "--node-key", "relay.pem"], {}, /^--keyless and --node-key contradict each other: a keyless relay has no key$/],
+    [["--data-dir", "~/relay"], {}, /^--data-dir: "~\/relay" starts with ~, which only a shell expands: give the path in full$/],
+    [[], { RENDEZVOUS_NODE_KEY: "~/relay.pem" }, /^RENDEZVOUS_NODE_KEY: "~\/relay.pem" starts with ~/],
     [["--node-key", "relay.pem"], { RENDEZVOUS_KEYLESS: "1" }, /^RENDEZVOUS_KEYLESS and --node-key contradict each other/],
     [["stray"], {}, /stray/],
     [["--sweep-interval", "-1"], {}, /^Option '--sweep-interval' argument is ambiguous\. [^\n]* use '--sweep-interval=-XYZ'\.$/],
@@ -67,12 +69,13 @@ describe("parseConfig", () => {
     expect(parseConfig(["-v"], {})).toEqual({ action: "version" });
   });
 
-  test("helpText names every option and its variable, and lists the given client usage lines", () => {
+  test("helpText names every option and its variable, each number's range with its default, and lists the given client usage lines", () => {
     const text = helpText("1.2.3", ["keygen DIR"]);
     expect(text).toContain("       hivemind-rendezvous keygen DIR\n");
-    for (const name of Object.keys(OPTIONS)) {
+    for (const [name, spec] of Object.entries(OPTIONS)) {
       expect(text).toContain(`--${name}`);
       expect(text).toContain(`RENDEZVOUS_${name.toUpperCase().replaceAll("-", "_")}`);
+      if ("range" in spec) expect(text).toContain(`(${spec.range[0]} to ${spec.range[1]}, default ${spec.default})`);
     }
   });
 });
