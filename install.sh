@@ -7,8 +7,8 @@
 # Options:
 #   --service         create the system user hivemind-rendezvous, install the systemd unit, enable and (re)start it
 #   --prefix DIR      install to DIR/bin (default /usr/local)
-#   --base-url URL    where the release files are, https:// (default the latest GitHub release; in the
-#                     copy attached to a release, that release)
+#   --base-url URL    where the release files are, https:// (http:// only on this machine; default the
+#                     latest GitHub release; in the copy attached to a release, that release)
 #   --allow-downgrade install a release older than the installed one (it cannot read a data dir a newer
 #                     release wrote: see docs/deploy.md)
 # Environment: HIVEMIND_RENDEZVOUS_BASE_URL, HIVEMIND_RENDEZVOUS_PREFIX (same as the flags);
@@ -145,7 +145,7 @@ main() {
   # SHA256SUMS comes by the same way as the binary: over plain http, both could be replaced on the way.
   case "$base_url" in
     https://*) ;;
-    http://127.0.0.1[:/]* | http://localhost[:/]* | http://\[::1\][:/]*) ;;
+    http://127.0.0.1 | http://127.0.0.1[:/]* | http://localhost | http://localhost[:/]* | http://\[::1\] | http://\[::1\][:/]*) ;;
     *) die "the base URL must be https:// (or http:// on this machine), got $base_url: nothing was installed" ;;
   esac
   bin_dir=$prefix/bin

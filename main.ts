@@ -34,6 +34,7 @@ async function main(): Promise<number> {
   try {
     // On PostgreSQL with the key given, nothing is kept in the data dir: relays on one host need none each.
     const usesDataDir = !isPostgresUrl(config.store) || (!config.nodeKey && !config.keyless);
+    if (usesDataDir && !config.dataDir) throw new DataDirError("no --data-dir, and no absolute XDG_DATA_HOME or HOME to put the default one under");
     dataDirLock = usesDataDir ? await claimDataDir(config.dataDir, runtime.tryLockFile) : undefined;
     relayKey = await loadRelayKey(config);
     storage = await openStorage(config, relayKey.pubkey, log, runtime.readIfCached);
@@ -62,9 +63,17 @@ async function main(): Promise<number> {
   }
   // Listening for signals before saying so: a SIGTERM right after the listening line stops the relay cleanly.
   const stopped = new Promise<number>((resolve) => {
+    let firstSignalAt = 0;
     runtime.onShutdownSignal(async (count) => {
-      // A second signal: stop now. What was answered is on disk; the next start only reads more of the log.
-      if (count > 1) return log("stop_forced", {}), runtime.exit(1);
+      // A second signal a while after the first: stop now. What was answered is on disk; the next start
+      // only reads more of the log. Not one right after it: Ctrl-C under `npm start` reaches the relay
+      // twice, from the terminal and forwarded by npm.
+      if (count > 1) {
+        if (performance.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+        log("stop_forced", {});
+        runtime.exit(1);
+      }
+      firstSignalAt = performance.now();
       log("stopping", {});
       try {
         // Requests in flight get a grace period, not a client's whole --request-timeout: a service manager kills a stop that lasts 30 s.
@@ -99,6 +108,8 @@ async function main(): Promise<number> {
 
 /** How long a stop waits for requests in flight (a body still arriving) before closing the store. */
 const STOP_GRACE_MS = 10_000;
+/** A signal within this long of the first is the same stop (see the shutdown handler). */
+const REPEAT_SIGNAL_MS = 1000;
 
 /** Whether `promise` was still pending after `milliseconds`. */
 async function timedOut(promise: Promise<unknown>, milliseconds: number): Promise<boolean> {

@@ -19,7 +19,7 @@ const GiB = 1024 ** 3;
 export const OPTIONS = {
   host: { kind: "string", default: "0.0.0.0", help: "address to listen on" },
   port: { kind: "integer", default: 6789, range: [0, 65535], help: "TCP port (0 picks a free one)" },
-  "data-dir": { kind: "string", default: "", help: "where messages and the relay key live [$XDG_DATA_HOME/hivemind/rendezvous]" },
+  "data-dir": { kind: "string", default: "", help: "where messages and the relay key live [hivemind/rendezvous under $XDG_DATA_HOME, else ~/.local/share; required without either]" },
   "node-key": { kind: "string", default: "", help: "PEM private key (PKCS#1 or PKCS#8) that is the relay's identity [generated in the data dir]" },
   keyless: { kind: "boolean", default: false, help: "run without a key: GET /pubkey serves \"\" like the original relay" },
   "deposit-rate-limit": { kind: "integer", default: 60, range: [0, 1e9], help: "deposits per client per window (0 = unlimited)" },

@@ -24,7 +24,6 @@ export class DataDirError extends Error {
  * file itself is never removed (removing it would let two relays lock two different files).
  */
 export async function claimDataDir(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
-  if (directory === "") throw new DataDirError("no data dir: give --data-dir (there is no default without HOME or XDG_DATA_HOME)");
   await mkdir(directory, { recursive: true, mode: 0o700 }).catch((error) => {
     if (error.code !== "EEXIST") throw new DataDirError(`cannot create the data dir: ${error.message}`);
   });

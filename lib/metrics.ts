@@ -116,7 +116,7 @@ export class Metrics {
       );
     } else {
       metric("rendezvous_log_bytes", "gauge", "Size of the store's log file.", [["", store.logBytes]]);
-      metric("rendezvous_damaged_records", "gauge", "Damaged log records, found at start-up or when a message was read.", [["", store.damagedRecords]]);
+      metric("rendezvous_damaged_records", "gauge", "Damaged log records, found at start-up or since (when read, or by a compaction).", [["", store.damagedRecords]]);
       metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
       metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
     }

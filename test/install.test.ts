@@ -188,6 +188,13 @@ describe("install.sh", () => {
     expect(v3.requested.length).toBe(before);
   });
 
+  test("http:// on this machine, written bare (http://localhost/) → taken: it goes on to download", async () => {
+    for (const host of ["localhost", "127.0.0.1", "[::1]"]) {
+      const result = await runInstaller(["--prefix", await tempDataDir(), "--base-url", `http://${host}/`], { HIVEMIND_RENDEZVOUS_ARCH: "x86_64" });
+      expect({ code: result.code, last: lastLine(result.stderr) }).toEqual({ code: 1, last: `install.sh: could not download http://${host}/SHA256SUMS` });
+    }
+  });
+
   for (const url of ["http://example.invalid/releases", "ftp://example.invalid", "example.invalid/releases", "http://127.0.0.1.example.invalid/x"]) {
     test(`base URL ${url} → refused before anything is downloaded (SHA256SUMS would come by the same way as the binary)`, async () => {
       const result = await runInstaller(["--prefix", await tempDataDir(), "--base-url", url], { HIVEMIND_RENDEZVOUS_ARCH: "x86_64" });

@@ -22,16 +22,18 @@ async function relayWithStalledRequest(runtime: (typeof RUNTIMES)[number]) {
   expect((await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
   const socket = await openSocket(relay.port);
   socket.on("error", () => {}).write(STALLED_BODY);
-  await Bun.sleep(200);
+  // A request sent after it and answered: the stalled one's head has been read by then.
+  await Bun.sleep(100);
+  expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
   return { relay, socket };
 }
 
 for (const runtime of RUNTIMES) {
   describe(`stopping under ${runtime}`, () => {
-    test("a second SIGTERM while the first waits for a stalled body → exit 1 at once, stop_forced", async () => {
+    test("a second SIGTERM, a while after the first, which waits for a stalled body → exit 1 at once, stop_forced", async () => {
       const { relay, socket } = await relayWithStalledRequest(runtime);
       relay.child.kill("SIGTERM");
-      await Bun.sleep(300);
+      await Bun.sleep(1500);
       relay.child.kill("SIGTERM");
       const exit = await exitOf(relay.child);
       socket.destroy();
@@ -39,6 +41,16 @@ for (const runtime of RUNTIMES) {
       const output = await relay.output();
       expect(output).toContain('"event":"stopping"');
       expect(output).toContain('"event":"stop_forced"');
+    }, 30_000);
+
+    test("two SIGINTs at once (Ctrl-C under npm start: from the terminal and from npm) are one stop → exit 0, not forced", async () => {
+      const relay = await startRelay(runtime, await tempDataDir());
+      relay.child.kill("SIGINT");
+      relay.child.kill("SIGINT");
+      expect(await relay.child.exited).toBe(0);
+      const output = await relay.output();
+      expect(output).toContain('"event":"stopped"');
+      expect(output).not.toContain("stop_forced");
     }, 30_000);
   });
 }

@@ -63,7 +63,7 @@ for (const runtime of RUNTIMES) {
 
     test("no --data-dir and no HOME (a service without one) → one line, exit 2; not a data dir relative to wherever it started", async () => {
       const { code, stderr } = await runProcess([...unprivileged, ...RELAY_COMMANDS[runtime], "--host", "127.0.0.1", "--port", "0"], { env: { PATH: process.env.PATH, DENO_DIR: env.DENO_DIR, NO_COLOR: "1" } });
-      expect({ code, stderr }).toEqual({ code: 2, stderr: "hivemind-rendezvous: no data dir: give --data-dir (there is no default without HOME or XDG_DATA_HOME)\n" });
+      expect({ code, stderr }).toEqual({ code: 2, stderr: "hivemind-rendezvous: no --data-dir, and no absolute XDG_DATA_HOME or HOME to put the default one under\n" });
     }, 30_000);
 
     test("data dir is a file → one line, exit 2", async () => {

@@ -115,7 +115,7 @@ function parsePem(text: string): { label: string; der: Uint8Array<ArrayBuffer> }
   const first = lines[0];
   const label = first.startsWith("-----BEGIN ") && first.endsWith("-----") ? first.slice(11, -5) : "";
   if (!PEM_LABEL.test(label) || lines.length < 3 || lines[lines.length - 1] !== `-----END ${label}-----`) {
-    throw new TypeError("not one PEM block (its -----BEGIN …----- line first, its -----END …----- line last, nothing before or after them)");
+    throw new TypeError("not one PEM block: a -----BEGIN …----- line first, its -----END …----- line last, base64 between them, nothing else");
   }
   // Encrypted legacy PEMs carry "Proc-Type:" headers, which are not base64 and fail here.
   const der = decodeBase64(lines.slice(1, -1).join(""));

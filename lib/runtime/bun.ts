@@ -4,7 +4,7 @@ import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import type { ReadIfCached } from "../cached-read.ts";
 import type { FileLock } from "../file-lock.ts";
-import { type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, countSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { countSignals, type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `bun ${Bun.version}`;
 

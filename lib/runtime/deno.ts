@@ -1,6 +1,6 @@
 /** The runtime adapter for Deno. */
 import type { FileLock } from "../file-lock.ts";
-import { type Handler, hasBase64Bytes, listenOrThrow, countSignals, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { countSignals, type Handler, hasBase64Bytes, listenOrThrow, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;

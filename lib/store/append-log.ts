@@ -160,12 +160,12 @@ export class AppendLog {
   /**
    * Within `exclusive`: switch to an already renamed-in file of `size` bytes of records, opened by
    * {@link openForAppends}, with zeros written ahead (on disk) up to `zerosEnd`, if that is past the records.
-   * `unsyncedDirectory`: the directory whose fsync after the rename failed; it is synced before the next
-   * commit, which fails (and the one after tries again) as long as it cannot be.
+   * `unsyncedDirectory`: the directory whose fsync after the rename failed; when durable, it is synced
+   * before the next commit, which fails (and the one after tries again) as long as it cannot be.
    * The old file stays open until {@link releaseReplaced} (or {@link close}) frees it.
    */
   replaceWith(file: FileHandle, size: number, zerosEnd: number, unsyncedDirectory: string | null = null): void {
-    this.#unsyncedDirectory = unsyncedDirectory;
+    this.#unsyncedDirectory = this.options.durable ? unsyncedDirectory : null; // without fsyncs, nothing waits for the disk
     this.#replaced.push(this.#handle);
     this.#handle = { file, readers: 0 };
     this.#size = size;

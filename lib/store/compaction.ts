@@ -85,12 +85,17 @@ class CompactedFile {
   }
 }
 
-/** Records the index points at that are not records (damage): their messages now count as expired. With no offsets: damage found elsewhere meanwhile (see `abandonIf`). */
+/** Records the index points at that are not records (damage): their messages now count as expired. */
 export class DamagedRecordsError extends Error {
   constructor(readonly offsets: number[]) {
     super(`${offsets.length} records are not where the index says, from offset ${offsets[0]}`);
     this.name = "DamagedRecordsError";
   }
+}
+
+/** The compaction was given up just before its swap, as `abandonIf` asked: the log is as it was. */
+export class CompactionAbandoned extends Error {
+  override name = "CompactionAbandoned";
 }
 
 /**
@@ -107,7 +112,7 @@ export async function compactLog(
   options: {
     logPath: string;
     onStep?(step: string): Promise<void> | void;
-    /** Asked just before the swap: true gives the compaction up (DamagedRecordsError with no offsets), the log as it was. */
+    /** Asked just before the swap: true gives the compaction up ({@link CompactionAbandoned}), the log as it was. */
     abandonIf?(): boolean;
   },
 ): Promise<CompactionReport> {
@@ -145,7 +150,7 @@ export async function compactLog(
       await catchUp(log.size);
       await out.sync();
       await onStep("compact:tail-synced");
-      if (options.abandonIf?.()) throw new DamagedRecordsError([]);
+      if (options.abandonIf?.()) throw new CompactionAbandoned("given up before the swap");
       await rename(tempPath, logPath);
       await onStep("compact:renamed");
       // Past the rename the new file is the log: finish the swap even if the directory fsync fails. The

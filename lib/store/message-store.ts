@@ -1,11 +1,13 @@
 /** The message store: mailboxes of deposited payloads, durable on disk, expiring by TTL. */
 import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import type { ReadIfCached } from "../cached-read.ts";
+import { syncDirectory } from "../fsync.ts";
 import { type ThrottledLogger, throttledLogger } from "../log.ts";
 import { type AppendLog, LogWriteError } from "./append-log.ts";
 import { checkpointPath, writeCheckpoint } from "./checkpoint.ts";
-import { compactLog, type CompactionReport, DamagedRecordsError } from "./compaction.ts";
+import { CompactionAbandoned, compactLog, type CompactionReport, DamagedRecordsError } from "./compaction.ts";
 import type { MailboxIndex } from "./mailbox-index.ts";
 import { decodePayload, encodeDel, encodePut } from "./records.ts";
 import { copyAside } from "./recovery.ts";
@@ -87,6 +89,8 @@ export class MessageStore {
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
   readonly #taking = new Map<string, Promise<unknown>>();
   #compacting: Promise<void> | null = null;
+  /** The removal of the checkpoint on disk under way, if any (see {@link #removeCheckpoint}). */
+  #checkpointRemoval: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   /** Whether freed files' blocks are to go at once (the store is closing) rather than paced. */
   readonly #hurry = () => this.#closing !== undefined;
@@ -216,8 +220,9 @@ export class MessageStore {
         // Damage a read finds meanwhile is kept aside with the log as it is: not swapped away uncopied.
         return await compactLog(this.#log, this.#index, { logPath: this.#path, onStep: this.options.onStep, abandonIf: () => this.#damageInLog });
       } catch (error) {
-        if (!(error instanceof DamagedRecordsError)) throw error;
-        if (error.offsets.length) this.#damageFound(error.offsets, "compacting"); // their messages count as expired: the next round sweeps them
+        // Damaged records count as expired: the next round sweeps them. Abandoned: a read found damage meanwhile.
+        if (error instanceof DamagedRecordsError) this.#damageFound(error.offsets, "compacting");
+        else if (!(error instanceof CompactionAbandoned)) throw error;
       }
     }
   }
@@ -244,6 +249,7 @@ export class MessageStore {
       await this.#compacting?.catch(() => {});
       await this.#log.exclusive(async () => {}); // appends queued before now are on disk
       if (this.#log.size !== this.#checkpointedEnd) await this.#writeCheckpoint();
+      await this.#checkpointRemoval;
       await this.#log.close();
     })();
     await this.#closing;
@@ -256,6 +262,7 @@ export class MessageStore {
    * falls back to the older checkpoint or to a full scan.
    */
   async #writeCheckpoint(): Promise<void> {
+    await this.#checkpointRemoval; // not renamed in only to be removed
     if (this.#damageInLog) return;
     const began = performance.now();
     const coveredEnd = this.#log.size;
@@ -291,10 +298,13 @@ export class MessageStore {
     void this.#removeCheckpoint();
   }
 
-  /** Removes the checkpoint on disk, so that the next start reads the whole log. */
-  async #removeCheckpoint(): Promise<void> {
+  /** Removes the checkpoint on disk (durably), so that the next start reads the whole log; close and the next checkpoint wait for it. */
+  #removeCheckpoint(): Promise<void> {
     this.#checkpointedEnd = -1;
-    await rm(checkpointPath(this.#path), { force: true }).catch((error) => this.options.log("store_checkpoint_failed", { error: String(error) }));
+    const path = checkpointPath(this.#path);
+    const removal = this.#checkpointRemoval.then(() => rm(path, { force: true })).then(() => syncDirectory(dirname(path)));
+    this.#checkpointRemoval = removal.catch((error) => this.options.log("store_checkpoint_failed", { error: String(error) }));
+    return this.#checkpointRemoval;
   }
 
   async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
