@@ -1,7 +1,7 @@
 /** Shared test helpers: the vectors, a temp data dir, a relay with a frozen clock, proof signing. */
 import { test } from "bun:test";
 import { rmSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
@@ -17,7 +17,7 @@ import { openPostgresStore } from "../lib/postgres/message-store.ts";
 import { postgresState } from "../lib/postgres/shared-state.ts";
 import type { SharedState } from "../lib/shared-state.ts";
 import type { MailboxStore } from "../lib/store/mailbox-store.ts";
-import type { MessageStore, StoreOptions } from "../lib/store/message-store.ts";
+import { LOG_FILE, type MessageStore, type StoreOptions } from "../lib/store/message-store.ts";
 import { openMessageStore } from "../lib/store/open-store.ts";
 import { RELAY_UNDER_TEST, testRelayProcess } from "./test-relay-process.ts";
 
@@ -266,4 +266,10 @@ export function withBitsSetBeforePadding(text: string): string {
   const padding = text.endsWith("==") ? 2 : 1;
   const last = text.length - padding - 1;
   return text.slice(0, last) + BASE64_ALPHABET[BASE64_ALPHABET.indexOf(text[last]) | (padding === 2 ? 0b1111 : 0b11)] + text.slice(last + 1);
+}
+
+/** How many log files of `dir` that are no longer named (replaced by a compaction) this process holds open. */
+export async function deletedLogsHeld(dir: string): Promise<number> {
+  const targets = await Promise.all((await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+  return targets.filter((target) => target === `${join(dir, LOG_FILE)} (deleted)`).length;
 }

@@ -5,7 +5,7 @@ import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { LOG_FILE, StoreError } from "../lib/store/message-store.ts";
 import { openMessageStore, StoreOpenError } from "../lib/store/open-store.ts";
-import { logRecords, tempDataDir, testStore } from "./helpers.ts";
+import { deletedLogsHeld, logRecords, tempDataDir, testStore } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -56,11 +56,12 @@ describe("a write that fails with ENOSPC", () => {
     expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
   });
 
-  test("the directory's fsync after a compaction's rename fails → the old file is kept, and the next commit syncs the directory first, failing (io) until it can", async () => {
+  test("the directory's fsync after a compaction's rename fails → the old file is kept, and the next commit syncs the directory first, failing (io) until it can, then frees it", async () => {
     const steps: string[] = [];
     const events: string[] = [];
     let directoryFails = true;
-    const store = await testStore(await tempDataDir(), {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, {
       clock,
       log: (event) => events.push(event),
       onStep: (step) => {
@@ -70,11 +71,13 @@ describe("a write that fails with ENOSPC", () => {
     });
     await store.deposit("a", "before", NOW + 600);
     await store.compact();
-    expect(events).toContain("store_release_failed"); // the old file is not freed
+    expect([events.includes("store_release_failed"), await deletedLogsHeld(dir)]).toEqual([true, 1]); // the old file is kept
     expect((await store.deposit("a", "refused", NOW + 600).catch((error) => error)).kind).toBe("io");
     directoryFails = false;
-    await store.deposit("a", "after", NOW + 600);
+    await store.deposit("a", "after", NOW + 600); // syncs the directory, then frees the old file
     await store.deposit("a", "later", NOW + 600);
+    for (let waited = 0; waited < 3000 && await deletedLogsHeld(dir) > 0; waited += 50) await Bun.sleep(50);
+    expect(await deletedLogsHeld(dir)).toBe(0);
     // Tried again before the old file is freed (it is kept), before the refused commit, and before the next one.
     expect(steps).toEqual(["compact:dir-synced", "append:directory-syncing", "append:directory-syncing", "append:directory-syncing"]);
     expect(await payloadsOf(store)).toEqual(["before", "after", "later"]);

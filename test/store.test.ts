@@ -1,10 +1,10 @@
 /** The store through its public API: saved → reopened / compacted → state, recovery from torn and damaged logs. */
 import { describe, expect, test } from "bun:test";
-import { appendFile, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { checkpointPath } from "../lib/store/checkpoint.ts";
 import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
-import { logRecords, tempDataDir, testStore } from "./helpers.ts";
+import { deletedLogsHeld, logRecords, tempDataDir, testStore } from "./helpers.ts";
 import { contents, NOW, STORE_TABLE } from "./store-table.ts";
 
 const clock = () => NOW;
@@ -324,11 +324,6 @@ describe("compaction under random deposits and removals", () => {
   }
 });
 
-/** How many log files of `dir` that are no longer named (replaced by a compaction) this process holds open. */
-async function deletedLogsHeld(dir: string): Promise<number> {
-  const targets = await Promise.all((await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
-  return targets.filter((target) => target === `${join(dir, LOG_FILE)} (deleted)`).length;
-}
 
 /** A closed log in `dir` holding "1", "2", "3" in mailbox a, its second line changed by `spoil`; resolves with its lines. */
 async function logWithSecondLine(dir: string, spoil: (line: string) => string): Promise<string[]> {

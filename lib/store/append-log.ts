@@ -75,6 +75,8 @@ export class AppendLog {
   #zeroingStopped = false;
   /** The directory of a file renamed in whose entry may not be on disk yet (see {@link replaceWith}); null when it is. */
   #unsyncedDirectory: string | null = null;
+  /** A release of replaced files held back by that directory (its `hurry`), done once it is synced. */
+  #releaseOnceSynced: (() => boolean) | undefined;
   #closing = false;
 
   private constructor(file: FileHandle, size: number, readonly options: AppendLogOptions) {
@@ -184,6 +186,7 @@ export class AppendLog {
     try {
       await this.#syncRenamedDirectory();
     } catch (error) {
+      this.#releaseOnceSynced = hurry ?? (() => false); // by the commit whose sync succeeds
       return this.options.onReleaseError(error);
     }
     const replaced = this.#replaced.splice(0);
@@ -232,6 +235,9 @@ export class AppendLog {
     await this.options.onStep?.("append:directory-syncing");
     await syncDirectory(this.#unsyncedDirectory);
     this.#unsyncedDirectory = null;
+    const hurry = this.#releaseOnceSynced;
+    this.#releaseOnceSynced = undefined;
+    if (hurry) void this.releaseReplaced(hurry);
   }
 
   /** Truncates the file at `offset`, zeros written ahead included. */
