@@ -10,6 +10,7 @@ import { jsonLogger } from "./lib/log.ts";
 import * as runtime from "./lib/runtime.ts";
 import { isPostgresUrl, openStorage, StorageError } from "./lib/storage.ts";
 import { StoreOpenError } from "./lib/store/open-store.ts";
+import { pause } from "./lib/store/work-slices.ts";
 
 const log = jsonLogger();
 async function main(): Promise<number> {
@@ -63,21 +64,22 @@ async function main(): Promise<number> {
   }
   // Listening for signals before saying so: a SIGTERM right after the listening line stops the relay cleanly.
   const stopped = new Promise<number>((resolve) => {
-    let firstSignalAt = 0;
-    runtime.onShutdownSignal(async (count) => {
+    let stoppingSince: number | undefined;
+    runtime.onShutdownSignal(async () => {
       // A second signal a while after the first: stop now. What was answered is on disk; the next start
       // only reads more of the log. Not one right after it: Ctrl-C under `npm start` reaches the relay
       // twice, from the terminal and forwarded by npm.
-      if (count > 1) {
-        if (performance.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+      if (stoppingSince !== undefined) {
+        if (performance.now() - stoppingSince < REPEAT_SIGNAL_MS) return;
         log("stop_forced", {});
         runtime.exit(1);
       }
-      firstSignalAt = performance.now();
+      stoppingSince = performance.now();
       log("stopping", {});
       try {
         // Requests in flight get a grace period, not a client's whole --request-timeout: a service manager kills a stop that lasts 30 s.
-        if (await timedOut(server.stop(), STOP_GRACE_MS)) log("stop_grace_over", { seconds: STOP_GRACE_MS / 1000 });
+        const graceOver = await Promise.race([server.stop().then(() => false), pause(STOP_GRACE_MS).then(() => true)]);
+        if (graceOver) log("stop_grace_over", { seconds: STOP_GRACE_MS / 1000 });
         await store.close();
         log("stopped", {});
         resolve(0);
@@ -110,17 +112,6 @@ async function main(): Promise<number> {
 const STOP_GRACE_MS = 10_000;
 /** A signal within this long of the first is the same stop (see the shutdown handler). */
 const REPEAT_SIGNAL_MS = 1000;
-
-/** Whether `promise` was still pending after `milliseconds`. */
-async function timedOut(promise: Promise<unknown>, milliseconds: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<true>((resolve) => (timer = setTimeout(resolve, milliseconds, true)));
-  try {
-    return await Promise.race([promise.then(() => false), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * A start-up failure the operator must fix, as one line (exit code 2, which systemd does not restart):

@@ -14,6 +14,9 @@ const OTHER = "6b86b273ff34fce19c3b3f2b9e0ab8a8b3ae0dd4d6d7de0f5fa2c24b1e1ee1b2"
 /** `text` with its hex digit at `at` changed to another one. */
 const flipDigit = (text: string, at: number) => `${text.slice(0, at)}${text[at] === "0" ? "1" : "0"}${text.slice(at + 1)}`;
 
+/** The copies of the log kept aside in `dir`. */
+const keptAside = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+
 /** The log's lines, the one at `at` changed by `damage`, written back. */
 async function damageLine(dir: string, at: number, damage: (line: string) => string): Promise<string> {
   const path = join(dir, LOG_FILE);
@@ -52,7 +55,7 @@ describe("one changed digit in a record", () => {
       const reopened = await testStore(dir, { clock, log: (event) => events.push(event) });
       expect(reopened.stats().damagedRecords).toBe(1);
       expect(events).toContain("store_damaged_records");
-      const aside = (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+      const aside = await keptAside(dir);
       expect(aside.length).toBe(1);
       expect(await readFile(join(dir, aside[0]), "utf8")).toBe(damaged);
       const served = (await reopened.peek(MAILBOX)).messages.map((m) => m.payload);
@@ -109,21 +112,26 @@ describe("a log written by the first release (payload-only CRC, no version marke
   });
 });
 
-/** Changes one byte of the first occurrence of `text` in the log, in place, as a disk's rot would. */
-async function rotInPlace(dir: string, text: string): Promise<void> {
-  const path = join(dir, LOG_FILE);
-  const at = (await readFile(path, "latin1")).indexOf(text);
-  expect(at).toBeGreaterThanOrEqual(0);
-  const file = await open(path, "r+");
-  await file.write(Buffer.from(flipDigit(text, 0).slice(0, 1)), 0, 1, at);
+/** Writes `byte` over the log's byte at `at`, in place, as a disk's rot would. */
+async function overwriteInPlace(dir: string, at: number, byte: string): Promise<void> {
+  const file = await open(join(dir, LOG_FILE), "r+");
+  await file.write(Buffer.from(byte), 0, 1, at);
   await file.close();
 }
 
+/** Changes the first digit of the first occurrence of `text` in the log, in place. */
+async function rotInPlace(dir: string, text: string): Promise<void> {
+  const at = (await readFile(join(dir, LOG_FILE), "latin1")).indexOf(text);
+  expect(at).toBeGreaterThanOrEqual(0);
+  await overwriteInPlace(dir, at, flipDigit(text, 0)[0]);
+}
+
+
 describe("damage that start-up did not scan: a checkpoint covered it, or it came after", () => {
   /** A store holding three messages for MAILBOX (the second to rot) and one for OTHER, with `filler` more messages after them. */
-  async function filled(dir: string, filler: number) {
+  async function filled(dir: string, filler: number, onStep?: (step: string) => Promise<void> | void) {
     const events: string[] = [];
-    const store = await testStore(dir, { clock, log: (event) => events.push(event) });
+    const store = await testStore(dir, { clock, log: (event) => events.push(event), onStep });
     for (const payload of ["0123abcd", "4567abcd", "89ababcd"]) await store.deposit(MAILBOX, payload, NOW + 600);
     await store.deposit(OTHER, "cdef0123", NOW + 600);
     for (let i = 0; i < filler; i++) await store.deposit(OTHER, `${i}`.padStart(1000, "f"), NOW + 600);
@@ -143,7 +151,7 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
 
     const reopened = await testStore(dir, { clock });
     expect(reopened.stats().damagedRecords).toBe(1);
-    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await keptAside(dir)).length).toBe(1);
     expect((await reopened.peek(MAILBOX)).messages).toEqual([]);
     expect((await reopened.peek(OTHER)).messages.map((m) => m.payload)).toEqual(["cdef0123"]);
   });
@@ -151,14 +159,11 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
   test("a record's first byte: a compaction meets it, keeps the log aside, and compacts without it; every other message stays", async () => {
     const dir = await tempDataDir();
     const { store, events } = await filled(dir, 0);
-    const path = join(dir, LOG_FILE);
-    const second = (await readFile(path, "latin1")).indexOf("\n") + 1; // where the second record ("4567abcd") starts
-    const file = await open(path, "r+");
-    await file.write(Buffer.from("x"), 0, 1, second);
-    await file.close();
+    const second = (await readFile(join(dir, LOG_FILE), "latin1")).indexOf("\n") + 1; // where the second record ("4567abcd") starts
+    await overwriteInPlace(dir, second, "x");
     await store.compact();
     expect([store.stats().damagedRecords, store.stats().compactions, events.includes("store_damage_kept_aside")]).toEqual([1, 1, true]);
-    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await keptAside(dir)).length).toBe(1);
     expect((await store.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
     await store.close();
     const reopened = await testStore(dir, { clock });
@@ -170,16 +175,10 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
   /** A store of MAILBOX's three messages and OTHER's one, whose `onStep` at `step` reads MAILBOX once (after the second one has rotted). */
   async function readingAt(dir: string, step: string) {
     let read: Promise<void> | undefined;
-    let store: Awaited<ReturnType<typeof testStore>>;
-    store = await testStore(dir, {
-      clock,
-      onStep: (at) => {
-        if (at === step && !read) read = store.peek(MAILBOX).then(() => {});
-        return read;
-      },
+    const { store } = await filled(dir, 0, (at) => {
+      if (at === step && !read) read = store.peek(MAILBOX).then(() => {});
+      return read;
     });
-    for (const payload of ["0123abcd", "4567abcd", "89ababcd"]) await store.deposit(MAILBOX, payload, NOW + 600);
-    await store.deposit(OTHER, "cdef0123", NOW + 600);
     await rotInPlace(dir, "4567abcd");
     return store;
   }
@@ -189,7 +188,7 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
     const store = await readingAt(dir, "compact:copied");
     const before = await logRecords(join(dir, LOG_FILE));
     await store.compact();
-    const aside = (await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`));
+    const aside = await keptAside(dir);
     expect(aside.length).toBe(1);
     expect(await logRecords(join(dir, aside[0]))).toEqual(before);
     expect([store.stats().damagedRecords, store.stats().compactions]).toEqual([1, 1]);
@@ -203,7 +202,7 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
     expect(await readdir(dir)).not.toContain(`${LOG_FILE}.checkpoint`);
     const reopened = await testStore(dir, { clock });
     expect(reopened.stats().damagedRecords).toBe(1);
-    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await keptAside(dir)).length).toBe(1);
     expect((await reopened.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
   });
 
@@ -224,7 +223,7 @@ describe("damage that start-up did not scan: a checkpoint covered it, or it came
 
     const again = await testStore(dir, { clock }); // a full scan: it finds the damage, keeps the log aside, compacts
     expect(again.stats().damagedRecords).toBe(1);
-    expect((await readdir(dir)).filter((name) => name.startsWith(`${LOG_FILE}.damaged-`)).length).toBe(1);
+    expect((await keptAside(dir)).length).toBe(1);
     expect((await again.peek(MAILBOX)).messages.map((m) => m.payload)).toEqual(["0123abcd", "89ababcd"]);
     expect((await again.peek(OTHER)).messages.length).toBe(81);
   });

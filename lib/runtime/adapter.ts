@@ -49,8 +49,8 @@ export interface RuntimeAdapter {
   environment(): Record<string, string | undefined>;
   /** Serves `handler` on host:port; rejects with a ListenError when it cannot listen. */
   serve(handler: Handler, options: ServeOptions): Promise<RunningServer>;
-  /** Calls `listener` on each SIGTERM or SIGINT, with how many have come (1 for the first). */
-  onShutdownSignal(listener: (count: number) => void): void;
+  /** Calls `listener` on each SIGTERM or SIGINT. */
+  onShutdownSignal(listener: () => void): void;
   /** Ends the process. */
   exit(code: number): never;
   /** See {@link TryLockFile}. */
@@ -129,10 +129,8 @@ export function internalErrorResponse(error: unknown): Response {
   return errorResponse(errors.internalError());
 }
 
-/** Calls `listener` on each SIGTERM or SIGINT with how many have come; `subscribe` registers it with the runtime. */
-export function countSignals(subscribe: (signal: "SIGTERM" | "SIGINT", listener: () => void) => void, listener: (count: number) => void): void {
-  let count = 0;
-  const each = () => listener(++count);
-  subscribe("SIGTERM", each);
-  subscribe("SIGINT", each);
+/** Calls `listener` on each SIGTERM or SIGINT; `subscribe` registers it with the runtime. */
+export function onEachShutdownSignal(subscribe: (signal: "SIGTERM" | "SIGINT", listener: () => void) => void, listener: () => void): void {
+  subscribe("SIGTERM", listener);
+  subscribe("SIGINT", listener);
 }

@@ -4,7 +4,7 @@ import { closeSync, openSync } from "node:fs";
 import { constants } from "node:os";
 import type { ReadIfCached } from "../cached-read.ts";
 import type { FileLock } from "../file-lock.ts";
-import { countSignals, type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type Handler, hasBase64Bytes, internalErrorResponse, listenOrThrow, onEachShutdownSignal, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 
 export const runtimeName = `bun ${Bun.version}`;
 
@@ -59,8 +59,8 @@ function nextTurn(): Promise<void> {
 /** The answer to a request whose connection is closed: never sent. */
 const NOT_SENT = new Response(null, { status: 499 });
 
-export function onShutdownSignal(listener: (count: number) => void): void {
-  countSignals((signal, each) => process.on(signal, each), listener);
+export function onShutdownSignal(listener: () => void): void {
+  onEachShutdownSignal((signal, each) => process.on(signal, each), listener);
 }
 
 export function exit(code: number): never {

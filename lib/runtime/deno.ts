@@ -1,6 +1,6 @@
 /** The runtime adapter for Deno. */
 import type { FileLock } from "../file-lock.ts";
-import { countSignals, type Handler, hasBase64Bytes, listenOrThrow, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type Handler, hasBase64Bytes, listenOrThrow, onEachShutdownSignal, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
@@ -27,8 +27,8 @@ export async function serve(app: Handler, options: ServeOptions): Promise<Runnin
   return { port: server.port, stop: async () => (await server.close(), await settled()) };
 }
 
-export function onShutdownSignal(listener: (count: number) => void): void {
-  countSignals((signal, each) => Deno.addSignalListener(signal, each), listener);
+export function onShutdownSignal(listener: () => void): void {
+  onEachShutdownSignal((signal, each) => Deno.addSignalListener(signal, each), listener);
 }
 
 export function exit(code: number): never {

@@ -87,12 +87,12 @@ export class AppendLog {
   }
 
   /**
-   * Opens (creating if need be) the file at `path`; `size` is where its valid records end. When durable,
-   * its directory is synced first: a file just created is not on disk until its name is.
+   * Opens (creating if need be) the file at `path`; `size` is where its valid records end. An empty log
+   * (perhaps just created) has its directory synced when durable: a new file is not on disk until its name is.
    */
   static async open(path: string, size: number, options: AppendLogOptions): Promise<AppendLog> {
     await (await open(path, "a", 0o600)).close();
-    if (options.durable) await syncDirectory(dirname(path));
+    if (options.durable && size === 0) await syncDirectory(dirname(path));
     const file = await openForAppends(path, options.durable);
     await file.truncate(size);
     return new AppendLog(file, size, options);
