@@ -1,5 +1,5 @@
 /** The client: envelopes against the vectors, a sealed deposit through the app, the CLI against a relay process. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, createPublicKey } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import { parsePublicKeyPem, publicPemOf } from "../lib/crypto/pem.ts";
 import { open, seal } from "../lib/client/envelope.ts";
 import { loadIdentity } from "../lib/client/identity.ts";
 import { retrieve } from "../lib/client/retrieve.ts";
-import { generateKeyPair } from "../lib/client/keys.ts";
+import { generateKeyPair, keyFingerprint } from "../lib/client/keys.ts";
 import { envelopeOf, intercomMessage, speakMessage } from "../lib/client/messages.ts";
 import { intercom, json, keys, loadVector, proofBody, tempDataDir, testRelay } from "./helpers.ts";
 import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
@@ -148,6 +148,7 @@ describe("a sealed envelope through the relay app", () => {
 
 describe("retrieve", () => {
   let hideCollect = false;
+  let failAcks = false;
   let url = "";
   let deposit: (payload: string) => Promise<Response>;
   const servers: Array<{ stop(force: boolean): unknown }> = [];
@@ -159,20 +160,35 @@ describe("retrieve", () => {
     const server = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
-      fetch: (request) => hideCollect && new URL(request.url).pathname === "/collect"
-        ? Response.json({ status: "error", reason: "not_found" }, { status: 404 })
-        : relay.app(request, () => "127.0.0.1"),
+      fetch: (request) => {
+        const path = new URL(request.url).pathname;
+        if (hideCollect && path === "/collect") return Response.json({ status: "error", reason: "not_found" }, { status: 404 });
+        // A proxy in front of the relay failing: its 502 page.
+        if (failAcks && path === "/ack") return new Response("Bad Gateway", { status: 502 });
+        return relay.app(request, () => "127.0.0.1");
+      },
     });
     servers.push(server);
     url = `http://127.0.0.1:${server.port}`;
   });
-  const run = async (keep: boolean) => {
+  afterEach(() => {
+    hideCollect = false;
+    failAcks = false;
+  });
+  /** A retrieve whose output takes `writable` lines, then fails as a full disk would; `error` when it rejects. */
+  const run = async (keep: boolean, writable = Infinity) => {
     const lines: string[] = [];
     const notes: string[] = [];
-    const output = { message: (line: string) => lines.push(line), note: (line: string) => notes.push(line) };
-    const failures = await retrieve({ url, privatePem: keys.bob.private_pkcs1_pem, keep }, output);
-    return { failures, lines, notes };
+    const message = (line: string) => {
+      if (lines.length === writable) throw new Error("cannot write to standard output: ENOSPC");
+      lines.push(line);
+    };
+    const outcome: { failures?: number; error?: string } = await retrieve({ url, privatePem: keys.bob.private_pkcs1_pem, keep }, { message, note: (line) => notes.push(line) })
+      .then((failures) => ({ failures }), (error: Error) => ({ error: error.message }));
+    return { ...outcome, lines, notes };
   };
+  const sealedFor = async (text: string) => intercomMessage(await seal(speakMessage(text), { recipientPem: keys.bob.public_spki_pem }), keys.bob.public_spki_pem);
+  const nothingWaiting = `no messages waiting for ${keyFingerprint(keys.bob.public_spki_pem)}`;
 
   test("retrieve with a message it cannot open → a note saying so, no message line, counted as a failure, acknowledged", async () => {
     await deposit(intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" }));
@@ -180,18 +196,43 @@ describe("retrieve", () => {
     expect(first.failures).toBe(1);
     expect(first.lines).toEqual([]);
     expect(first.notes).toEqual([expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: not encrypted for this key$/)]);
-    expect(await run(false)).toEqual({ failures: 0, lines: [], notes: ["no messages waiting"] });
+    expect(await run(false)).toEqual({ failures: 0, lines: [], notes: [nothingWaiting] });
+  });
+
+  test("retrieve whose output fails at the second message → rejects, says so, acknowledges nothing: the next retrieve has both", async () => {
+    await deposit(await sealedFor("first"));
+    await deposit(await sealedFor("second"));
+    const failed = await run(false, 1);
+    expect(failed.error).toBe("cannot write to standard output: ENOSPC");
+    expect(failed.notes.at(-1)).toBe("not acknowledged: the relay keeps these 2 messages and gives them again next time");
+    expect((await run(false)).lines).toEqual([speakMessage("first"), speakMessage("second")]);
+  });
+
+  test("retrieve whose ack fails (a proxy's 502) → rejects, says the messages shown come again; they do", async () => {
+    await deposit(await sealedFor("shown twice"));
+    failAcks = true;
+    const failed = await run(false);
+    expect(failed).toMatchObject({ error: "the relay refused: no_reason_given (HTTP 502)", lines: [speakMessage("shown twice")] });
+    expect(failed.notes.at(-1)).toBe("not acknowledged: the relay keeps this message and gives it again next time");
+    failAcks = false;
+    const again = await run(false);
+    expect(again.lines).toEqual([speakMessage("shown twice")]);
+    expect(await run(false)).toEqual({ failures: 0, lines: [], notes: [nothingWaiting] });
   });
 
   test("retrieve from a relay without /collect → falls back to POST /retrieve", async () => {
     hideCollect = true;
-    await deposit(intercomMessage(await seal(speakMessage("old relay"), { recipientPem: keys.bob.public_spki_pem }), keys.bob.public_spki_pem));
-    expect(await run(false)).toEqual({ failures: 0, lines: [speakMessage("old relay")], notes: ["message 1: not signed"] });
+    await deposit(await sealedFor("old relay"));
+    expect(await run(false)).toEqual({
+      failures: 0,
+      lines: [speakMessage("old relay")],
+      notes: ["this relay has no /collect: retrieving with /retrieve, which deletes the messages as it answers", "message 1: not signed"],
+    });
   });
 
   test("retrieve --keep from a relay without /collect → throws rather than delete", async () => {
     hideCollect = true;
-    await expect(run(true)).rejects.toThrow("--keep");
+    expect((await run(true)).error).toContain("--keep");
   });
 });
 
@@ -241,6 +282,15 @@ describe("CLI against a relay process", () => {
     expect(await cli("retrieve", url, "--key", key, "--keep")).toMatchObject({ code: 0, stdout: speak("one") + speak("two") });
     expect(await cli("retrieve", url, "--key", key)).toMatchObject({ code: 0, stdout: speak("one") + speak("two") });
     expect(await cli("retrieve", url, "--key", key)).toMatchObject({ code: 0, stdout: "" });
+  });
+
+  test("retrieve > /dev/full → exit 1, the write error said, nothing acknowledged: the next retrieve prints the message", async () => {
+    const key = join(keyDir, "private_key.pem");
+    await cli("deposit", url, "--to", join(keyDir, "public_key.pem"), "--text", "kept");
+    const full = await runProcess(["sh", "-c", '"$@" > /dev/full', "sh", ...RELAY_COMMANDS.bun, "retrieve", url, "--key", key]);
+    expect(full.code).toBe(1);
+    expect(full.stderr).toContain("hivemind-rendezvous retrieve: cannot write to standard output: ENOSPC");
+    expect(await cli("retrieve", url, "--key", key)).toMatchObject({ code: 0, stdout: speak("kept") });
   });
 
   test("deposit refused by the relay → exit 1 with the reason", async () => {

@@ -1,4 +1,5 @@
 /** The client subcommands: argv → checked options → keygen, deposit or retrieve; an exit code back. */
+import { writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { parsePrivateKeyPem, parsePublicKeyPem } from "../crypto/pem.ts";
@@ -42,7 +43,7 @@ const runners: Record<CommandName, Runner> = {
   async retrieve(url, values) {
     if (!values.key) throw new UsageError("--key is required");
     const privatePem = await readKey(values.key as string, "private");
-    const output = { message: (line: string) => console.log(line), note: (line: string) => console.error(line) };
+    const output = { message: writeLine, note: (line: string) => console.error(line) };
     const failures = await retrieve({ url, privatePem, keep: values.keep === true }, output);
     return failures ? 1 : 0;
   },
@@ -85,6 +86,22 @@ function parseCommand(command: CommandName, args: string[]): { positionals: stri
 
 function checkUrl(url: string): void {
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`not an http(s) URL: ${url}`);
+}
+
+/**
+ * Writes a line to standard output at once, or throws: a message is acknowledged only once it is written.
+ * (Bun's console.log drops write errors, such as a full disk's.)
+ */
+function writeLine(line: string): void {
+  const bytes = new TextEncoder().encode(`${line}\n`);
+  for (let written = 0; written < bytes.length;) {
+    try {
+      written += writeSync(1, bytes, written);
+    } catch (error) {
+      // A non-blocking output (set so by another process sharing it) whose reader lags: try again.
+      if ((error as { code?: string }).code !== "EAGAIN") throw new Error(`cannot write to standard output: ${(error as Error).message}`);
+    }
+  }
 }
 
 /** `--ttl` as whole seconds; above the relay's cap it is cut to the cap, and `say` tells so. */

@@ -7,6 +7,8 @@ import { importPrivateKey, signBase64 } from "./keys.ts";
 
 /** A private key ready to prove ownership of its public half. */
 export interface ClientIdentity {
+  /** The public key it proves ownership of, as its proofs spell it. */
+  publicPem: string;
   /** A new proof for `relayPem` (each one is single-use at the relay). */
   prove(relayPem: string, now?: number): Promise<Proof>;
 }
@@ -21,6 +23,7 @@ export async function loadIdentity(privatePem: string): Promise<ClientIdentity> 
   const publicPem = publicPemOf(privatePem);
   const signingKey = await importPrivateKey(privatePem, PSS);
   return {
+    publicPem,
     async prove(relayPem, now = Date.now() / 1000) {
       const timestamp = Math.floor(now);
       return { pubkey: publicPem, timestamp, signature: await signProof(signingKey, publicPem, relayPem, timestamp) };

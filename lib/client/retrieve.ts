@@ -44,19 +44,24 @@ export async function retrieve(
     if (!batch) {
       // An original relay: /retrieve is all it has, and it deletes as it answers.
       if (options.keep) throw new Error("this relay has no /collect, so --keep cannot leave messages there");
+      output.note("this relay has no /collect: retrieving with /retrieve, which deletes the messages as it answers");
       const payloads = await relay.retrieve(await identity.prove(relayPem));
       for (const [index, payload] of payloads.entries()) await show(payload, `message ${index + 1}`);
       break;
     }
-    for (const message of batch.messages) await show(message.payload, `message ${message.deposit_id}`);
-    if (options.keep) {
-      if (batch.more) output.note(`more messages are waiting; --keep shows only the first ${BATCH}`);
-      break;
+    // A message is acknowledged only once its line is written: a failed write (a full disk) or ack leaves the batch at the relay.
+    try {
+      for (const message of batch.messages) await show(message.payload, `message ${message.deposit_id}`);
+      if (!options.keep && batch.messages.length) await relay.ack(await identity.prove(relayPem), batch.messages.map((m) => m.deposit_id));
+    } catch (error) {
+      const count = batch.messages.length;
+      if (!options.keep) output.note(`not acknowledged: the relay keeps ${count === 1 ? "this message" : `these ${count} messages`} and gives ${count === 1 ? "it" : "them"} again next time`);
+      throw error;
     }
-    if (batch.messages.length) await relay.ack(await identity.prove(relayPem), batch.messages.map((m) => m.deposit_id));
-    if (!batch.more) break;
+    if (options.keep && batch.more) output.note(`more messages are waiting; --keep shows only the first ${BATCH}`);
+    if (options.keep || !batch.more) break;
   }
-  if (!shown) output.note("no messages waiting");
+  if (!shown) output.note(`no messages waiting for ${keyFingerprint(identity.publicPem)}`);
   return failures;
 }
 
