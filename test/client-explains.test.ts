@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { refusalHints } from "../lib/client/hints.ts";
@@ -111,11 +112,14 @@ describe("clock skew", () => {
     expect(await cli("retrieve", url, "--key", files.bobPrivate)).toMatchObject({ code: 0, stdout: `${speakMessage("no proof")}\n` });
   });
 
-  test("refusalHints → no clock line when the skew is within 60 s, or when the refusal is not about a proof", () => {
-    expect(refusalHints(new RelayRefusal(401, "replay_detected", 60), url)).toEqual([]);
+  test("refusalHints → a clock line from 59 s of skew (known to about a second), with days from 2 days; none for a refusal not about a proof", () => {
+    const hint = (seconds: string, direction: "behind" | "ahead of") => clockLine("x", 0, direction).replace(/^hivemind-rendezvous x: |\n$/g, "").replace("0 s", seconds);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", 58), url)).toEqual([]);
     expect(refusalHints(new RelayRefusal(401, "replay_detected", null), url)).toEqual([]);
     expect(refusalHints(new RelayRefusal(429, "rate_limit_exceeded", -HOUR), url)).toEqual([]);
-    expect(refusalHints(new RelayRefusal(401, "replay_detected", -61), url)).toEqual([clockLine("x", 61, "ahead of").replace(/^hivemind-rendezvous x: |\n$/g, "")]);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", 59), url)).toEqual([hint("59 s", "behind")]);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", -61), url)).toEqual([hint("61 s", "ahead of")]);
+    expect(refusalHints(new RelayRefusal(401, "replay_detected", -218_454_531), url)).toEqual([hint("218454531 s (2528 days)", "ahead of")]);
   });
 
   test("refusalHints → how long to wait when the relay says (Retry-After), and why for a rate limit", () => {
@@ -213,7 +217,7 @@ describe("usage", () => {
         code: 2,
         stdout: "",
         stderr: `hivemind-rendezvous ${command}: ${path()}: not a usable RSA ${kind} key (RSA modulus of 512 bits; ` +
-          `accepted sizes are 1024 to 8192 bits) (usage: hivemind-rendezvous ${CLIENT_COMMANDS[command].synopsis})\n`,
+          "accepted sizes are 1024 to 8192 bits)\n",
       });
     });
   }
@@ -233,6 +237,76 @@ describe("usage", () => {
     });
   }
 
+  const usage = (command: keyof typeof CLIENT_COMMANDS) => ` (usage: hivemind-rendezvous ${CLIENT_COMMANDS[command].synopsis})`;
+
+  test("keygen of an empty DIR, or one starting with ~ → exit 2, nothing created; onto a file → exit 1, 'a file is in the way'", async () => {
+    const dir = await tempDataDir();
+    expect(await cli("keygen", "")).toEqual({ code: 2, stdout: "", stderr: `hivemind-rendezvous keygen: DIR is empty${usage("keygen")}\n` });
+    expect(await cli("keygen", "~/keys")).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: 'hivemind-rendezvous keygen: "~/keys" starts with ~, which only a shell expands (not inside quotes): give the path in full\n',
+    });
+    expect(existsSync(join(ROOT, "~"))).toBe(false);
+    await writeFile(join(dir, "afile"), "");
+    expect(await cli("keygen", join(dir, "afile"))).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `hivemind-rendezvous keygen: cannot create the directory ${join(dir, "afile")}: a file is in the way\n`,
+    });
+  });
+
+  test("deposit of an empty text, an empty file or a file not UTF-8 → exit 2, saying so; nothing deposited", async () => {
+    const dir = await tempDataDir();
+    await writeFile(join(dir, "empty.txt"), "\n");
+    await writeFile(join(dir, "binary"), new Uint8Array([0x68, 0x69, 0xff, 0xfe]));
+    const deposit = (...input: string[]) => cli("deposit", url, "--to", files.bobPublic, ...input);
+    expect(await deposit("--text", "")).toEqual({ code: 2, stdout: "", stderr: "hivemind-rendezvous deposit: the message is empty (--text): nothing to send\n" });
+    expect(await deposit("--file", join(dir, "empty.txt"))).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `hivemind-rendezvous deposit: the message is empty (--file ${join(dir, "empty.txt")}): nothing to send\n`,
+    });
+    expect(await deposit("--file", join(dir, "binary"))).toEqual({ code: 2, stdout: "", stderr: `hivemind-rendezvous deposit: ${join(dir, "binary")} is not UTF-8 text\n` });
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toMatchObject({ code: 0, stdout: "" });
+  });
+
+  test("a URL in capitals is one; without http:// → exit 2 and the URL meant; with ?query or #fragment → exit 2", async () => {
+    const upper = await cli("deposit", url.replace("http://", "HTTP://"), "--to", files.bobPublic, "--text", "shouted");
+    expect(upper).toMatchObject({ code: 0, stderr: "" });
+    const bare = url.replace("http://", "");
+    expect(await cli("retrieve", bare, "--key", files.bobPrivate)).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `hivemind-rendezvous retrieve: not an http(s) URL: ${bare} (did you mean http://${bare}?)${usage("retrieve")}\n`,
+    });
+    for (const suffix of ["?x=1", "/#top"]) {
+      expect(await cli("retrieve", url + suffix, "--key", files.bobPrivate)).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `hivemind-rendezvous retrieve: the relay's base URL takes no ?query or #fragment: ${url}${suffix}${usage("retrieve")}\n`,
+      });
+    }
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toMatchObject({ code: 0, stdout: `${speakMessage("shouted")}\n` });
+  });
+
+  test("deposit too large for the relay → exit 1, payload_too_large and how large the request was", async () => {
+    const small = await testRelay({ config: { maxPayloadBytes: 1024 } });
+    const smallServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => small.app(request, () => "127.0.0.1") });
+    try {
+      const result = await cli("deposit", `http://127.0.0.1:${smallServer.port}`, "--to", files.bobPublic, "--text", "é".repeat(200));
+      expect(result).toMatchObject({ code: 1, stdout: "" });
+      expect(result.stderr).toMatch(
+        /^hivemind-rendezvous deposit: the relay refused: payload_too_large \(HTTP 413\)\nhivemind-rendezvous deposit: the request was \d+ bytes, more than this relay takes \(its --max-payload-bytes, 65536 by default\); sealing adds about a third, and a character outside ASCII becomes 8 bytes or more: send a shorter text\n$/,
+      );
+      const sent = Number(/the request was (\d+) bytes/.exec(result.stderr)![1]);
+      expect(sent).toBeGreaterThan(1024 + 200 * 8);
+      expect(sent).toBeLessThan(4096);
+    } finally {
+      smallServer.stop(true);
+    }
+  });
+
   test("deposit --ttl above 604800 → exit 0, 'capped' on stderr, and the relay keeps it 604800 s", async () => {
     const result = await cli("deposit", url, "--to", files.bobPublic, "--ttl", "1000000", "--text", "long");
     expect(result).toMatchObject({
@@ -244,5 +318,11 @@ describe("usage", () => {
     const collected = await json(await relay.request("/collect", await proofBody("bob", relayNow)));
     expect(collected.messages).toEqual([expect.objectContaining({ deposit_id: id, expires_at: relayNow + 604800 })]);
     expect(await json(await relay.request("/ack", { ...await proofBody("bob", relayNow), deposit_ids: [id] }))).toMatchObject({ removed: 1 });
+    const huge = await cli("deposit", url, "--to", files.bobPublic, "--ttl", "99999999999999999999", "--text", "longer");
+    expect(huge).toMatchObject({
+      code: 0,
+      stderr: "hivemind-rendezvous deposit: --ttl 99999999999999999999 is above the relay's cap of 604800 s (7 days); capped to 604800\n",
+    });
+    expect(await cli("retrieve", url, "--key", files.bobPrivate)).toMatchObject({ code: 0, stdout: `${speakMessage("longer")}\n` });
   });
 });

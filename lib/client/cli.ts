@@ -2,6 +2,7 @@
 import { writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { strictUtf8 } from "../bytes.ts";
 import { parsePrivateKeyPem, parsePublicKeyPem } from "../crypto/pem.ts";
 import { MAX_TTL_SECONDS } from "../protocol-limits.ts";
 import { deposit } from "./deposit.ts";
@@ -12,8 +13,11 @@ import { keyFingerprint } from "./keys.ts";
 import { retrieve } from "./retrieve.ts";
 import { CLIENT_COMMANDS, type CommandName, commandHelp, commandList } from "./usage.ts";
 
-/** Bad arguments or input files: exit code 2. */
+/** Bad arguments: exit code 2, with the command's synopsis. */
 class UsageError extends Error {}
+
+/** An input file that cannot be used (unreadable, not a key, not text): exit code 2, the file named. */
+class InputError extends Error {}
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -22,6 +26,8 @@ type Runner = (operand: string, values: Values, say: (line: string) => void) => 
 
 const runners: Record<CommandName, Runner> = {
   async keygen(directory) {
+    if (directory === "") throw new UsageError("DIR is empty");
+    checkNoTilde(directory);
     const { privatePath, publicPath, publicPem } = await keygen(directory);
     console.log(`wrote ${privatePath} and ${publicPath}; fingerprint ${keyFingerprint(publicPem)}`);
     return 0;
@@ -31,6 +37,7 @@ const runners: Record<CommandName, Runner> = {
     if ((values.text === undefined) === (values.file === undefined)) throw new UsageError("give exactly one of --text and --file");
     const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl as string, say);
     const text = typeof values.text === "string" ? values.text : (await readInput(values.file as string)).replace(/\r?\n$/, "");
+    if (text === "") throw new InputError(`the message is empty (${values.file === undefined ? "--text" : `--file ${values.file}`}): nothing to send`);
     console.log(await deposit({
       url,
       recipientPem: await readKey(values.to as string, "public"),
@@ -68,6 +75,7 @@ export async function runClient(argv: string[]): Promise<number> {
     return await runners[command](operand, values, say);
   } catch (error) {
     if (error instanceof UsageError) return say(`${error.message} (usage: hivemind-rendezvous ${CLIENT_COMMANDS[command].synopsis})`), 2;
+    if (error instanceof InputError) return say(error.message), 2;
     say((error as Error).message ?? String(error));
     if (error instanceof RelayRefusal) refusalHints(error, operand).forEach(say);
     return 1;
@@ -84,8 +92,18 @@ function parseCommand(command: CommandName, args: string[]): { positionals: stri
   }
 }
 
+/** A relay's base URL: http(s), a host, perhaps a path prefix; no query or fragment (the endpoints' paths are appended). */
 function checkUrl(url: string): void {
-  if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`not an http(s) URL: ${url}`);
+  if (!/^https?:\/\/[^/]/i.test(url) || !URL.canParse(url)) {
+    const withScheme = /^[\w.-]+(?::\d+)?(?:\/|$)/.test(url) ? ` (did you mean http://${url}?)` : "";
+    throw new UsageError(`not an http(s) URL: ${url}${withScheme}`);
+  }
+  if (/[?#]/.test(url)) throw new UsageError(`the relay's base URL takes no ?query or #fragment: ${url}`);
+}
+
+/** Refuses a path starting with ~: only a shell expands it, and not inside quotes. */
+function checkNoTilde(path: string): void {
+  if (path.startsWith("~")) throw new InputError(`${JSON.stringify(path)} starts with ~, which only a shell expands (not inside quotes): give the path in full`);
 }
 
 /**
@@ -106,10 +124,10 @@ function writeLine(line: string): void {
 
 /** `--ttl` as whole seconds; above the relay's cap it is cut to the cap, and `say` tells so. */
 function parseTtl(text: string, say: (line: string) => void): number {
-  const ttl = /^\d{1,15}$/.test(text) ? Number(text) : 0;
+  const ttl = /^\d+$/.test(text) ? Number(text) : 0;
   if (ttl < 1) throw new UsageError(`--ttl must be a whole number of seconds, at least 1, got ${JSON.stringify(text)}`);
   if (ttl <= MAX_TTL_SECONDS) return ttl;
-  say(`--ttl ${ttl} is above the relay's cap of ${MAX_TTL_SECONDS} s (7 days); capped to ${MAX_TTL_SECONDS}`);
+  say(`--ttl ${text} is above the relay's cap of ${MAX_TTL_SECONDS} s (7 days); capped to ${MAX_TTL_SECONDS}`);
   return MAX_TTL_SECONDS;
 }
 
@@ -122,13 +140,20 @@ async function readKey(path: string, kind: "public" | "private"): Promise<string
   } catch (error) {
     // A RangeError inside says what is wrong with an RSA key of the right form: its size, its exponent.
     const { message, cause } = error as Error;
-    throw new UsageError(`${path}: not a usable RSA ${kind} key (${cause instanceof RangeError ? cause.message : message})`);
+    throw new InputError(`${path}: not a usable RSA ${kind} key (${cause instanceof RangeError ? cause.message : message})`);
   }
   return text;
 }
 
+/** A file's (or, for `-`, stdin's) text, which must be UTF-8. */
 async function readInput(path: string): Promise<string> {
-  return await readFile(path === "-" ? "/dev/stdin" : path, "utf8").catch((error) => {
-    throw new UsageError(`cannot read ${path}: ${error.message}`);
+  checkNoTilde(path);
+  const bytes = await readFile(path === "-" ? "/dev/stdin" : path).catch((error) => {
+    throw new InputError(`cannot read ${path}: ${error.message}`);
   });
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new InputError(`${path} is not UTF-8 text`);
+  }
 }

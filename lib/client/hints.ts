@@ -10,10 +10,17 @@ const ENDPOINT_SUFFIX = /\/(?:pubkey|deposit|retrieve|collect|ack|healthz|metric
 export function refusalHints(refusal: RelayRefusal, url: string): string[] {
   const hints: string[] = [];
   const skew = refusal.clockSkewSeconds;
-  if (PROOF_REFUSALS.has(refusal.reason) && skew !== null && Math.abs(skew) > TOLERANCE_SECONDS) {
+  // The skew is known to about a second (see clockSkew): one just inside the tolerance may be just outside it.
+  if (PROOF_REFUSALS.has(refusal.reason) && skew !== null && Math.abs(skew) >= TOLERANCE_SECONDS - 1) {
     hints.push(
-      `your clock is ${Math.abs(skew)} s ${skew > 0 ? "behind" : "ahead of"} the relay; proofs must be within ` +
+      `your clock is ${secondsAndDays(Math.abs(skew))} ${skew > 0 ? "behind" : "ahead of"} the relay; proofs must be within ` +
         `${TOLERANCE_SECONDS} s of its clock: set the time (e.g. wait for NTP) and try again`,
+    );
+  }
+  if (refusal.reason === "payload_too_large" && refusal.sentBytes !== null) {
+    hints.push(
+      `the request was ${refusal.sentBytes} bytes, more than this relay takes (its --max-payload-bytes, 65536 by default); ` +
+        "sealing adds about a third, and a character outside ASCII becomes 8 bytes or more: send a shorter text",
     );
   }
   if (refusal.retryAfterSeconds !== null) {
@@ -23,4 +30,9 @@ export function refusalHints(refusal: RelayRefusal, url: string): string[] {
     hints.push(`${url} ends in an endpoint path; pass the relay's base URL instead: ${url.replace(ENDPOINT_SUFFIX, "")}`);
   }
   return hints;
+}
+
+/** `n` seconds, with the days beside them when there are two or more. */
+function secondsAndDays(n: number): string {
+  return n >= 2 * 86_400 ? `${n} s (${Math.floor(n / 86_400)} days)` : `${n} s`;
 }

@@ -12,6 +12,8 @@ export class RelayRefusal extends Error {
     readonly clockSkewSeconds: number | null,
     /** Seconds the relay asks us to wait before trying again, from its `Retry-After` header; null without one. */
     readonly retryAfterSeconds: number | null = null,
+    /** The size of the request's body in bytes; null without one. */
+    readonly sentBytes: number | null = null,
   ) {
     super(`the relay refused: ${reason} (HTTP ${status})`);
   }
@@ -73,12 +75,13 @@ export class RelayClient {
   }
 
   async #call(method: "GET" | "POST", path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const sent = body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body));
     let response: Response;
     try {
       response = await fetch(this.#base + path, {
         method,
-        headers: body === undefined ? {} : { "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: sent ? { "Content-Type": "application/json" } : {},
+        body: sent,
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (error) {
@@ -95,7 +98,8 @@ export class RelayClient {
     if (!response.ok) {
       const reason = typeof json.reason === "string" ? json.reason : "no_reason_given";
       const retryAfter = response.headers.get("retry-after");
-      throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")), retryAfter && /^\d{1,9}$/.test(retryAfter) ? Number(retryAfter) : null);
+      const retryAfterSeconds = retryAfter && /^\d{1,9}$/.test(retryAfter) ? Number(retryAfter) : null;
+      throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")), retryAfterSeconds, sent?.length ?? null);
     }
     if (parsed === null) throw new Error(`${method} ${path} answered ${response.status} without JSON`);
     return json;

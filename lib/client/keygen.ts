@@ -8,7 +8,10 @@ const KEY_FILES = { private: "private_key.pem", public: "public_key.pem" } as co
 
 /** Generates a keypair into `directory` (created if needed); refuses to overwrite an existing key. */
 export async function keygen(directory: string): Promise<{ privatePath: string; publicPath: string; publicPem: string }> {
-  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await mkdir(directory, { recursive: true, mode: 0o700 }).catch((error) => {
+    const inTheWay = error.code === "EEXIST" || error.code === "ENOTDIR";
+    throw new Error(`cannot create the directory ${directory}: ${inTheWay ? "a file is in the way" : error.message}`);
+  });
   const privatePath = join(directory, KEY_FILES.private);
   const publicPath = join(directory, KEY_FILES.public);
   // Both files are claimed before the (slow) generation, so an existing key is refused up front.
