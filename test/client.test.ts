@@ -199,6 +199,16 @@ describe("retrieve", () => {
     expect(await run(false)).toEqual({ failures: 0, lines: [], notes: [nothingWaiting] });
   });
 
+  test("retrieve of a message naming this key as its recipient that it cannot open → 'a damaged message', not 'not encrypted for this key'", async () => {
+    const { recipient_fingerprint } = (await loadVector("keys.json")).keys.bob;
+    await deposit(intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA", recipient_fingerprint }));
+    const result = await run(false);
+    expect(result.failures).toBe(1);
+    expect(result.notes).toEqual([
+      expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message$/),
+    ]);
+  });
+
   test("retrieve whose output fails at the second message → rejects, says so, acknowledges nothing: the next retrieve has both", async () => {
     await deposit(await sealedFor("first"));
     await deposit(await sealedFor("second"));

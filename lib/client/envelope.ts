@@ -11,7 +11,7 @@
  * Older senders bound SHA-256(recipient PEM) as GCM additional data; older still, the legacy form
  * is `ciphertext` = RSA-OAEP (SHA-1) of the whole inner message, plus `signature` over it.
  */
-import { concatBytes, strictUtf8 } from "../bytes.ts";
+import { concatBytes, sameBytes, strictUtf8 } from "../bytes.ts";
 import { decodeBase64, encodeBase64, publicPemOf } from "../crypto/pem.ts";
 import { sha256 } from "../crypto/sha256.ts";
 import { OAEP, PSS, PSS_PARAMS } from "../crypto/rsa-params.ts";
@@ -87,13 +87,16 @@ export async function open(
 async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Array<ArrayBuffer>, privatePem: string) {
   const nonce = field(envelope, "nonce");
   const sealed = concatBytes([ciphertext, field(envelope, "tag")]);
-  const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key"));
+  const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
+  const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key")).catch((error) => {
+    const namesThisKey = fingerprint !== null && sameBytes(fingerprint, sha256(publicPemOf(privatePem)));
+    throw namesThisKey ? new Error("encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message") : error;
+  });
   const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["decrypt"]).catch(() => {
     throw new Error("encrypted_key does not hold an AES key");
   });
   // Plain GCM first; then the short-lived variant that bound SHA-256(recipient PEM) as additional data:
   // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM.
-  const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
   for (const additionalData of [undefined, fingerprint ?? sha256(publicPemOf(privatePem))]) {
     const params = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
     const plaintext = await crypto.subtle.decrypt(params, gcmKey, sealed).catch(() => null);

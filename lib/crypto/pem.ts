@@ -1,4 +1,5 @@
 /** RSA keys as PEM text: SPKI and PKCS#1 public keys, PKCS#1 and PKCS#8 private keys. */
+import { sameBytes } from "../bytes.ts";
 import { encodeElement, readOnly, readSequence, TAG } from "./der.ts";
 
 /** AlgorithmIdentifier { rsaEncryption, NULL } as DER. */
@@ -183,6 +184,3 @@ function isOdd(unsigned: Uint8Array): boolean {
   return unsigned.length > 0 && (unsigned[unsigned.length - 1] & 1) === 1;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
