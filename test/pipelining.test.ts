@@ -43,5 +43,25 @@ for (const runtime of RUNTIMES) {
       });
       expect([statuses, delivered, stored]).toEqual(statuses.length ? [[200, 200], 1, 0] : [[], 0, 1]);
     }, 30_000);
+
+    // Bytes that are no request, behind a whole one in the same read: the parser's error closes the connection.
+    test("/retrieve with a stray byte behind it in one write → the message is delivered, or still stored", async () => {
+      let delivered = 0;
+      const { statuses, stored } = await afterExchange(1, async (port) => {
+        const proof = JSON.stringify(await proofBody("alice", Math.floor(Date.now() / 1000), { relayPem: "" }));
+        const responses = await exchange(port, `${wireRequest("POST", "/retrieve", proof)}x`, 1);
+        delivered = responses[0]?.status === 200 ? JSON.parse(responses[0].body).messages.length : 0;
+        return responses.map((response) => response.status);
+      });
+      expect([delivered, stored]).toEqual(statuses[0] === 200 ? [1, 0] : [0, 1]);
+    }, 30_000);
+
+    test("a deposit with a line that is no request behind it in one write → answered 200 and stored, or not stored", async () => {
+      const { statuses, stored } = await afterExchange(0, async (port) => {
+        const responses = await exchange(port, `${wireRequest("POST", "/deposit", depositBody("one"))}GARBAGE\r\n\r\n`, 1);
+        return responses.map((response) => response.status);
+      });
+      expect(stored).toBe(statuses[0] === 200 ? 1 : 0);
+    }, 30_000);
   });
 }

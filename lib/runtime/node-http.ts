@@ -31,8 +31,12 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
   // Like Deno.serve: HTTP/1.1 without Host is passed on.
   const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS, requireHostHeader: false }, (incoming, outgoing) => {
     // The parser emits a request on its head and goes on with the rest of the same read: a body that came
-    // with the head is in `incoming`, and the request complete, one microtask later.
+    // with the head is in `incoming`, and the request complete, one microtask later. Bytes after it that are
+    // no request have by then made node:http answer a bare 400 and close the connection: the request is
+    // refused before it acts (a deposit stored or a mailbox emptied with no answer would be duplicated by the
+    // client's retry, or lost), as under Bun (see closedBehindPipeline in bun.ts).
     queueMicrotask(() => {
+      if (incoming.socket.destroyed) return;
       const peerAddress = incoming.socket.remoteAddress ?? "";
       handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse)
         .then((response) => {
