@@ -123,4 +123,10 @@ function startUpProblem(error: unknown): string | undefined {
   return known ? error.message : undefined;
 }
 
-runtime.exit(await main());
+// A permission Deno was not given is one line (exit code 2, as any start-up problem the operator must fix), not a stack trace.
+runtime.exit(await main().catch((error) => {
+  const missing = runtime.missingPermission(error);
+  if (missing === undefined) throw error;
+  console.error(`hivemind-rendezvous: ${missing}`);
+  return 2;
+}));

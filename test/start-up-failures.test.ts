@@ -4,10 +4,10 @@
  * As root, the relay runs as `nobody` for these, since root may write anywhere.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { intercom, keys, tempDataDir } from "./helpers.ts";
-import { RELAY_COMMANDS, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, ROOT, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
@@ -119,3 +119,24 @@ for (const runtime of RUNTIMES) {
     }, 30_000);
   });
 }
+
+describe("start-up under Deno without a permission the relay needs", () => {
+  const withoutPermission = (flag: string) => RELAY_COMMANDS.deno.filter((part) => part !== flag);
+  const advice = "(the relay needs --allow-net --allow-read --allow-write --allow-env, as deno.json's start task gives it)";
+  const cases = [
+    { flag: "--allow-env", line: `Requires env access, run again with the --allow-env flag ${advice}` },
+    { flag: "--allow-net", line: `Requires net access to "127.0.0.1:0", run again with the --allow-net flag ${advice}` },
+  ];
+  test("the advice names the permissions of deno.json's start task, which the tests' Deno command gives too", async () => {
+    const startTask: string = JSON.parse(await readFile(join(ROOT, "deno.json"), "utf8")).tasks.start;
+    const granted = startTask.match(/--allow-\w+/g);
+    expect(advice).toBe(`(the relay needs ${granted!.join(" ")}, as deno.json's start task gives it)`);
+    expect(RELAY_COMMANDS.deno.filter((part) => part.startsWith("--allow"))).toEqual(granted!);
+  });
+  for (const { flag, line } of cases) {
+    test(`without ${flag} → one line naming it, exit 2; no stack trace`, async () => {
+      const result = await runProcess([...withoutPermission(flag), "--host", "127.0.0.1", "--port", "0", "--data-dir", await tempDataDir(), "--keyless"], { env });
+      expect(result).toEqual({ code: 2, stdout: "", stderr: `hivemind-rendezvous: ${line}\n` });
+    }, 30_000);
+  }
+});

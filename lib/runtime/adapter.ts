@@ -57,6 +57,8 @@ export interface RuntimeAdapter {
   tryLockFile: TryLockFile;
   /** See {@link ReadIfCached}; undefined where the runtime has no such read: the store then reads through its I/O pool. */
   readIfCached: ReadIfCached | undefined;
+  /** The runtime's own refusal (not the system's) of something it was not permitted at launch, as one line; undefined for any other error. */
+  missingPermission(error: unknown): string | undefined;
 }
 
 /** Whether this runtime has Uint8Array's base64 methods, which lib/crypto/pem.ts uses (Deno has them from 2.5). */

@@ -67,6 +67,11 @@ export function exit(code: number): never {
   return process.exit(code);
 }
 
+/** None: Bun grants everything. */
+export function missingPermission(): undefined {
+  return undefined;
+}
+
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 /** libc's flock(2), and where it leaves errno (Bun has no file lock of its own). */

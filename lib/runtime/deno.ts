@@ -1,4 +1,5 @@
 /** The runtime adapter for Deno. */
+import { isIP } from "node:net";
 import type { FileLock } from "../file-lock.ts";
 import { type Handler, hasBase64Bytes, listenOrThrow, onEachShutdownSignal, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
@@ -22,6 +23,7 @@ export function environment(): Record<string, string | undefined> {
 }
 
 export async function serve(app: Handler, options: ServeOptions): Promise<RunningServer> {
+  requireNetPermission(options);
   const { handler, settled } = trackCalls(app);
   const server = await listenOrThrow(options, () => serveNodeHttp(handler, options));
   return { port: server.port, stop: async () => (await server.close(), await settled()) };
@@ -33,6 +35,23 @@ export function onShutdownSignal(listener: () => void): void {
 
 export function exit(code: number): never {
   return Deno.exit(code);
+}
+
+/**
+ * Throws NotCapable, as Deno would, when listening on an IP address is not permitted: node:http's listen
+ * meets a missing --allow-net in a callback of its own, where it can only crash the process with its stack.
+ */
+function requireNetPermission({ host, port }: ServeOptions): void {
+  if (!isIP(host)) return; // a name's permission depends on what it resolves to: left to the listen itself
+  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  if (Deno.permissions.querySync({ name: "net", host: address }).state === "granted") return;
+  throw new Deno.errors.NotCapable(`Requires net access to "${address}", run again with the --allow-net flag`);
+}
+
+/** A permission missing from the command line (NotCapable; PermissionDenied is the system's EACCES). */
+export function missingPermission(error: unknown): string | undefined {
+  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  return `${error.message} (the relay needs --allow-net --allow-read --allow-write --allow-env, as deno.json's start task gives it)`;
 }
 
 export async function tryLockFile(path: string): Promise<FileLock | undefined> {
