@@ -23,6 +23,9 @@ import { errorResponse, errors } from "../errors.ts";
 import type { HttpRequest } from "../http-request.ts";
 import { type Handler, internalErrorResponse, MAX_CONNECTIONS_PER_CLIENT, type ServeOptions } from "./adapter.ts";
 
+/** A character that ends a URL's authority, or may not be in one: never in a Host. */
+const AUTHORITY_END = /[/?#@\\\s]/;
+
 /** How often node:http looks for requests past their deadline. */
 const TIMEOUT_CHECK_MS = 500;
 
@@ -37,6 +40,8 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // client's retry, or lost), as under Bun (see closedBehindPipeline in bun.ts).
     queueMicrotask(() => {
       if (incoming.socket.destroyed) return;
+      // A Host holding what ends an authority would move the path the URL is built with (see IncomingRequest).
+      if (AUTHORITY_END.test(incoming.headers.host ?? "")) return void send(errorResponse(errors.badRequest()), outgoing).catch(() => outgoing.destroy());
       const peerAddress = incoming.socket.remoteAddress ?? "";
       handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse)
         .then((response) => {
@@ -87,7 +92,7 @@ function capPerClient(isTrustedProxy: (address: string) => boolean): (socket: So
 
 /**
  * A node:http request as the app's HttpRequest. Its url is the one the client sent, parseable or not (from
- * Host, like Deno.serve's and Bun's; a bare path without Host, like Bun's): the app judges it.
+ * Host, like Deno.serve's and Bun's; a bare path without Host or with an empty one, like Bun's): the app judges it.
  */
 class IncomingRequest implements HttpRequest {
   readonly method: string;
@@ -102,7 +107,8 @@ class IncomingRequest implements HttpRequest {
     const target = incoming.url!;
     const host = incoming.headers.host;
     this.method = incoming.method!;
-    this.url = target.startsWith("/") && host !== undefined ? `http://${host}${target}` : target;
+    // An empty Host (what a client sends for a target without authority) counts as none.
+    this.url = target.startsWith("/") && host ? `http://${host}${target}` : target;
     this.headers = new IncomingHeaders(incoming.headers);
     this.#incoming = incoming;
     this.#whole = incoming.complete ? wholeBody(incoming) : null;
