@@ -57,7 +57,7 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
   if (!isPostgresUrl(config.store)) throw new StorageError(`--store: expected postgres://… (or nothing, for the embedded log), got ${JSON.stringify(redactUrl(config.store))}`);
   const location = redactUrl(config.store);
   // Loaded only now: a relay on the embedded log (and `deno task start`, which has no node_modules) never needs the client.
-  const { openPostgres, RelayKeyMismatch } = await import("./postgres/open.ts").catch((error) => {
+  const { openPostgres, RelayKeyMismatch, isLoginRefused } = await import("./postgres/open.ts").catch((error) => {
     throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here (\`deno task start\` runs without node_modules): use the binary, Bun (\`npm start\`), or \`deno run -A main.ts\` where \`npm ci\` ran: ${oneLine(error)}`, false, { cause: error });
   });
   try {
@@ -65,7 +65,8 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
     return { ...opened, location };
   } catch (error) {
     if (error instanceof RelayKeyMismatch) throw new StorageError(error.message, false, { cause: error });
-    const unreachable = error instanceof StoreError && error.kind === "unavailable";
+    // Unreachable is worth a restart; a login refused (a wrong password) is the operator's to fix.
+    const unreachable = error instanceof StoreError && error.kind === "unavailable" && !isLoginRefused(error.cause);
     throw new StorageError(`cannot open the store at ${location}: ${oneLine(error)}`, unreachable, { cause: error });
   }
 }

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import postgres from "postgres";
 import { ENGINE_TIMEOUT_MS } from "../lib/storage.ts";
 import { freePort, startReplicatedPair } from "../scripts/postgres-cluster.ts";
 import { compiledBinary } from "./compiled-binary.ts";
@@ -159,6 +160,37 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     expect(unreachable.stderr).toMatch(new RegExp(`^hivemind-rendezvous: cannot open the store at ${nobody}: store: unavailable: .*ECONNREFUSED.*\n$`));
     const wrong = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs("mysql://db/x")]);
     expect(wrong).toMatchObject({ code: 2, stderr: 'hivemind-rendezvous: --store: expected postgres://… (or nothing, for the embedded log), got "mysql://db/x"\n' });
+  }, 60_000);
+
+  test("the relay's login refused (its role set NOLOGIN, its connections ended): 503 store_unavailable and /healthz down, then up again once it may log in; refused at start → one line, exit code 2", async () => {
+    const url = await cluster().database();
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`CREATE ROLE relay_login LOGIN; ALTER DATABASE ${new URL(url).pathname.slice(1)} OWNER TO relay_login`);
+      const asRelay = url.replace("postgres@", "relay_login@");
+      const relay = await startInstance(asRelay);
+      expect((await post(relay, "/deposit", depositFor("bob", "before"))).status).toBe(200);
+      const health = async () => {
+        const response = await fetch(`${relay.url}/healthz`);
+        return [response.status, (await response.json() as { engine: string }).engine];
+      };
+      await admin`ALTER ROLE relay_login NOLOGIN`;
+      await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'relay_login'`;
+      const refusedAt = Date.now();
+      while ((await post(relay, "/deposit", depositFor("bob", "while refused"))).status !== 503) expect(Date.now() - refusedAt).toBeLessThan(10_000);
+      expect(await post(relay, "/deposit", depositFor("bob", "while refused"))).toMatchObject({ status: 503, body: { status: "error", reason: "store_unavailable" } });
+      expect(await health()).toEqual([503, "down"]);
+      const atStart = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(asRelay)]);
+      expect(atStart.code).toBe(2);
+      expect(atStart.stderr).toMatch(/^hivemind-rendezvous: cannot open the store at .*: role "relay_login" is not permitted to log in\n$/);
+      await admin`ALTER ROLE relay_login LOGIN`;
+      const allowedAt = Date.now();
+      while ((await post(relay, "/deposit", depositFor("bob", "after"))).status !== 200) expect(Date.now() - allowedAt).toBeLessThan(10_000);
+      expect(await health()).toEqual([200, "up"]);
+      relay.stop();
+    } finally {
+      await admin.end({ timeout: 0 });
+    }
   }, 60_000);
 
   test("kill -9 of one of two relays (Bun and Deno) during deposits from 8 clients: every acknowledged id is stored exactly once", async () => {

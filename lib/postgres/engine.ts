@@ -53,6 +53,16 @@ export function isUnavailable(error: unknown): boolean {
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
+/**
+ * Errors that say the engine refused this relay's login: a password changed, pg_hba.conf or the role
+ * changed (class 28), the database dropped (3D000). Nothing works until an operator acts: the engine
+ * counts as down, and an operation is not tried again at once.
+ */
+export function isLoginRefused(error: unknown): boolean {
+  const cause = error instanceof NotSentError ? error.cause : error;
+  return cause instanceof postgres.PostgresError && /^(28|3D000)/.test(String(cause.code));
+}
+
 /** How many hosts a postgres:// URL names (`host1:port,host2:port`). */
 function hostCount(url: string): number {
   const hosts = /^[a-z]+:\/\/(?:[^@/]*@)?([^/?#]*)/i.exec(url)?.[1] ?? "";
@@ -101,8 +111,8 @@ export class Engine {
 
   /**
    * Runs `operation` within the deadline. Where the engine cannot be reached, an `idempotent`
-   * operation is tried again until the deadline; then (or at once, for others) it fails with
-   * StoreError "unavailable". Any other database error is StoreError "io".
+   * operation is tried again until the deadline; then (or at once, for others, and for a login refused)
+   * it fails with StoreError "unavailable". Any other database error is StoreError "io".
    */
   async run<T>(name: string, operation: (sql: Sql) => Promise<T>, idempotent = false): Promise<T> {
     const started = performance.now();
@@ -118,8 +128,9 @@ export class Engine {
           this.#succeeded(performance.now() - started);
           return result;
         } catch (error) {
-          const unavailable = error === TIMED_OUT || isUnavailable(error);
-          if (unavailable && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
+          const refused = isLoginRefused(error);
+          const unavailable = refused || error === TIMED_OUT || isUnavailable(error);
+          if (unavailable && !refused && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
             this.#setState("down", error);
             await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
             continue;

@@ -5,6 +5,7 @@ import { openPostgresStore, type PostgresMessageStore, type PostgresStoreOptions
 import { agreeOnRelayKey } from "./relay-key.ts";
 
 export { RelayKeyMismatch } from "./relay-key.ts";
+export { isLoginRefused } from "./engine.ts";
 import { postgresState } from "./shared-state.ts";
 
 /**
