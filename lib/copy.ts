@@ -18,7 +18,9 @@ const clock = () => Math.floor(Date.now() / 1000);
 /** The PostgreSQL client is loaded only for a copy to or from a database, as lib/storage.ts loads it. */
 async function openPostgres(url: string, log: Logger) {
   const { openPostgresStore } = await import("./postgres/message-store.ts");
-  return await openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log });
+  return await openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log }).catch((error) => {
+    throw new CopyError(`cannot open ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+  });
 }
 
 /** Every live message of `from`, a mailbox at a time. */

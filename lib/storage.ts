@@ -31,9 +31,12 @@ export interface Storage {
 /** True for a `--store` value that names PostgreSQL. */
 export const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//.test(value);
 
-/** The URL without its password, for logs. */
+/**
+ * The URL without its password, for logs and errors, whatever the URL (a mistyped scheme, a password with
+ * `/`, `@` or `#` not percent-encoded): everything from the user's `:` to the last `@` is masked.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/is, "$1:***@");
 }
 
 /**

@@ -86,6 +86,25 @@ function depositLoad(relays: () => RelayProcess[], clients: number) {
   };
 }
 
+describe("the database password in a --store URL", () => {
+  test("is never printed, however the URL is spelt: a password with / or @ not percent-encoded, a mistyped scheme, a copy's URL", async () => {
+    const port = await freePort();
+    const cases = [
+      { url: `postgres://relay:ab/cd@127.0.0.1:${port}/rendezvous`, shown: `postgres://relay:***@127.0.0.1:${port}/rendezvous` },
+      { url: `postgres://relay:p@ss@127.0.0.1:${port}/rendezvous`, shown: `postgres://relay:***@127.0.0.1:${port}/rendezvous` },
+      { url: "postgre://relay:secret@db.internal/rendezvous", shown: "postgre://relay:***@db.internal/rendezvous" },
+    ];
+    for (const { url, shown } of cases) {
+      const result = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(url)]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(shown);
+      expect(result.stderr).not.toMatch(/ab\/cd|p@ss|secret/);
+    }
+    const copy = await runProcess([...RELAY_COMMANDS.bun, "copy", `postgres://relay:se#cret@127.0.0.1:${port}/x`, await tempDataDir()]);
+    expect(copy).toEqual({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: cannot open postgres://relay:***@127.0.0.1:${port}/x: Invalid URL\n` });
+  }, 30_000);
+});
+
 describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
   test("a relay under Bun and one under Deno: a deposit on one is retrieved on the other; a proof spent on one is replay_detected on the other", async () => {
     const url = await cluster().database();
