@@ -4,6 +4,7 @@
  * (ENGINE_TIMEOUT_MS from its first call), not one deadline per call.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
 import packageJson from "../package.json" with { type: "json" };
 import { createApp } from "../lib/app.ts";
 import { mayHaveRun, type Sql } from "../lib/postgres/engine.ts";
@@ -74,6 +75,38 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
         .toEqual({ path, status: 503, reason: "store_unavailable", retryAfter: "2", withinTheBound: true });
     }
   }, 120_000);
+
+  test("statements cancelled by the server (a statement_timeout, here behind a table lock): 503 store_unavailable with Retry-After, not 500", async () => {
+    const url = new URL(await cluster().database());
+    const admin = postgres(url.href, { max: 1, onnotice: () => {} });
+    url.searchParams.set("statement_timeout", "200");
+    const config = testConfig({ store: url.href, storePoolSize: 2 });
+    const opened = await openStorage(config, keys.relay.public_spki_pem, () => {});
+    try {
+      const app = createApp({ config, store: opened.store, shared: opened.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
+      const deposit = async () => {
+        const body = JSON.stringify({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem });
+        const response = await app(new Request("http://relay.test/deposit", { method: "POST", body }), () => "127.0.0.1");
+        return [response.status, (await response.json() as { reason?: string }).reason ?? "ok", response.headers.get("retry-after")];
+      };
+      expect(await deposit()).toEqual([200, "ok", null]);
+      let release = () => {};
+      const locked = new Promise<void>((resolve) => {
+        void admin.begin(async (tx) => {
+          await tx`LOCK TABLE rendezvous_messages IN ACCESS EXCLUSIVE MODE`;
+          resolve();
+          await new Promise<void>((done) => (release = done));
+        });
+      });
+      await locked;
+      expect(await deposit()).toEqual([503, "store_unavailable", "2"]);
+      release();
+      expect(await deposit()).toEqual([200, "ok", null]);
+    } finally {
+      await opened.store.close();
+      await admin.end({ timeout: 5 });
+    }
+  }, 30_000);
 
   test("a take whose delete goes unanswered past the deadline hands back the messages it read: the delete happened, and none is lost", async () => {
     const url = new URL(await cluster().database());

@@ -44,12 +44,13 @@ const LATENCY_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 /**
  * Errors that say the engine is unreachable or going away (not that the statement was wrong), or cannot
  * write now: 25006, a read-only transaction, is a standby answering during a failover (a connection the
- * client took for the primary's) or a server an operator set read-only.
+ * client took for the primary's) or a server an operator set read-only; 57014, a statement cancelled, is a
+ * statement_timeout passed (or a cancel of ours landing on the connection's next statement).
  */
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (error instanceof postgres.PostgresError) return /^(08|57P|53300|25006)/.test(String(code));
+  if (error instanceof postgres.PostgresError) return /^(08|57|53300|25006)/.test(String(code));
   return typeof code === "string"; // CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, …
 }
 
