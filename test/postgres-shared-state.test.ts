@@ -71,6 +71,25 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     expect((await store.take("mailbox")).map((message) => message.depositId)).toEqual([id]);
   });
 
+  test("a role missing one of those rights (USAGE on the sequences) is refused at open, in one line naming it", async () => {
+    const ownerUrl = await cluster().database();
+    await (await instance(ownerUrl)).close();
+    const admin = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`
+      CREATE ROLE relay_no_seq LOGIN;
+      GRANT USAGE ON SCHEMA public TO relay_no_seq;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO relay_no_seq;
+      REVOKE INSERT ON rendezvous_batches FROM relay_no_seq;
+    `);
+    await admin.end();
+    const url = new URL(ownerUrl);
+    url.username = "relay_no_seq";
+    const refused = await instance(url.href).then(() => null, (error) => error as Error);
+    expect(refused?.message).toBe(
+      "the database role lacks INSERT on rendezvous_batches, USAGE on rendezvous_messages_seq_seq: grant what docs/scale-out.md lists",
+    );
+  });
+
   test("an instance refuses a database whose schema is newer than it knows, in one line", async () => {
     const url = await cluster().database();
     await instance(url);
