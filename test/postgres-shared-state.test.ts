@@ -7,10 +7,11 @@ import postgres from "postgres";
 import { type PostgresMessageStore, openPostgresStore, type PostgresStoreOptions } from "../lib/postgres/message-store.ts";
 import { PostgresRateLimiter } from "../lib/postgres/rate-limiter.ts";
 import { PostgresReplayGuard } from "../lib/postgres/replay-guard.ts";
-import { SCHEMA_VERSION } from "../lib/postgres/schema.ts";
+import { openPostgres } from "../lib/postgres/open.ts";
+import { RELAY_SEQUENCES, RELAY_TABLES, SCHEMA_VERSION } from "../lib/postgres/schema.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { StoreError } from "../lib/store/message-store.ts";
-import { spentProof } from "./helpers.ts";
+import { keys, spentProof } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 
 const NOW = 1_767_225_600;
@@ -84,10 +85,22 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     await admin.end();
     const url = new URL(ownerUrl);
     url.username = "relay_no_seq";
-    const refused = await instance(url.href).then(() => null, (error) => error as Error);
+    const options = { url: url.href, poolSize: 2, operationTimeoutMs: 3000, mailboxMaxMessages: 256, maxStoreBytes: 1 << 30, maxMessages: 1_000_000, sweepIntervalSeconds: 0, clock: () => NOW, log: () => {} };
+    const refused = await openPostgres(options, keys.relay.public_spki_pem).then(() => null, (error) => error as Error);
     expect(refused?.message).toBe(
       "the database role lacks INSERT on rendezvous_batches, USAGE on rendezvous_messages_seq_seq: grant what docs/scale-out.md lists",
     );
+  });
+
+  test("the tables and sequences a relay's role is checked for are those the migrations create (the schema's version table apart)", async () => {
+    const url = await cluster().database();
+    await instance(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    const rows = await sql<{ relname: string; relkind: string }[]>`
+      SELECT relname, relkind FROM pg_class WHERE relkind IN ('r', 'S') AND relname LIKE 'rendezvous\_%' AND relname <> 'rendezvous_schema' ORDER BY relname`;
+    await sql.end();
+    expect(rows.filter((row) => row.relkind === "r").map((row) => row.relname)).toEqual(RELAY_TABLES);
+    expect(rows.filter((row) => row.relkind === "S").map((row) => row.relname)).toEqual(RELAY_SEQUENCES);
   });
 
   test("an instance refuses a database whose schema is newer than it knows, in one line", async () => {

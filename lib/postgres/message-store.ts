@@ -12,7 +12,6 @@ import { StoreError, type StoredMessage } from "../store/message-store.ts";
 import { ARRAY_OF } from "./array-types.ts";
 import { laneOfKey } from "./batcher.ts";
 import { Engine, type EngineOptions, type EngineStats, isUnavailable, mayHaveRun, type Sql } from "./engine.ts";
-import { missingRights } from "./role-rights.ts";
 import { migrate } from "./schema.ts";
 
 /** Options for `openPostgresStore`. */
@@ -316,13 +315,10 @@ function asMessage(row: postgres.Row): StoredMessage {
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresMessageStore> {
   const engine = new Engine(options);
   try {
-    const unreachable = (error: unknown) => {
+    const { from, to } = await migrate(engine.sql).catch((error) => {
       throw isUnavailable(error) ? new StoreError("unavailable", { cause: error }) : error;
-    };
-    const { from, to } = await migrate(engine.sql).catch(unreachable);
+    });
     if (from !== to) options.log("schema_migrated", { from, to });
-    const missing = await missingRights(engine.sql).catch(unreachable);
-    if (missing.length) throw new Error(`the database role lacks ${missing.join(", ")}: grant what docs/scale-out.md lists`);
     const store = new PostgresMessageStore(engine, options);
     await store.refreshStats();
     return store;

@@ -462,6 +462,13 @@ ${sweepExpiredMessages({
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
+ * The tables and sequences the migrations create (rendezvous_schema apart: a relay only reads it), which a
+ * relay's role must be able to use as scale-out.md lists: SELECT, INSERT, UPDATE and DELETE, or USAGE.
+ */
+export const RELAY_TABLES = ["rendezvous_batches", "rendezvous_facts", "rendezvous_mailbox_sizes", "rendezvous_messages", "rendezvous_proofs", "rendezvous_rate_windows", "rendezvous_usage"];
+export const RELAY_SEQUENCES = ["rendezvous_messages_seq_seq"];
+
+/**
  * Brings the database to {@link SCHEMA_VERSION}, one transaction under the schema lock; throws when
  * the database is at a newer version than this relay knows. A database already at it is only read:
  * the relay's role then needs no right to create anything.
