@@ -6,7 +6,7 @@ import { stat } from "node:fs/promises";
 import { claimDataDir, holdDataDir } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 import type { Logger } from "./log.ts";
-import { ENGINE_TIMEOUT_MS, isPostgresUrl, redactUrl } from "./storage.ts";
+import { ENGINE_TIMEOUT_MS, isPostgresUrl, oneLine, redactUrl } from "./storage.ts";
 import { checkMessageLog, liveMessagesOf } from "./store/log-export.ts";
 import type { StoredMessage } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
@@ -19,7 +19,7 @@ const clock = () => Math.floor(Date.now() / 1000);
 async function openPostgres(url: string, log: Logger) {
   const { openPostgresStore } = await import("./postgres/message-store.ts");
   return await openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log }).catch((error) => {
-    throw new CopyError(`cannot open ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
+    throw new CopyError(`cannot open ${redactUrl(url)}: ${oneLine(error)}`, { cause: error });
   });
 }
 

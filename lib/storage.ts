@@ -32,11 +32,18 @@ export interface Storage {
 export const isPostgresUrl = (value: string) => /^postgres(ql)?:\/\//.test(value);
 
 /**
- * The URL without its password, for logs and errors, whatever the URL (a mistyped scheme, a password with
- * `/`, `@` or `#` not percent-encoded): everything from the user's `:` to the last `@` is masked.
+ * The URL without its password, for logs and errors. A URL that parses with a host has its password
+ * replaced; in any other (a mistyped scheme, a password with `/` or `#` not percent-encoded), everything
+ * from the user's `:` to the last `@` is masked.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/is, "$1:***@");
+  const parsed = URL.canParse(url) ? new URL(url) : null;
+  if (parsed?.host) {
+    if (!parsed.password) return url;
+    parsed.password = "***";
+    return parsed.href;
+  }
+  return url.replace(/^(\s*[a-z][a-z0-9+.-]*:\/*[^:@/]*):.*@/is, "$1:***@");
 }
 
 /**
@@ -60,7 +67,7 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
   if (!isPostgresUrl(config.store)) throw new StorageError(`--store: expected postgres://… (or nothing, for the embedded log), got ${JSON.stringify(redactUrl(config.store))}`);
   const location = redactUrl(config.store);
   // Loaded only now: a relay on the embedded log (and `deno task start`, which has no node_modules) never needs the client.
-  const { openPostgres, RelayKeyMismatch, isLoginRefused } = await import("./postgres/open.ts").catch((error) => {
+  const { openPostgres, RelayKeyMismatch } = await import("./postgres/open.ts").catch((error) => {
     throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here (\`deno task start\` runs without node_modules): use the binary, Bun (\`npm start\`), or \`deno run -A main.ts\` where \`npm ci\` ran: ${oneLine(error)}`, false, { cause: error });
   });
   try {
@@ -68,13 +75,13 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
     return { ...opened, location };
   } catch (error) {
     if (error instanceof RelayKeyMismatch) throw new StorageError(error.message, false, { cause: error });
-    // Unreachable is worth a restart; a login refused (a wrong password) is the operator's to fix.
-    const unreachable = error instanceof StoreError && error.kind === "unavailable" && !isLoginRefused(error.cause);
+    const unreachable = error instanceof StoreError && error.kind === "unavailable";
     throw new StorageError(`cannot open the store at ${location}: ${oneLine(error)}`, unreachable, { cause: error });
   }
 }
 
-function oneLine(error: unknown): string {
+/** An error's message and its cause's, on one line. */
+export function oneLine(error: unknown): string {
   const cause = (error as { cause?: unknown }).cause;
   // Without terminal colour codes (Deno's own messages carry them).
   return String((error as Error).message + (cause ? `: ${(cause as Error).message ?? cause}` : "")).replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ");

@@ -223,7 +223,7 @@ describe("retrieve", () => {
     failAcks = true;
     const failed = await run(false);
     expect(failed).toMatchObject({ error: "the relay refused: no_reason_given (HTTP 502)", lines: [speakMessage("shown twice")] });
-    expect(failed.notes.at(-1)).toBe("not acknowledged: the relay keeps this message and gives it again next time");
+    expect(failed.notes.at(-1)).toBe("the acknowledgement failed: unless it reached the relay, it gives this message again next time");
     failAcks = false;
     const again = await run(false);
     expect(again.lines).toEqual([speakMessage("shown twice")]);
@@ -238,6 +238,20 @@ describe("retrieve", () => {
       lines: [speakMessage("old relay")],
       notes: ["this relay has no /collect: retrieving with /retrieve, which deletes the messages as it answers", "message 1: not signed"],
     });
+  });
+
+  test("retrieve from a relay without /collect whose output fails at the first message → both messages, sealed, in the notes: the relay has deleted them", async () => {
+    hideCollect = true;
+    const payloads = [await sealedFor("lost unless noted"), await sealedFor("this one too")];
+    for (const payload of payloads) await deposit(payload);
+    const failed = await run(false, 0);
+    expect(failed.error).toBe("cannot write to standard output: ENOSPC");
+    expect(failed.notes).toEqual([
+      "this relay has no /collect: retrieving with /retrieve, which deletes the messages as it answers",
+      "message 1: not signed",
+      "the relay deleted these messages as it answered: the 2 not written follow, as the relay gave them",
+      ...payloads,
+    ]);
   });
 
   test("retrieve --keep from a relay without /collect → throws rather than delete", async () => {

@@ -29,10 +29,10 @@ function trickleHeaders(socket: Socket): void {
  * Sends a deposit's head declaring `length` body bytes, then a body byte every 300 ms until the socket
  * closes; the text received comes with the close.
  */
-function trickleBody(socket: Socket, length: number): { received: () => string } {
+function trickleBody(socket: Socket, length: number, host = "relay.test"): { received: () => string } {
   let received = "";
   socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
-  socket.write(`POST /deposit HTTP/1.1\r\nHost: relay.test\r\nContent-Length: ${length}\r\n\r\n{`);
+  socket.write(`POST /deposit HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${length}\r\n\r\n{`);
   const timer = setInterval(() => socket.write(" "), 300);
   socket.once("close", () => clearInterval(timer));
   return { received: () => received };
@@ -62,6 +62,14 @@ describe("connection time bounds under deno", () => {
     expect(slowBody.received()).toEndWith(`{"status":"error","reason":"request_timeout"}`);
     expect(largeBody.received()).toStartWith("HTTP/1.1 413 ");
     expect(largeBody.received()).toEndWith(`{"status":"error","reason":"payload_too_large"}`);
+  }, 15_000);
+
+  test("a body sent a byte at a time with a Host holding a / gets 400 at once, on a connection then closed (well before --request-timeout)", async () => {
+    const socket = await openSocket(relay.port);
+    const body = trickleBody(socket, 1000, "a/b");
+    expect(await closedWithin(socket, 1000)).toBe(true);
+    expect(body.received()).toStartWith("HTTP/1.1 400 ");
+    expect(body.received()).toEndWith(`{"status":"error","reason":"bad_request"}`);
   }, 15_000);
 });
 

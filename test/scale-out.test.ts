@@ -93,6 +93,7 @@ describe("the database password in a --store URL", () => {
       { url: `postgres://relay:ab/cd@127.0.0.1:${port}/rendezvous`, shown: `postgres://relay:***@127.0.0.1:${port}/rendezvous` },
       { url: `postgres://relay:p@ss@127.0.0.1:${port}/rendezvous`, shown: `postgres://relay:***@127.0.0.1:${port}/rendezvous` },
       { url: "postgre://relay:secret@db.internal/rendezvous", shown: "postgre://relay:***@db.internal/rendezvous" },
+      { url: "postgresql:relay:secret@db.internal/rendezvous", shown: "postgresql:relay:***@db.internal/rendezvous" },
     ];
     for (const { url, shown } of cases) {
       const result = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(url)]);

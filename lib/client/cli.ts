@@ -29,7 +29,7 @@ const runners: Record<CommandName, Runner> = {
     if (directory === "") throw new UsageError("DIR is empty");
     checkNoTilde(directory);
     const { privatePath, publicPath, publicPem } = await keygen(directory);
-    console.log(`wrote ${privatePath} and ${publicPath}; fingerprint ${keyFingerprint(publicPem)}`);
+    writeLine(`wrote ${privatePath} and ${publicPath}; fingerprint ${keyFingerprint(publicPem)}`);
     return 0;
   },
   async deposit(url, values, say) {
@@ -38,7 +38,7 @@ const runners: Record<CommandName, Runner> = {
     const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl as string, say);
     const text = typeof values.text === "string" ? values.text : (await readInput(values.file as string)).replace(/\r?\n$/, "");
     if (text === "") throw new InputError(`the message is empty (${values.file === undefined ? "--text" : `--file ${values.file}`}): nothing to send`);
-    console.log(await deposit({
+    writeLine(await deposit({
       url,
       recipientPem: await readKey(values.to as string, "public"),
       senderPrivatePem: values.from ? await readKey(values.from as string, "private") : undefined,
@@ -107,8 +107,8 @@ function checkNoTilde(path: string): void {
 }
 
 /**
- * Writes a line to standard output at once, or throws: a message is acknowledged only once it is written.
- * (Bun's console.log drops write errors, such as a full disk's.)
+ * Writes a line to standard output at once, or throws: a message is acknowledged only once it is written,
+ * and a deposit's id is not lost unsaid. (Bun's console.log drops write errors, such as a full disk's.)
  */
 function writeLine(line: string): void {
   const bytes = new TextEncoder().encode(`${line}\n`);
@@ -116,11 +116,15 @@ function writeLine(line: string): void {
     try {
       written += writeSync(1, bytes, written);
     } catch (error) {
-      // A non-blocking output (set so by another process sharing it) whose reader lags: try again.
+      // A non-blocking output (set so by another process sharing it) whose reader lags: try again shortly.
       if ((error as { code?: string }).code !== "EAGAIN") throw new Error(`cannot write to standard output: ${(error as Error).message}`);
+      Atomics.wait(PAUSE, 0, 0, 10);
     }
   }
 }
+
+/** What writeLine waits on (nothing ever wakes it): 10 ms without a busy loop, in a program with nothing else to do meanwhile. */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /** `--ttl` as whole seconds; above the relay's cap it is cut to the cap, and `say` tells so. */
 function parseTtl(text: string, say: (line: string) => void): number {

@@ -46,16 +46,28 @@ export async function retrieve(
       if (options.keep) throw new Error("this relay has no /collect, so --keep cannot leave messages there");
       output.note("this relay has no /collect: retrieving with /retrieve, which deletes the messages as it answers");
       const payloads = await relay.retrieve(await identity.prove(relayPem));
-      for (const [index, payload] of payloads.entries()) await show(payload, `message ${index + 1}`);
+      for (const [index, payload] of payloads.entries()) {
+        try {
+          await show(payload, `message ${index + 1}`);
+        } catch (error) {
+          // Deleted already: the last place left for what could not be written is the notes.
+          output.note(`the relay deleted these messages as it answered: the ${payloads.length - index} not written follow, as the relay gave them`);
+          payloads.slice(index).forEach((unwritten) => output.note(unwritten));
+          throw error;
+        }
+      }
       break;
     }
-    // A message is acknowledged only once its line is written: a failed write (a full disk) or ack leaves the batch at the relay.
+    // A message is acknowledged only once its line is written: a failed write (a full disk) leaves the batch at the relay.
+    let acknowledging = false;
     try {
       for (const message of batch.messages) await show(message.payload, `message ${message.deposit_id}`);
-      if (!options.keep && batch.messages.length) await relay.ack(await identity.prove(relayPem), batch.messages.map((m) => m.deposit_id));
+      acknowledging = !options.keep && batch.messages.length > 0;
+      if (acknowledging) await relay.ack(await identity.prove(relayPem), batch.messages.map((m) => m.deposit_id));
     } catch (error) {
-      const count = batch.messages.length;
-      if (!options.keep) output.note(`not acknowledged: the relay keeps ${count === 1 ? "this message" : `these ${count} messages`} and gives ${count === 1 ? "it" : "them"} again next time`);
+      const [these, them] = batch.messages.length === 1 ? ["this message", "it"] : [`these ${batch.messages.length} messages`, "them"];
+      if (acknowledging) output.note(`the acknowledgement failed: unless it reached the relay, it gives ${these} again next time`);
+      else if (!options.keep) output.note(`not acknowledged: the relay keeps ${these} and gives ${them} again next time`);
       throw error;
     }
     if (options.keep && batch.more) output.note(`more messages are waiting; --keep shows only the first ${BATCH}`);

@@ -6,7 +6,6 @@ import { agreeOnRelayKey } from "./relay-key.ts";
 import { missingRights } from "./role-rights.ts";
 
 export { RelayKeyMismatch } from "./relay-key.ts";
-export { isLoginRefused } from "./engine.ts";
 import { postgresState } from "./shared-state.ts";
 
 /**

@@ -38,18 +38,19 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // no request have by then made node:http answer a bare 400 and close the connection: the request is
     // refused before it acts (a deposit stored or a mailbox emptied with no answer would be duplicated by the
     // client's retry, or lost), as under Bun (see closedBehindPipeline in bun.ts).
+    const answer = (response: Response) => {
+      // Answered before its body was read whole (400, 408, 413): the connection is closed once the answer is
+      // out, or node:http would wait for the rest of the body, however slowly it comes.
+      if (!incoming.complete) outgoing.shouldKeepAlive = false;
+      return send(response, outgoing);
+    };
     queueMicrotask(() => {
       if (incoming.socket.destroyed) return;
       // A Host holding what ends an authority would move the path the URL is built with (see IncomingRequest).
-      if (AUTHORITY_END.test(incoming.headers.host ?? "")) return void send(errorResponse(errors.badRequest()), outgoing).catch(() => outgoing.destroy());
+      const badHost = AUTHORITY_END.test(incoming.headers.host ?? "");
       const peerAddress = incoming.socket.remoteAddress ?? "";
-      handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse)
-        .then((response) => {
-          // Answered before its body was read whole (408, 413): the connection is closed once the answer is
-          // out, or node:http would wait for the rest of the body, however slowly it comes.
-          if (!incoming.complete) outgoing.shouldKeepAlive = false;
-          return send(response, outgoing);
-        }).catch(() => outgoing.destroy());
+      const response = badHost ? Promise.resolve(errorResponse(errors.badRequest())) : handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse);
+      response.then(answer).catch(() => outgoing.destroy());
     });
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
