@@ -80,7 +80,7 @@ export class Metrics {
   }
 
   /** The Prometheus text exposition of every counter and of the store's gauges. */
-  render(store: StoreStats | PostgresStoreStats, uptimeSeconds: number): string {
+  render(store: StoreStats | PostgresStoreStats, caps: { maxMessages: number; maxStoreBytes: number }, uptimeSeconds: number): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -98,7 +98,9 @@ export class Metrics {
     metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);
     metric("rendezvous_stored_messages", "gauge", "Messages waiting in mailboxes.", [["", store.messages]]);
     metric("rendezvous_stored_bytes", "gauge", "Bytes of the records of waiting messages.", [["", store.bytes]]);
-    metric("rendezvous_commits_total", "counter", "Group commits of deposits (one synced log write, or one PostgreSQL statement and commit).", [["", store.commits]]);
+    metric("rendezvous_max_messages", "gauge", "Messages the store may hold (--max-messages).", [["", caps.maxMessages]]);
+    metric("rendezvous_max_store_bytes", "gauge", "Bytes of records the store may hold (--max-store-bytes).", [["", caps.maxStoreBytes]]);
+    metric("rendezvous_commits_total", "counter", "Group commits: one synced log write of deposits and removals, or one PostgreSQL statement and commit of deposits.", [["", store.commits]]);
     metric("rendezvous_commit_seconds_total", "counter", "Time spent in those commits.", [["", store.commitMilliseconds / 1000]]);
     if ("engine" in store) {
       const { engine } = store;
@@ -118,6 +120,11 @@ export class Metrics {
       metric("rendezvous_log_bytes", "gauge", "Size of the store's log file.", [["", store.logBytes]]);
       metric("rendezvous_damaged_records", "gauge", "Damaged log records, found at start-up or since (when read, or by a compaction).", [["", store.damagedRecords]]);
       metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
+      metric("rendezvous_compaction_failures_total", "counter", "Compactions of the log that failed (the next waits a minute).", [["", store.compactionFailures]]);
+      metric("rendezvous_store_write_failures_total", "counter", "Log writes that failed, by kind: full (no room on the disk) or io.", [
+        ['kind="full"', store.writeFailures.full],
+        ['kind="io"', store.writeFailures.io],
+      ]);
       metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
     }
     metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", uptimeSeconds]]);

@@ -5,7 +5,7 @@ import type { Config } from "../lib/config.ts";
 import { parseAddressRange } from "../lib/ip-address.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
 import { ReplayGuard } from "../lib/replay-guard.ts";
-import { intercom, json, keys, proofBody, spentProof, testInProcess, testRelay } from "./helpers.ts";
+import { intercom, json, keys, proofBody, spentProof, testConfig, testInProcess, testRelay } from "./helpers.ts";
 
 const NOW = 1_767_225_600;
 const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
@@ -156,6 +156,11 @@ describe("capacity", () => {
     expect((await relay.request("/deposit", big)).status).toBe(200);
     const full = await relay.request("/deposit", big);
     expect([full.status, (await json(full)).reason]).toEqual([507, "store_full"]);
+    // The cap is in /metrics beside what is held; on the embedded log, the refusal was the cap's, not a full disk's.
+    const metrics = await (await relay.request("/metrics")).text();
+    const embedded = !("engine" in relay.store.stats());
+    const lines = ["rendezvous_max_store_bytes 100000", `rendezvous_max_messages ${testConfig().maxMessages}`, ...embedded ? ['rendezvous_store_write_failures_total{kind="full"} 0'] : []];
+    for (const line of lines) expect(metrics).toContain(`\n${line}\n`);
     expect((await json(await relay.request("/retrieve", await proofBody("bob", NOW)))).messages.length).toBe(2);
     expect((await relay.request("/deposit", big)).status).toBe(200);
   });

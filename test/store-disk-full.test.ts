@@ -54,6 +54,7 @@ describe("a write that fails with ENOSPC", () => {
     now += 61;
     expect(await deposit()).toBe("store_full");
     expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
+    expect(store.stats().writeFailures).toEqual({ full: 51, io: 0 });
   });
 
   test("the directory's fsync after a compaction's rename fails → the old file is kept, and the next commit syncs the directory first, failing (io) until it can, then frees it", async () => {
@@ -83,6 +84,45 @@ describe("a write that fails with ENOSPC", () => {
     expect(await payloadsOf(store)).toEqual(["before", "after", "later"]);
   });
 
+  test("a compaction that fails (a full disk) is counted and logged, and none starts again for a minute, however many removals come", async () => {
+    let now = NOW;
+    let failing = true;
+    const copies: string[] = [];
+    const logged: [string, Record<string, unknown>][] = [];
+    const store = await testStore(await tempDataDir(), {
+      clock: () => now,
+      log: (event, fields) => event.startsWith("store_compact") && logged.push([event, fields]),
+      onStep: (step) => {
+        if (step !== "compact:copied") return;
+        copies.push(failing ? "failed" : "done");
+        if (failing) throw Object.assign(new Error("no space"), { code: "ENOSPC" });
+      },
+    });
+    // 20 MiB of records, then removed one by one: from 16 MiB dead on, each removal would start a compaction.
+    const payload = "x".repeat(64 << 10);
+    const ids = await Promise.all(Array.from({ length: 320 }, (_, i) => store.deposit(`m${i % 10}`, payload, now + 600).then((id) => ({ mailbox: `m${i % 10}`, id }))));
+    /** Waits for the compaction a removal started in the background to have failed (or succeeded). */
+    const settled = async (compactions: number) => {
+      while (store.stats().compactionFailures + store.stats().compactions < compactions) await Bun.sleep(10);
+    };
+    for (const { mailbox, id } of ids.slice(0, 300)) {
+      expect(await store.remove(mailbox, [id])).toBe(1);
+      const { logBytes, bytes } = store.stats();
+      if (logBytes - bytes > Math.max(16 << 20, bytes)) await settled(1); // worth compacting from here on
+    }
+    await Bun.sleep(500); // long enough for any compaction the removals started to reach its copy
+    expect(copies).toEqual(["failed"]);
+    expect(store.stats()).toMatchObject({ compactions: 0, compactionFailures: 1 });
+    expect(logged).toEqual([["store_compaction_failed", { error: "Error: no space" }]]);
+    now += 61;
+    failing = false;
+    expect(await store.remove(ids[300].mailbox, [ids[300].id])).toBe(1);
+    await settled(2);
+    expect(copies).toEqual(["failed", "done"]);
+    expect(store.stats()).toMatchObject({ compactions: 1, compactionFailures: 1 });
+    await store.close();
+  }, 30_000);
+
   test("any other write error → StoreError io", async () => {
     const store = await testStore(await tempDataDir(), {
       clock,
@@ -91,6 +131,7 @@ describe("a write that fails with ENOSPC", () => {
       },
     });
     expect((await store.deposit("a", "x", NOW + 600).catch((error) => error)).kind).toBe("io");
+    expect(store.stats().writeFailures).toEqual({ full: 0, io: 1 });
   });
 });
 

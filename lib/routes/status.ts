@@ -22,7 +22,8 @@ export function healthz({ relay }: RequestContext): Response {
 
 /** GET /metrics: Prometheus text format. */
 export function metrics({ relay }: RequestContext): Response {
-  return new Response(relay.metrics.render(relay.store.stats(), relay.uptimeSeconds()), {
+  const caps = { maxMessages: relay.config.maxMessages, maxStoreBytes: relay.config.maxStoreBytes };
+  return new Response(relay.metrics.render(relay.store.stats(), caps, relay.uptimeSeconds()), {
     headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
   });
 }

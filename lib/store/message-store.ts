@@ -58,6 +58,10 @@ export interface StoreStats {
   commits: number;
   commitMilliseconds: number;
   compactions: number;
+  /** Compactions started in the background that failed (each holds the next back for a minute). */
+  compactionFailures: number;
+  /** Log writes that failed: for want of room (`full`), or otherwise. */
+  writeFailures: { full: number; io: number };
   lastCompaction: CompactionReport | null;
 }
 
@@ -70,6 +74,8 @@ interface LogCounters {
 
 export const LOG_FILE = "messages.jsonl";
 const WRITE_FAILURE_LOG_INTERVAL_SECONDS = 60;
+/** After a failed compaction (a full disk), none is started for this long: each would write its copy until it failed again. */
+const COMPACTION_RETRY_SECONDS = 60;
 /** Dead bytes that trigger a compaction, when also more than the live bytes. */
 const COMPACT_DEAD_BYTES = 16 << 20;
 
@@ -84,6 +90,11 @@ export class MessageStore {
   /** The log size up to which the index needs no new checkpoint (the one on disk covers it, or the log is empty); -1 for none. */
   #checkpointedEnd: number;
   #compactions = 0;
+  #compactionFailures = 0;
+  /** No compaction starts before this time (Unix seconds): see COMPACTION_RETRY_SECONDS. */
+  #compactionRetryAt = 0;
+  /** Log writes that failed, by kind. */
+  readonly #writeFailures = { full: 0, io: 0 };
   #lastCompaction: CompactionReport | null = null;
   readonly #inFlight = new Reservations();
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
@@ -95,8 +106,8 @@ export class MessageStore {
   /** Whether freed files' blocks are to go at once (the store is closing) rather than paced. */
   readonly #hurry = () => this.#closing !== undefined;
   readonly #timer: ReturnType<typeof setInterval> | undefined;
-  /** A full disk fails every deposit: one line a minute for each kind of failure, with how many were left out. */
-  readonly #logWriteFailure: ThrottledLogger;
+  /** A full disk fails every deposit and every compaction: one line a minute for each kind of failure, with how many were left out. */
+  readonly #logFailure: ThrottledLogger;
 
   constructor(
     parts: { path: string; index: MailboxIndex; log: AppendLog; counters: LogCounters; damageInLog: boolean; checkpointedEnd: number },
@@ -108,7 +119,7 @@ export class MessageStore {
     this.#counters = parts.counters;
     this.#damageInLog = parts.damageInLog;
     this.#checkpointedEnd = parts.checkpointedEnd;
-    this.#logWriteFailure = throttledLogger((event, fields = {}) => options.log(event, fields), WRITE_FAILURE_LOG_INTERVAL_SECONDS, options.clock);
+    this.#logFailure = throttledLogger((event, fields = {}) => options.log(event, fields), WRITE_FAILURE_LOG_INTERVAL_SECONDS, options.clock);
     if (options.sweepIntervalSeconds > 0) {
       this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
@@ -235,6 +246,8 @@ export class MessageStore {
       bytes: this.#index.bytes,
       logBytes: this.#log.size,
       compactions: this.#compactions,
+      compactionFailures: this.#compactionFailures,
+      writeFailures: { ...this.#writeFailures },
       lastCompaction: this.#lastCompaction,
     };
   }
@@ -312,7 +325,8 @@ export class MessageStore {
       await this.#log.append(bytes, committed);
     } catch (error) {
       const full = error instanceof LogWriteError && error.full;
-      this.#logWriteFailure(full ? "full" : "io", "store_write_failed", { error: String((error as Error).cause ?? error) });
+      this.#writeFailures[full ? "full" : "io"]++;
+      this.#logFailure(full ? "full" : "io", "store_write_failed", { error: String((error as Error).cause ?? error) });
       throw new StoreError(full ? "store_full" : "io", { cause: error });
     }
   }
@@ -331,9 +345,14 @@ export class MessageStore {
     return this.#index.sweepExpired(this.options.clock());
   }
 
-  /** Compacts in the background once dead records outweigh both the live ones and 16 MiB. */
+  /** Compacts in the background once dead records outweigh both the live ones and 16 MiB, unless one failed lately. */
   #compactIfWorthIt(): void {
-    if (this.#compacting || this.#closing || this.#log.size - this.#index.bytes <= Math.max(COMPACT_DEAD_BYTES, this.#index.bytes)) return;
-    this.compact().catch((error) => this.options.log("store_compaction_failed", { error: String(error) }));
+    if (this.#compacting || this.#closing || this.options.clock() < this.#compactionRetryAt) return;
+    if (this.#log.size - this.#index.bytes <= Math.max(COMPACT_DEAD_BYTES, this.#index.bytes)) return;
+    this.compact().catch((error) => {
+      this.#compactionFailures++;
+      this.#compactionRetryAt = this.options.clock() + COMPACTION_RETRY_SECONDS;
+      this.#logFailure("compaction", "store_compaction_failed", { error: String(error) });
+    });
   }
 }
