@@ -3,12 +3,14 @@
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
 import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { claimDataDir, holdDataDir } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 import type { Logger } from "./log.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, oneLine, redactUrl } from "./storage.ts";
+import { checkpointPath } from "./store/checkpoint.ts";
 import { checkMessageLog, liveMessagesOf } from "./store/log-export.ts";
-import type { StoredMessage } from "./store/message-store.ts";
+import { LOG_FILE, type StoredMessage } from "./store/message-store.ts";
 import { openMessageStore } from "./store/open-store.ts";
 
 /** Caps are the source's business: a copy takes every message it is given. */
@@ -21,6 +23,24 @@ async function openPostgres(url: string, log: Logger) {
   return await openPostgresStore({ ...UNCAPPED, url, poolSize: 2, operationTimeoutMs: ENGINE_TIMEOUT_MS * 6, clock, log }).catch((error) => {
     throw new CopyError(`cannot open ${redactUrl(url)}: ${oneLine(error)}`, { cause: error });
   });
+}
+
+/**
+ * A database to copy into: refused once a relay has started on it. A copy run again there skips the
+ * messages it holds, but brings back every message the relays have delivered since.
+ */
+async function openPostgresTarget(url: string, log: Logger) {
+  const store = await openPostgres(url, log);
+  try {
+    const { servedByRelays } = await import("./postgres/relay-key.ts");
+    if (await servedByRelays(store.engine)) {
+      throw new CopyError(`relays have served ${redactUrl(url)} (their key is recorded there): a copy into it would bring back the messages they delivered; copy into a database no relay has run on`);
+    }
+    return store;
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 /** Every live message of `from`, a mailbox at a time. */
@@ -41,7 +61,7 @@ interface CopyTarget {
 }
 
 async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
-  if (isPostgresUrl(to)) return await openPostgres(to, log);
+  if (isPostgresUrl(to)) return await openPostgresTarget(to, log);
   const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
   // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
   const held = store.stats().messages;
@@ -85,8 +105,13 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
         counts.added += await target.restore(mailbox, messages);
       }
       return counts;
+    } catch (error) {
+      // A data dir holding part of the copy would be refused by the next copy, and served as it is by a relay.
+      if (isPostgresUrl(to)) throw error;
+      const log = join(to, LOG_FILE);
+      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: remove ${log} and ${checkpointPath(log)} before running it again`, { cause: error });
     } finally {
-      await target.close();
+      await target.close().catch(() => {});
     }
   } finally {
     for (const lock of locks) lock.release();
@@ -108,8 +133,9 @@ const COPY_HELP = [
   "Usage: hivemind-rendezvous copy FROM TO",
   "Copies every live message, with its id and expiry, from FROM to TO; each is a data dir or a",
   "postgres:// URL. No relay may run on a data dir meanwhile. A data dir TO must hold no messages;",
-  "into PostgreSQL, messages already there are skipped, so a copy can be run again. Run it as the",
-  "user the relay runs as, so that the relay can open the files it writes.",
+  "into PostgreSQL, messages already there are skipped, so a copy can be run again until a relay",
+  "starts on the database (then it is refused: it would bring back what the relays delivered). Run it",
+  "as the user the relay runs as, so that the relay can open the files it writes.",
 ].join("\n");
 
 /** The subcommand: prints one line (or, for --help, its usage), returns the exit code. */
@@ -126,7 +152,7 @@ export async function runCopy(args: string[], tryLockFile: TryLockFile): Promise
     console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
     return 0;
   } catch (error) {
-    console.error(`hivemind-rendezvous copy: ${String((error as Error).message).replace(/\s+/g, " ")}`);
+    console.error(`hivemind-rendezvous copy: ${error instanceof CopyError ? (error as Error).message.replace(/\s+/g, " ") : oneLine(error)}`);
     return 1;
   }
 }

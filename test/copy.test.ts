@@ -36,6 +36,15 @@ describe.skipIf(!installed)("copy between stores", () => {
     const url = await cluster().database();
     expect(await copy(origin, url)).toMatchObject({ code: 0, stdout: `copied 300 messages in 7 mailboxes from ${origin} to ${url}\n` });
     expect(await copy(origin, url)).toMatchObject({ code: 0, stdout: `copied 0 messages in 7 mailboxes from ${origin} to ${url} (300 were there already)\n` });
+    // Once a relay has started on the database (it records its key there), a copy into it would bring back what it delivers.
+    const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--keyless", "--store", url]);
+    relay.child.kill("SIGTERM");
+    expect(await relay.child.exited).toBe(0);
+    expect(await copy(origin, url)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `hivemind-rendezvous copy: relays have served ${url} (their key is recorded there): a copy into it would bring back the messages they delivered; copy into a database no relay has run on\n`,
+    });
 
     const back = await tempDataDir();
     expect(await copy(url, back)).toMatchObject({ code: 0, stdout: `copied 300 messages in 7 mailboxes from ${url} to ${back}\n` });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { LOG_FILE, StoreError } from "../lib/store/message-store.ts";
 import { openMessageStore, StoreOpenError } from "../lib/store/open-store.ts";
 import { deletedLogsHeld, logRecords, tempDataDir, testStore } from "./helpers.ts";
+import { RELAY_COMMANDS, runProcess } from "./processes.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -177,6 +178,26 @@ describe("a real full disk (1 MiB tmpfs)", () => {
       execFileSync("umount", [dir]);
     }
   });
+
+  test.skipIf(noTmpfs)("copy into a data dir on it → exit 1 with the cause, and which files to remove before running it again", async () => {
+    const dir = (await smallTmpfs())!;
+    const from = await tempDataDir();
+    const source = await testStore(from);
+    const now = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < 60; i++) await source.deposit(`m${i % 3}`, `${i}:${"x".repeat(30_000)}`, now + 600);
+    await source.close();
+    try {
+      const to = join(dir, "copy");
+      const result = await runProcess([...RELAY_COMMANDS.bun, "copy", from, to]);
+      expect(result).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `hivemind-rendezvous copy: store: store_full: no space left for the log; the copy stopped part-way: remove ${to}/${LOG_FILE} and ${to}/${LOG_FILE}.checkpoint before running it again\n`,
+      });
+    } finally {
+      execFileSync("umount", [dir]);
+    }
+  }, 30_000);
 });
 
 /** A store in `dir` holding "1", "2", "3" in mailbox a, with the put line of "2" damaged; resolves with the log's text. */

@@ -10,6 +10,12 @@ export class RelayKeyMismatch extends Error {
 /** The start of the key's fingerprint as the started log line (relay_key_sha256) and the status page give it. */
 const fingerprint = (pem: string) => pem === "" ? "keyless" : `sha256 ${publicKeyFingerprint(pem).slice(0, 16)}…`;
 
+/** Whether a relay has started on this database: it records its key there (see {@link agreeOnRelayKey}). */
+export async function servedByRelays(engine: Engine): Promise<boolean> {
+  const rows = await engine.run("relay_key", (sql) => sql`SELECT 1 FROM rendezvous_facts WHERE name = 'relay_pubkey'`, true);
+  return rows.length > 0;
+}
+
 /**
  * Records `pubkey` (a PEM, or "" for a keyless relay) as the key of every relay on this database,
  * unless one is recorded already; throws RelayKeyMismatch when the recorded one differs.
