@@ -43,9 +43,9 @@ async function openPostgresTarget(url: string, log: Logger) {
   }
 }
 
-/** Every live message of `from`, a mailbox at a time. */
-async function* messagesOf(from: string, log: Logger): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
-  if (!isPostgresUrl(from)) return yield* liveMessagesOf(from, clock());
+/** Every live message of `from`, a mailbox at a time; `onDamage` hears of the damaged lines of a data dir's log. */
+async function* messagesOf(from: string, log: Logger, onDamage: (offsets: number[]) => void): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
+  if (!isPostgresUrl(from)) return yield* liveMessagesOf(from, clock(), onDamage);
   const store = await openPostgres(from, log);
   try {
     for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
@@ -84,7 +84,7 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
  * and in how many mailboxes. A data dir on either side is locked as a relay locks it: no relay may run on
  * it meanwhile (its log would overwrite the copied records, or change under the reading).
  */
-async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number }> {
+async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number; damaged: number[] }> {
   const locks: FileLock[] = [];
   try {
     // FROM is checked whole before anything is created at TO.
@@ -98,8 +98,8 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
     }
     const target = await targetOf(to, log);
     try {
-      const counts = { messages: 0, added: 0, mailboxes: 0 };
-      for await (const { mailbox, messages } of messagesOf(from, log)) {
+      const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
+      for await (const { mailbox, messages } of messagesOf(from, log, (offsets) => (counts.damaged = offsets))) {
         counts.mailboxes++;
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
@@ -147,9 +147,11 @@ export async function runCopy(args: string[], tryLockFile: TryLockFile): Promise
   }
   const [from, to] = args;
   try {
-    const { messages, added, mailboxes } = await copyMessages(from, to, tryLockFile);
+    const { messages, added, mailboxes, damaged } = await copyMessages(from, to, tryLockFile);
     const skipped = messages - added;
     console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
+    // What a relay on FROM would have kept aside and logged (store_damaged_records): said, not left behind unseen.
+    if (damaged.length) console.error(`hivemind-rendezvous copy: skipped ${damaged.length} damaged lines of ${redactUrl(from)}'s log, at offsets ${damaged.slice(0, 10).join(", ")}${damaged.length > 10 ? ", …" : ""}`);
     return 0;
   } catch (error) {
     console.error(`hivemind-rendezvous copy: ${error instanceof CopyError ? (error as Error).message.replace(/\s+/g, " ") : oneLine(error)}`);

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { MessageStore } from "../lib/store/message-store.ts";
+import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
 import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
@@ -132,6 +132,25 @@ test("copy --help → exit 0, its usage on stdout", async () => {
   expect(result).toMatchObject({ code: 0, stderr: "" });
   expect(result.stdout).toStartWith("Usage: hivemind-rendezvous copy FROM TO\n");
 }, 30_000);
+
+describe("copy from a data dir whose log has a damaged line", () => {
+  test("→ the rest copied, exit 0, and the damaged line's offset said on stderr (a relay would keep it aside)", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const [from, to] = [await tempDataDir(), await tempDataDir()];
+    const store = await testStore(from, { clock: () => now });
+    for (const payload of ["1", "2", "3"]) await store.deposit("a", payload, now + 600);
+    await store.close();
+    const log = await readFile(join(from, LOG_FILE), "utf8");
+    await writeFile(join(from, LOG_FILE), log.replace('"p":"2"', '"p":"#"'));
+    const offset = log.split("\n")[0].length + 1;
+    expect(await copy(from, to)).toEqual({
+      code: 0,
+      stdout: `copied 2 messages in 1 mailboxes from ${from} to ${to}\n`,
+      stderr: `hivemind-rendezvous copy: skipped 1 damaged lines of ${from}'s log, at offsets ${offset}\n`,
+    });
+    expect((await (await testStore(to, { clock: () => now })).peek("a")).messages.map((message) => message.payload)).toEqual(["1", "3"]);
+  }, 30_000);
+});
 
 describe("copy into a data dir", () => {
   test("into an embedded data dir that holds messages → exit 1, in one line", async () => {

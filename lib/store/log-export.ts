@@ -18,13 +18,17 @@ export async function checkMessageLog(directory: string): Promise<void> {
 
 /**
  * The messages of the log in `directory` (see {@link checkMessageLog}) unexpired at `now`, one mailbox at
- * a time, oldest first. The log is only read (damaged lines and a torn tail are skipped), so no relay may
- * be writing it.
+ * a time, oldest first. The log is only read (damaged lines and a torn tail are skipped, the damaged ones'
+ * offsets told to `onDamage` first), so no relay may be writing it.
  */
-export async function* liveMessagesOf(directory: string, now: number): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
+export async function* liveMessagesOf(
+  directory: string,
+  now: number,
+  onDamage: (offsets: number[]) => void,
+): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
   const path = join(directory, LOG_FILE);
   const mailboxes = new Map<string, Map<string, Entry>>();
-  await replayLog(path, {
+  const report = await replayLog(path, {
     add(mailbox, id, entry) {
       const entries = mailboxes.get(mailbox) ?? new Map<string, Entry>();
       mailboxes.set(mailbox, entries.set(id, entry));
@@ -34,6 +38,8 @@ export async function* liveMessagesOf(directory: string, now: number): AsyncGene
       return ids.filter((id) => entries?.delete(id)).length;
     },
   }, now);
+  const damaged = [...report.damagedOffsets, ...report.zeroedOffsets].sort((a, b) => a - b);
+  if (damaged.length) onDamage(damaged);
   if (mailboxes.size === 0) return;
   const file = await open(path, "r");
   try {
