@@ -5,8 +5,8 @@ import { mkdir, open, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { LOG_FILE, StoreError } from "../lib/store/message-store.ts";
 import { openMessageStore, StoreOpenError } from "../lib/store/open-store.ts";
-import { deletedLogsHeld, logRecords, tempDataDir, testStore } from "./helpers.ts";
-import { RELAY_COMMANDS, runProcess } from "./processes.ts";
+import { deletedLogsHeld, intercom, keys, logRecords, tempDataDir, testStore } from "./helpers.ts";
+import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
 
 const NOW = 1_767_225_600;
 const clock = () => NOW;
@@ -30,8 +30,10 @@ describe("a write that fails with ENOSPC", () => {
     const refused = await store.deposit("a", "refused", NOW + 600).catch((error) => error);
     expect(refused).toBeInstanceOf(StoreError);
     expect(refused.kind).toBe("store_full");
+    expect(store.stats().failingWrites).toBe("full");
     failing = false;
     await store.deposit("a", "after", NOW + 600);
+    expect(store.stats().failingWrites).toBe(null);
     expect(await payloadsOf(store)).toEqual(["before", "after"]);
     await store.close();
     const reopened = await testStore(dir, { clock });
@@ -55,7 +57,7 @@ describe("a write that fails with ENOSPC", () => {
     now += 61;
     expect(await deposit()).toBe("store_full");
     expect(failures).toEqual([{ error: "Error: no space" }, { error: "Error: no space", suppressed: 49 }]);
-    expect(store.stats().writeFailures).toEqual({ full: 51, io: 0 });
+    expect(store.stats()).toMatchObject({ writeFailures: { full: 51, io: 0 }, failingWrites: "full" });
   });
 
   test("the directory's fsync after a compaction's rename fails → the old file is kept, and the next commit syncs the directory first, failing (io) until it can, then frees it", async () => {
@@ -132,16 +134,16 @@ describe("a write that fails with ENOSPC", () => {
       },
     });
     expect((await store.deposit("a", "x", NOW + 600).catch((error) => error)).kind).toBe("io");
-    expect(store.stats().writeFailures).toEqual({ full: 0, io: 1 });
+    expect(store.stats()).toMatchObject({ writeFailures: { full: 0, io: 1 }, failingWrites: "io" });
   });
 });
 
-/** Mounts a 1 MiB tmpfs, when this machine lets us (root with mount rights). */
-async function smallTmpfs(): Promise<string | null> {
+/** Mounts a tmpfs of `size` (1 MiB by default), when this machine lets us (root with mount rights). */
+async function smallTmpfs(size = "1m"): Promise<string | null> {
   const dir = join(await tempDataDir(), "tmpfs");
   await mkdir(dir);
   try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir], { stdio: "ignore" });
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "ignore" });
     return dir;
   } catch {
     return null;
@@ -178,6 +180,30 @@ describe("a real full disk (1 MiB tmpfs)", () => {
       execFileSync("umount", [dir]);
     }
   });
+
+  test.skipIf(noTmpfs)("a relay on it: /healthz says failing_writes \"full\" and the status page warns while deposits get 507; both clear once a write succeeds", async () => {
+    const dir = (await smallTmpfs("8m"))!; // room for the zeros a relay writes ahead of its log (4 MiB)
+    const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", join(dir, "data"), "--keyless", "--deposit-rate-limit", "0"]);
+    try {
+      const deposit = async () => (await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify({ payload: intercom({ blob: "x".repeat(30_000) }), target_pubkey: keys.bob.public_spki_pem }) })).status;
+      const health = async () => (await (await fetch(`${relay.url}/healthz`)).json() as { failing_writes: unknown }).failing_writes;
+      const page = async () => await (await fetch(`${relay.url}/`, { headers: { Accept: "text/html" } })).text();
+      expect([await deposit(), await health()]).toEqual([200, null]);
+      await fillDisk(dir);
+      let status = 200;
+      while (status === 200) status = await deposit(); // the zeros written ahead of the log take a few more
+      expect(status).toBe(507);
+      expect(await health()).toBe("full");
+      expect(await page()).toContain('<span class="health warn">the disk is full: deposits and deliveries are refused</span>');
+      await rm(join(dir, "filler"));
+      expect([await deposit(), await health()]).toEqual([200, null]);
+      expect(await page()).toContain('<span class="health ok">ok</span>');
+    } finally {
+      relay.child.kill("SIGTERM");
+      await relay.child.exited;
+      execFileSync("umount", [dir]);
+    }
+  }, 30_000);
 
   test.skipIf(noTmpfs)("copy into a data dir on it → exit 1 with the cause, and which files to remove before running it again", async () => {
     const dir = (await smallTmpfs())!;

@@ -9,12 +9,14 @@ export function pubkey({ relay }: RequestContext): Response {
 
 /**
  * GET /healthz: status, uptime and what the store holds; with PostgreSQL, whether the engine answers
- * (503 store_unavailable while it does not, so a load balancer can tell).
+ * (503 store_unavailable while it does not, so a load balancer can tell). On the embedded log, whether
+ * writes fail (`failing_writes`: a full or failing disk); still 200, since the relay is alive, reads
+ * still work, and nothing but its next write can tell that the disk has room again.
  */
 export function healthz({ relay }: RequestContext): Response {
   const stats = relay.store.stats();
   const common = { uptime_seconds: Math.floor(relay.uptimeSeconds()), stored_messages: stats.messages, stored_bytes: stats.bytes };
-  if (!("engine" in stats)) return jsonResponse({ status: "ok", ...common, damaged_records: stats.damagedRecords });
+  if (!("engine" in stats)) return jsonResponse({ status: "ok", ...common, damaged_records: stats.damagedRecords, failing_writes: stats.failingWrites });
   const up = stats.engine.state === "up";
   const status = up ? { status: "ok" } : { status: "error", reason: "store_unavailable" };
   return jsonResponse({ ...status, ...common, engine: stats.engine.state }, up ? 200 : 503, up ? undefined : { "Retry-After": "2" });

@@ -62,6 +62,8 @@ export interface StoreStats {
   compactionFailures: number;
   /** Log writes that failed: for want of room (`full`), or otherwise. */
   writeFailures: { full: number; io: number };
+  /** How the last log write failed (no room on the disk, or another error), while no later one has succeeded; null while writes succeed. */
+  failingWrites: "full" | "io" | null;
   lastCompaction: CompactionReport | null;
 }
 
@@ -95,6 +97,8 @@ export class MessageStore {
   #compactionRetryAt = 0;
   /** Log writes that failed, by kind. */
   readonly #writeFailures = { full: 0, io: 0 };
+  /** How the last log write failed, while no later one has succeeded. */
+  #failingWrites: "full" | "io" | null = null;
   #lastCompaction: CompactionReport | null = null;
   readonly #inFlight = new Reservations();
   /** `take` calls in progress per mailbox: one at a time, so no message is handed out twice. */
@@ -248,6 +252,7 @@ export class MessageStore {
       compactions: this.#compactions,
       compactionFailures: this.#compactionFailures,
       writeFailures: { ...this.#writeFailures },
+      failingWrites: this.#failingWrites,
       lastCompaction: this.#lastCompaction,
     };
   }
@@ -323,9 +328,11 @@ export class MessageStore {
   async #append(bytes: Uint8Array, committed: (offset: number) => void): Promise<void> {
     try {
       await this.#log.append(bytes, committed);
+      this.#failingWrites = null;
     } catch (error) {
       const full = error instanceof LogWriteError && error.full;
-      this.#writeFailures[full ? "full" : "io"]++;
+      this.#failingWrites = full ? "full" : "io";
+      this.#writeFailures[this.#failingWrites]++;
       this.#logFailure(full ? "full" : "io", "store_write_failed", { error: String((error as Error).cause ?? error) });
       throw new StoreError(full ? "store_full" : "io", { cause: error });
     }
