@@ -26,15 +26,18 @@ async function openPostgres(url: string, log: Logger) {
 }
 
 /**
- * A database to copy into: refused once a relay has started on it. A copy run again there skips the
- * messages it holds, but brings back every message the relays have delivered since.
+ * A database to copy into: refused once a relay has started on it (recorded its key). A copy run again
+ * there skips the messages it holds, but brings back every message relays have delivered since.
  */
 async function openPostgresTarget(url: string, log: Logger) {
   const store = await openPostgres(url, log);
   try {
     const { servedByRelays } = await import("./postgres/relay-key.ts");
     if (await servedByRelays(store.engine)) {
-      throw new CopyError(`relays have served ${redactUrl(url)} (their key is recorded there): a copy into it would bring back the messages they delivered; copy into a database no relay has run on`);
+      throw new CopyError(
+        `a relay has started on ${redactUrl(url)} (its key is recorded there): a copy into it would bring back the messages relays delivered from it; ` +
+          "copy into a database no relay has run on (one that none has delivered from can be dropped and created again)",
+      );
     }
     return store;
   } catch (error) {
@@ -57,11 +60,13 @@ async function* messagesOf(from: string, log: Logger, onDamage: (offsets: number
 /** Where copies go: adds messages with their ids, resolving with how many were added. */
 interface CopyTarget {
   restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
+  /** Whether it is a data dir some records were written to: a copy that stops part-way leaves them there. */
+  holdsRecords(): boolean;
   close(): Promise<void>;
 }
 
 async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
-  if (isPostgresUrl(to)) return await openPostgresTarget(to, log);
+  if (isPostgresUrl(to)) return Object.assign(await openPostgresTarget(to, log), { holdsRecords: () => false });
   const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
   // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
   const held = store.stats().messages;
@@ -75,6 +80,7 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
       await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
       return messages.length;
     },
+    holdsRecords: () => store.stats().logBytes > 0,
     close: () => store.close(),
   };
 }
@@ -97,6 +103,7 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
       locks.push(await claimDataDir(to, tryLockFile));
     }
     const target = await targetOf(to, log);
+    let closed = false;
     try {
       const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
       for await (const { mailbox, messages } of messagesOf(from, log, (offsets) => (counts.damaged = offsets))) {
@@ -104,14 +111,16 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
       }
+      closed = true;
+      await target.close();
       return counts;
     } catch (error) {
       // A data dir holding part of the copy would be refused by the next copy, and served as it is by a relay.
-      if (isPostgresUrl(to)) throw error;
-      const log = join(to, LOG_FILE);
-      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: remove ${log} and ${checkpointPath(log)} before running it again`, { cause: error });
-    } finally {
-      await target.close().catch(() => {});
+      const written = target.holdsRecords();
+      if (!closed) await target.close().catch(() => {});
+      if (!written) throw error;
+      const logPath = join(to, LOG_FILE);
+      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: remove ${logPath} and ${checkpointPath(logPath)} before running it again`, { cause: error });
     }
   } finally {
     for (const lock of locks) lock.release();

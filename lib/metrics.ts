@@ -121,7 +121,7 @@ export class Metrics {
       metric("rendezvous_damaged_records", "gauge", "Damaged log records, found at start-up or since (when read, or by a compaction).", [["", store.damagedRecords]]);
       metric("rendezvous_compactions_total", "counter", "Compactions of the log.", [["", store.compactions]]);
       metric("rendezvous_compaction_failures_total", "counter", "Compactions of the log that failed (the next waits a minute).", [["", store.compactionFailures]]);
-      metric("rendezvous_store_write_failures_total", "counter", "Log writes that failed, by kind: full (no room on the disk) or io.", [
+      metric("rendezvous_store_write_failures_total", "counter", "Deposits and removals refused because their log write failed, by kind: full (no room on the disk) or io.", [
         ['kind="full"', store.writeFailures.full],
         ['kind="io"', store.writeFailures.io],
       ]);

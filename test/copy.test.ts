@@ -43,7 +43,8 @@ describe.skipIf(!installed)("copy between stores", () => {
     expect(await copy(origin, url)).toEqual({
       code: 1,
       stdout: "",
-      stderr: `hivemind-rendezvous copy: relays have served ${url} (their key is recorded there): a copy into it would bring back the messages they delivered; copy into a database no relay has run on\n`,
+      stderr: `hivemind-rendezvous copy: a relay has started on ${url} (its key is recorded there): a copy into it would bring back the messages relays delivered from it; ` +
+        "copy into a database no relay has run on (one that none has delivered from can be dropped and created again)\n",
     });
 
     const back = await tempDataDir();

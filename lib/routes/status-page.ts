@@ -127,7 +127,7 @@ export function statusPage(context: RequestContext): Response {
   const health = "engine" in stats
     ? stats.engine.state === "up" ? html`<span class="health ok">ok</span>` : html`<span class="health warn">the database does not answer</span>`
     : stats.failingWrites
-    ? html`<span class="health warn">${stats.failingWrites === "full" ? "the disk is full" : "the disk fails writes"}: deposits and deliveries are refused</span>`
+    ? html`<span class="health warn">${stats.failingWrites === "full" ? "the disk is full" : "the disk fails writes"}: deposits and acknowledgements fail</span>`
     : stats.damagedRecords === 0
     ? html`<span class="health ok">ok</span>`
     : html`<span class="health warn">running, but ${stats.damagedRecords} damaged log lines were set aside at start</span> (see the <code>messages.jsonl.damaged-*</code> file)`;

@@ -41,6 +41,8 @@ export interface StoreOptions {
   clock(): number;
   /** Seconds between sweeps that drop expired messages (and compact if that leaves enough dead bytes); 0 = none. */
   sweepIntervalSeconds: number;
+  /** Seconds after a failed compaction before one starts again in the background (60 by default). */
+  compactionRetrySeconds?: number;
   /** One line per notable event. */
   log(event: string, fields: Record<string, unknown>): void;
   /** Test hook awaited at each step of a write and of a compaction; it may never return (a simulated crash). */
@@ -58,9 +60,9 @@ export interface StoreStats {
   commits: number;
   commitMilliseconds: number;
   compactions: number;
-  /** Compactions started in the background that failed (each holds the next back for a minute). */
+  /** Compactions that failed (each holds the next one in the background back for a minute). */
   compactionFailures: number;
-  /** Log writes that failed: for want of room (`full`), or otherwise. */
+  /** Deposits and removals refused because their log write failed: for want of room (`full`), or otherwise. */
   writeFailures: { full: number; io: number };
   /** How the last log write failed (no room on the disk, or another error), while no later one has succeeded; null while writes succeed. */
   failingWrites: "full" | "io" | null;
@@ -76,7 +78,7 @@ interface LogCounters {
 
 export const LOG_FILE = "messages.jsonl";
 const WRITE_FAILURE_LOG_INTERVAL_SECONDS = 60;
-/** After a failed compaction (a full disk), none is started for this long: each would write its copy until it failed again. */
+/** After a failed compaction (a full disk), none is started in the background for this long: each would write its copy until it failed again. */
 const COMPACTION_RETRY_SECONDS = 60;
 /** Dead bytes that trigger a compaction, when also more than the live bytes. */
 const COMPACT_DEAD_BYTES = 16 << 20;
@@ -93,7 +95,7 @@ export class MessageStore {
   #checkpointedEnd: number;
   #compactions = 0;
   #compactionFailures = 0;
-  /** No compaction starts before this time (Unix seconds): see COMPACTION_RETRY_SECONDS. */
+  /** No compaction starts in the background before this time (performance.now(), which no clock correction moves): see COMPACTION_RETRY_SECONDS. */
   #compactionRetryAt = 0;
   /** Log writes that failed, by kind. */
   readonly #writeFailures = { full: 0, io: 0 };
@@ -215,6 +217,10 @@ export class MessageStore {
         await this.#writeCheckpoint();
         // Only then the old file's blocks, paced: freeing them holds the disk's journal (see release-file.ts).
         await this.#log.releaseReplaced(this.#hurry);
+      } catch (error) {
+        this.#compactionFailures++;
+        this.#compactionRetryAt = performance.now() + (this.options.compactionRetrySeconds ?? COMPACTION_RETRY_SECONDS) * 1000;
+        throw error;
       } finally {
         this.#compacting = null;
       }
@@ -354,12 +360,8 @@ export class MessageStore {
 
   /** Compacts in the background once dead records outweigh both the live ones and 16 MiB, unless one failed lately. */
   #compactIfWorthIt(): void {
-    if (this.#compacting || this.#closing || this.options.clock() < this.#compactionRetryAt) return;
+    if (this.#compacting || this.#closing || performance.now() < this.#compactionRetryAt) return;
     if (this.#log.size - this.#index.bytes <= Math.max(COMPACT_DEAD_BYTES, this.#index.bytes)) return;
-    this.compact().catch((error) => {
-      this.#compactionFailures++;
-      this.#compactionRetryAt = this.options.clock() + COMPACTION_RETRY_SECONDS;
-      this.#logFailure("compaction", "store_compaction_failed", { error: String(error) });
-    });
+    this.compact().catch((error) => this.#logFailure("compaction", "store_compaction_failed", { error: String(error) }));
   }
 }
