@@ -69,7 +69,7 @@ export function createApp(dependencies: AppDependencies): App {
     readLimiter: shared.limiter(config.readRateLimit, config.readRateWindow),
     metrics: new Metrics(clock),
     uptimeSeconds: () => uptimeClock() - started,
-    // Keyed by endpoint for internal errors, by reason for capacity refusals, and "proof_stale": the sets never meet.
+    // Keyed by endpoint for internal errors, by reason for capacity refusals, "proof_stale", and "rate_limited ENDPOINT": the sets never meet.
     logRepeated: throttledLogger(log, REPEATED_EVENT_LOG_INTERVAL_SECONDS, clock),
   };
   const { logRepeated } = relay;

@@ -30,23 +30,33 @@ describe("deposit rate limit", () => {
     expect((await relay.request("/deposit", deposit)).status).toBe(200);
   });
 
-  testInProcess("a flood is logged once per client when its refusals start, and counted in full", async () => {
+  testInProcess("a flood is logged when a client's refusals start, at most once a minute per endpoint, and counted in full", async () => {
     const lines: { event: string; fields?: Record<string, unknown> }[] = [];
     const relay = await testRelay({ now: NOW, config: { depositRateLimit: 2 }, log: (event, fields) => lines.push({ event, fields }) });
     const flood = async (peer: string, count: number) => {
       for (let i = 0; i < count; i++) await relay.request("/deposit", deposit, { peer });
     };
     await flood("10.0.0.1", 50);
-    await flood("10.0.0.2", 50);
+    await flood("10.0.0.2", 50); // the same line again: left out, and counted
     const refusals = () => lines.filter((line) => line.event === "rate_limited");
-    expect(refusals()).toEqual([
-      { event: "rate_limited", fields: { endpoint: "/deposit" } },
-      { event: "rate_limited", fields: { endpoint: "/deposit" } },
-    ]);
+    expect(refusals()).toEqual([{ event: "rate_limited", fields: { endpoint: "/deposit" } }]);
     expect(await (await relay.request("/metrics")).text()).toContain("rendezvous_rate_limited_total 96");
     await relay.setNow(NOW + 180); // allowed again, then refused again: a new streak, a new line
     await flood("10.0.0.1", 3);
-    expect(refusals()).toHaveLength(3);
+    expect(refusals()).toEqual([
+      { event: "rate_limited", fields: { endpoint: "/deposit" } },
+      { event: "rate_limited", fields: { endpoint: "/deposit", suppressed: 1 } },
+    ]);
+  });
+
+  testInProcess("with --log-client-addresses, each client's streak of refusals has its line, naming it", async () => {
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const relay = await testRelay({ now: NOW, config: { depositRateLimit: 2, logClientAddresses: true }, log: (event, fields) => lines.push({ event, fields }) });
+    for (const peer of ["10.0.0.1", "10.0.0.2"]) for (let i = 0; i < 5; i++) await relay.request("/deposit", deposit, { peer });
+    expect(lines.filter((line) => line.event === "rate_limited")).toEqual([
+      { event: "rate_limited", fields: { endpoint: "/deposit", client: "10.0.0.1" } },
+      { event: "rate_limited", fields: { endpoint: "/deposit", client: "10.0.0.2" } },
+    ]);
   });
 
   test("the rate limit answers before the body is looked at", async () => {
