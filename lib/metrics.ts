@@ -26,6 +26,8 @@ export class Metrics {
   #deposits = 0;
   #delivered = 0;
   rateLimited = 0;
+  /** Proofs refused for a timestamp more than 60 s from the relay's clock (answered replay_detected, or invalid_depositor_signature). */
+  staleProofs = 0;
 
   /** `clock`: Unix seconds, fractional; it files deposits and deliveries under their hour. */
   constructor(readonly clock: () => number) {}
@@ -96,6 +98,7 @@ export class Metrics {
     metric("rendezvous_deposits_total", "counter", "Messages stored.", [["", this.deposits]]);
     metric("rendezvous_delivered_total", "counter", "Messages handed to their recipients.", [["", this.delivered]]);
     metric("rendezvous_rate_limited_total", "counter", "Requests refused by a rate limit.", [["", this.rateLimited]]);
+    metric("rendezvous_proofs_stale_total", "counter", "Proofs refused for a timestamp more than 60 s from the relay's clock (for every client at once: the relay's clock is off).", [["", this.staleProofs]]);
     metric("rendezvous_stored_messages", "gauge", "Messages waiting in mailboxes.", [["", store.messages]]);
     metric("rendezvous_stored_bytes", "gauge", "Bytes of the records of waiting messages.", [["", store.bytes]]);
     metric("rendezvous_max_messages", "gauge", "Messages the store may hold (--max-messages).", [["", caps.maxMessages]]);

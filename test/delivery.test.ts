@@ -123,7 +123,7 @@ describe("single-use proofs", () => {
     expect((await json(await relay.request("/retrieve", await proofBody("alice", NOW)))).messages).toEqual([intercom({ for: "alice" })]);
   });
 
-  testInProcess("a proof signed over 60 s from the relay's clock → 401 replay_detected; logged once a minute with its skew (a relay clock off shows there)", async () => {
+  testInProcess("a proof signed over 60 s from the relay's clock → 401 replay_detected; logged once a minute with its skew, and counted (a relay clock off shows there)", async () => {
     const lines: { event: string; fields?: Record<string, unknown> }[] = [];
     const relay = await testRelay({ now: NOW, log: (event, fields) => lines.push({ event, fields }) });
     for (const signedAt of [NOW + 3 * 86400, NOW - 61, NOW + 61]) {
@@ -140,6 +140,8 @@ describe("single-use proofs", () => {
       { event: "proof_stale", fields: { endpoint: "/retrieve", skew_seconds: 3 * 86400 } },
       { event: "proof_stale", fields: { endpoint: "/deposit", skew_seconds: -3660, suppressed: 2 } },
     ]);
+    // Every one counted, apart from the real replays the same answer also covers.
+    expect(await (await relay.request("/metrics")).text()).toContain("\nrendezvous_proofs_stale_total 4\n");
   });
 
   test("two fresh proofs in the same second both work (collect, then ack)", async () => {

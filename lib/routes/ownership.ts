@@ -35,7 +35,10 @@ export async function spendClaim(context: RequestContext, fields: ClaimFields): 
   const verdict = await verifyOwnership(claim, { relayPubkey: relay.relayPubkey, now, toleranceSeconds: TOLERANCE_SECONDS, keys: relay.keys });
   if (!verdict.valid) {
     // Proofs from every client off by about the same: it is this machine's clock that is off.
-    if (verdict.problem === "stale") relay.logRepeated("proof_stale", "proof_stale", { endpoint: context.endpoint, skew_seconds: Math.round(claim.timestamp - now) });
+    if (verdict.problem === "stale") {
+      relay.metrics.staleProofs++;
+      relay.logRepeated("proof_stale", "proof_stale", { endpoint: context.endpoint, skew_seconds: Math.round(claim.timestamp - now) });
+    }
     return { problem: verdict.problem };
   }
   const use = await relay.replays.claim(verdict.proof, claim.timestamp + TOLERANCE_SECONDS, relay.clock());
