@@ -4,7 +4,7 @@
  * As root, the relay runs as `nobody` for these, since root may write anywhere.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { intercom, keys, tempDataDir } from "./helpers.ts";
 import { RELAY_COMMANDS, ROOT, runProcess, RUNTIMES, startRelayProcess } from "./processes.ts";
@@ -109,6 +109,24 @@ for (const runtime of RUNTIMES) {
       expect({ code, stdout, lines: stderr.length }).toEqual({ code: 2, stdout: "", lines: 1 });
       expect(stderr[0]).toStartWith(`hivemind-rendezvous: cannot lock the data dir ${dataDir}: `);
       expect(stderr[0]).toMatch(/permission denied/i);
+    }, 30_000);
+
+    test("a checkpoint the relay's user may not read (copy run as root left it) → ignored: the relay reads the log, serves its messages, and writes its own", async () => {
+      const dataDir = freshPath();
+      const relay = await startRelayProcess(relayCommand(dataDir), { env });
+      const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
+      expect((await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
+      relay.child.kill("SIGTERM");
+      expect(await relay.child.exited).toBe(0); // its stop wrote a checkpoint
+      const checkpoint = join(dataDir, "messages.jsonl.checkpoint");
+      if (asRoot) await chown(checkpoint, 0, 0);
+      await chmod(checkpoint, 0o600);
+      const again = await startRelayProcess(relayCommand(dataDir), { env, captureStderr: true });
+      expect(await (await fetch(`${again.url}/healthz`)).json()).toMatchObject({ status: "ok", stored_messages: 1 });
+      again.child.kill("SIGTERM");
+      expect(await again.child.exited).toBe(0);
+      expect(await again.output()).toMatch(asRoot ? /"event":"store_checkpoint_ignored","reason":"not readable \(EACCES\)"/ : /"event":"stopped"/);
+      if (asRoot) expect((await stat(checkpoint)).uid).toBe(NOBODY);
     }, 30_000);
 
     test("message log the relay's user may not write → one line naming it, exit 2", async () => {

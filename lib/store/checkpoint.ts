@@ -147,12 +147,13 @@ export interface LoadedCheckpoint {
 
 /**
  * Loads the checkpoint of the log at `logPath` into a new index, leaving out messages expired at `now`.
- * Resolves with null when there is none, and with the reason when it cannot be used (damaged, or not
- * of this log as it is now): the caller then replays the whole log.
+ * Resolves with null when there is none, and with the reason when it cannot be used (unreadable, damaged,
+ * or not of this log as it is now): the caller then replays the whole log.
  */
 export async function loadCheckpoint(logPath: string, now: number): Promise<LoadedCheckpoint | string | null> {
-  const file = await openIfThere(checkpointPath(logPath));
-  if (!file) return null;
+  // One the relay's user may not read (`copy` run as root left it) is only a cache: the log is read instead, and the next checkpoint replaces it.
+  const file = await openIfThere(checkpointPath(logPath)).catch((error) => `not readable (${error.code ?? error})`);
+  if (typeof file === "string" || !file) return file;
   const logFile = await openIfThere(logPath);
   try {
     if (!logFile) return "of another log (compacted, replaced or cut since)";
