@@ -90,13 +90,19 @@ for (const runtime of RUNTIMES) {
       });
     }, 30_000);
 
-    test("read-only data dir that holds messages (and the lock file) → one line, exit 2", async () => {
+    /** A fresh data dir a relay stored one message in, then stopped (writing its checkpoint). */
+    const dataDirWithOneMessage = async () => {
       const dataDir = freshPath();
       const relay = await startRelayProcess(relayCommand(dataDir), { env });
       const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
       expect((await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
+      return dataDir;
+    };
+
+    test("read-only data dir that holds messages (and the lock file) → one line, exit 2", async () => {
+      const dataDir = await dataDirWithOneMessage();
       await chmod(dataDir, 0o500);
       expect(await failedStart(dataDir)).toEqual({
         code: 2, stdout: "", stderr: [`hivemind-rendezvous: data dir ${dataDir} is not writable: EACCES: permission denied, open '${join(dataDir, "relay.lock.probe")}'`],
@@ -112,12 +118,7 @@ for (const runtime of RUNTIMES) {
     }, 30_000);
 
     test("a checkpoint the relay's user may not read (copy run as root left it) → ignored: the relay reads the log, serves its messages, and writes its own", async () => {
-      const dataDir = freshPath();
-      const relay = await startRelayProcess(relayCommand(dataDir), { env });
-      const deposit = { payload: intercom(), target_pubkey: keys.bob.public_spki_pem };
-      expect((await fetch(`${relay.url}/deposit`, { method: "POST", body: JSON.stringify(deposit) })).status).toBe(200);
-      relay.child.kill("SIGTERM");
-      expect(await relay.child.exited).toBe(0); // its stop wrote a checkpoint
+      const dataDir = await dataDirWithOneMessage();
       const checkpoint = join(dataDir, "messages.jsonl.checkpoint");
       if (asRoot) await chown(checkpoint, 0, 0);
       await chmod(checkpoint, 0o600);
