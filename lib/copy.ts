@@ -60,13 +60,13 @@ async function* messagesOf(from: string, log: Logger, onDamage: (offsets: number
 /** Where copies go: adds messages with their ids, resolving with how many were added. */
 interface CopyTarget {
   restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
-  /** Whether it is a data dir some records were written to: a copy that stops part-way leaves them there. */
-  holdsRecords(): boolean;
+  /** For a data dir: whether some records were written to it (a copy that stops part-way leaves them there). */
+  holdsRecords?(): boolean;
   close(): Promise<void>;
 }
 
 async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
-  if (isPostgresUrl(to)) return Object.assign(await openPostgresTarget(to, log), { holdsRecords: () => false });
+  if (isPostgresUrl(to)) return await openPostgresTarget(to, log);
   const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
   // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
   const held = store.stats().messages;
@@ -103,25 +103,23 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
       locks.push(await claimDataDir(to, tryLockFile));
     }
     const target = await targetOf(to, log);
-    let closed = false;
+    const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
     try {
-      const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
       for await (const { mailbox, messages } of messagesOf(from, log, (offsets) => (counts.damaged = offsets))) {
         counts.mailboxes++;
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
       }
-      closed = true;
-      await target.close();
-      return counts;
     } catch (error) {
       // A data dir holding part of the copy would be refused by the next copy, and served as it is by a relay.
-      const written = target.holdsRecords();
-      if (!closed) await target.close().catch(() => {});
+      const written = target.holdsRecords?.() ?? false;
+      await target.close().catch(() => {});
       if (!written) throw error;
       const logPath = join(to, LOG_FILE);
       throw new CopyError(`${oneLine(error)}; the copy stopped part-way: remove ${logPath} and ${checkpointPath(logPath)} before running it again`, { cause: error });
     }
+    await target.close();
+    return counts;
   } finally {
     for (const lock of locks) lock.release();
   }

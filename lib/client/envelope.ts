@@ -88,8 +88,9 @@ async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Ar
   const nonce = field(envelope, "nonce");
   const sealed = concatBytes([ciphertext, field(envelope, "tag")]);
   const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
+  const ownDigest = () => sha256(publicPemOf(privatePem)); // SHA-256 of our own SPKI PEM
   const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key")).catch((error) => {
-    const namesThisKey = fingerprint !== null && sameBytes(fingerprint, sha256(publicPemOf(privatePem)));
+    const namesThisKey = fingerprint !== null && sameBytes(fingerprint, ownDigest());
     throw namesThisKey ? new Error("encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message") : error;
   });
   const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["decrypt"]).catch(() => {
@@ -97,7 +98,7 @@ async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Ar
   });
   // Plain GCM first; then the short-lived variant that bound SHA-256(recipient PEM) as additional data:
   // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM.
-  for (const additionalData of [undefined, fingerprint ?? sha256(publicPemOf(privatePem))]) {
+  for (const additionalData of [undefined, fingerprint ?? ownDigest()]) {
     const params = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
     const plaintext = await crypto.subtle.decrypt(params, gcmKey, sealed).catch(() => null);
     if (plaintext) return plaintext;

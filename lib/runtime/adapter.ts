@@ -79,8 +79,13 @@ const LISTEN_PROBLEMS: Record<string, string> = {
 };
 
 /** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
+/** `host:port` as an operator writes it, an IPv6 address in brackets. */
+export function hostAndPort({ host, port }: { host: string; port: number }): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | Promise<T>): Promise<T> {
-  const address = options.host.includes(":") ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const address = hostAndPort(options);
   // A name is resolved first: Bun reports one that does not resolve by whatever errno its thread last left
   // (EINVAL, or none at all, which it words as "Is port … in use?").
   try {

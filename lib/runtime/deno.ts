@@ -1,7 +1,7 @@
 /** The runtime adapter for Deno. */
 import { isIP } from "node:net";
 import type { FileLock } from "../file-lock.ts";
-import { type Handler, hasBase64Bytes, listenOrThrow, onEachShutdownSignal, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
+import { type Handler, hasBase64Bytes, hostAndPort, listenOrThrow, onEachShutdownSignal, type RunningServer, type ServeOptions, trackCalls } from "./adapter.ts";
 import { serveNodeHttp } from "./node-http.ts";
 
 export const runtimeName = `deno ${Deno.version.deno}`;
@@ -41,9 +41,9 @@ export function exit(code: number): never {
  * Throws NotCapable, as Deno would, when listening on an IP address is not permitted: node:http's listen
  * meets a missing --allow-net in a callback of its own, where it can only crash the process with its stack.
  */
-function requireNetPermission({ host, port }: ServeOptions): void {
-  if (!isIP(host)) return; // a name's permission depends on what it resolves to: left to the listen itself
-  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+function requireNetPermission(options: ServeOptions): void {
+  if (!isIP(options.host)) return; // a name's permission depends on what it resolves to: left to the listen itself
+  const address = hostAndPort(options);
   if (Deno.permissions.querySync({ name: "net", host: address }).state === "granted") return;
   throw new Deno.errors.NotCapable(`Requires net access to "${address}", run again with the --allow-net flag`);
 }

@@ -38,19 +38,13 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     // no request have by then made node:http answer a bare 400 and close the connection: the request is
     // refused before it acts (a deposit stored or a mailbox emptied with no answer would be duplicated by the
     // client's retry, or lost), as under Bun (see closedBehindPipeline in bun.ts).
-    const answer = (response: Response) => {
-      // Answered before its body was read whole (400, 408, 413): the connection is closed once the answer is
-      // out, or node:http would wait for the rest of the body, however slowly it comes.
-      if (!incoming.complete) outgoing.shouldKeepAlive = false;
-      return send(response, outgoing);
-    };
     queueMicrotask(() => {
       if (incoming.socket.destroyed) return;
       // A Host holding what ends an authority would move the path the URL is built with (see IncomingRequest).
       const badHost = AUTHORITY_END.test(incoming.headers.host ?? "");
       const peerAddress = incoming.socket.remoteAddress ?? "";
       const response = badHost ? Promise.resolve(errorResponse(errors.badRequest())) : handler(new IncomingRequest(incoming), () => peerAddress).catch(internalErrorResponse);
-      response.then(answer).catch(() => outgoing.destroy());
+      response.then((answer) => send(answer, incoming, outgoing)).catch(() => outgoing.destroy());
     });
   });
   // A request's head and body must arrive within the timeout, and a kept-alive connection may sit idle as long.
@@ -61,7 +55,7 @@ export async function serveNodeHttp(handler: Handler, options: ServeOptions): Pr
     const outgoing = new ServerResponse(incoming);
     outgoing.assignSocket(socket);
     outgoing.shouldKeepAlive = false;
-    send(errorResponse(errors.badRequest()), outgoing).then(() => socket.end(), () => socket.destroy());
+    send(errorResponse(errors.badRequest()), incoming, outgoing).then(() => socket.end(), () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -171,11 +165,14 @@ async function collect(incoming: IncomingMessage): Promise<Uint8Array> {
 }
 
 /**
- * Writes `response` to node:http; a HEAD answer keeps its Content-Length. The relay's answers are small text
+ * Writes `response` to `incoming`'s node:http response; a HEAD answer keeps its Content-Length. An answer
+ * before the body was read whole (400, 408, 413) closes the connection once it is out, or node:http would
+ * wait for the rest of the body, however slowly it comes. The relay's answers are small text
  * (JSON, HTML, Prometheus), buffered whole and written as a string, which node:http sends in one piece with
  * the head (bytes go as a second buffer: about 1.5 µs more per answer under Deno).
  */
-async function send(response: Response, outgoing: ServerResponse): Promise<void> {
+async function send(response: Response, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
+  if (!incoming.complete) outgoing.shouldKeepAlive = false;
   const body = await response.text();
   const headers: Record<string, string> = { "content-length": String(Buffer.byteLength(body)) };
   response.headers.forEach((value, name) => (headers[name] = value));

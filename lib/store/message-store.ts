@@ -77,7 +77,8 @@ interface LogCounters {
 }
 
 export const LOG_FILE = "messages.jsonl";
-const WRITE_FAILURE_LOG_INTERVAL_SECONDS = 60;
+/** A failure repeated by every deposit or compaction (a full disk) is logged once this long. */
+const FAILURE_LOG_INTERVAL_SECONDS = 60;
 /** After a failed compaction (a full disk), none is started in the background for this long: each would write its copy until it failed again. */
 const COMPACTION_RETRY_SECONDS = 60;
 /** Dead bytes that trigger a compaction, when also more than the live bytes. */
@@ -125,7 +126,7 @@ export class MessageStore {
     this.#counters = parts.counters;
     this.#damageInLog = parts.damageInLog;
     this.#checkpointedEnd = parts.checkpointedEnd;
-    this.#logFailure = throttledLogger((event, fields = {}) => options.log(event, fields), WRITE_FAILURE_LOG_INTERVAL_SECONDS, options.clock);
+    this.#logFailure = throttledLogger((event, fields = {}) => options.log(event, fields), FAILURE_LOG_INTERVAL_SECONDS, options.clock);
     if (options.sweepIntervalSeconds > 0) {
       this.#timer = setInterval(() => void this.#sweep(), options.sweepIntervalSeconds * 1000);
       (this.#timer as { unref?(): void }).unref?.();
