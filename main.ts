@@ -47,7 +47,7 @@ async function main(): Promise<number> {
     return error instanceof StorageError && error.unreachable ? 1 : 2;
   }
   const { store, shared } = storage;
-  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, version: packageJson.version, log });
+  const app = createApp({ config, store, shared, relayPubkey: relayKey.pubkey, version: packageJson.version, runtime: runtime.runtimeName, log });
   let server;
   try {
     server = await runtime.serve(app, {

@@ -37,8 +37,10 @@ export interface AppDependencies {
   /** Spent proofs and rate limits; in memory unless instances share them. */
   shared?: SharedState;
   relayPubkey: string;
-  /** The relay's version, for the status page. */
+  /** The relay's version, for the status page and /metrics. */
   version: string;
+  /** The runtime serving it (e.g. `bun 1.4.5`), for /metrics. */
+  runtime: string;
   log: Logger;
   /** Unix seconds, fractional; tests freeze it. */
   clock?: () => number;

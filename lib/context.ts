@@ -18,6 +18,8 @@ export interface Relay {
   relayKeyFingerprint: string;
   /** The relay's version. */
   version: string;
+  /** The runtime serving it, e.g. `bun 1.4.5`. */
+  runtime: string;
   /** Unix seconds, fractional. */
   clock(): number;
   log: Logger;

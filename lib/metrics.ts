@@ -81,8 +81,12 @@ export class Metrics {
     byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
 
-  /** The Prometheus text exposition of every counter and of the store's gauges. */
-  render(store: StoreStats | PostgresStoreStats, caps: { maxMessages: number; maxStoreBytes: number }, uptimeSeconds: number): string {
+  /** The Prometheus text exposition of every counter, of the store's gauges and of the process's. */
+  render(
+    store: StoreStats | PostgresStoreStats,
+    caps: { maxMessages: number; maxStoreBytes: number },
+    process: { version: string; runtime: string; uptimeSeconds: number; residentBytes: number },
+  ): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -130,7 +134,9 @@ export class Metrics {
       ]);
       metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
     }
-    metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", uptimeSeconds]]);
+    metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", process.uptimeSeconds]]);
+    metric("rendezvous_build_info", "gauge", "Always 1; the relay's version and the runtime serving it as labels.", [[`version="${process.version}",runtime="${process.runtime}"`, 1]]);
+    metric("process_resident_memory_bytes", "gauge", "Resident memory of the relay's process.", [["", process.residentBytes]]);
     return lines.join("\n") + "\n";
   }
 }

@@ -73,7 +73,7 @@ async function openRelay(checkout: string) {
     maxStoreBytes: 2 ** 50, maxMessages: 10_000_000, mailboxMaxMessages: 10_000_000, durable: true,
     sweepIntervalSeconds: 0, clock, log: () => {},
   });
-  const app = createApp({ config: invocation.config, store, relayPubkey: relayPem, version: "bench", log: () => {}, clock });
+  const app = createApp({ config: invocation.config, store, relayPubkey: relayPem, version: "bench", runtime: "bench", log: () => {}, clock });
   return { checkout, app, store, dataDir, perRequest: [] as number[], userPerRequest: [] as number[] };
 }
 

@@ -210,6 +210,7 @@ export async function testRelay(options: {
     shared,
     relayPubkey,
     version: packageJson.version,
+    runtime: "test",
     log: options.log ?? (() => {}),
     clock,
     uptimeClock: options.uptimeClock ?? clock,

@@ -45,7 +45,7 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     url.port = String(proxy.port);
     const config = testConfig({ store: url.href, storePoolSize: 1 });
     storage = await openStorage(config, keys.relay.public_spki_pem, () => {});
-    const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
+    const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, runtime: "test", log: () => {} });
     const now = () => Math.floor(Date.now() / 1000);
     let age = 0;
     /** Each request kind, with a fresh proof each time (older timestamps, so no two are the same proof). */
@@ -83,7 +83,7 @@ describe.skipIf(!installed)("one deadline per request on PostgreSQL", () => {
     const config = testConfig({ store: url.href, storePoolSize: 2 });
     const opened = await openStorage(config, keys.relay.public_spki_pem, () => {});
     try {
-      const app = createApp({ config, store: opened.store, shared: opened.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
+      const app = createApp({ config, store: opened.store, shared: opened.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, runtime: "test", log: () => {} });
       const deposit = async () => {
         const body = JSON.stringify({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem });
         const response = await app(new Request("http://relay.test/deposit", { method: "POST", body }), () => "127.0.0.1");

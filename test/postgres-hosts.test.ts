@@ -54,7 +54,7 @@ describe.skipIf(!installed)("a multi-host URL with hosts that do not answer", ()
     const config = testConfig({ store: withHosts(database, [`127.0.0.1:${silent.port}`, new URL(database).host]), storePoolSize: 1 });
     const storage: Storage = await openStorage(config, keys.relay.public_spki_pem, () => {});
     cleanups.push(() => storage.store.close());
-    const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, log: () => {} });
+    const app = createApp({ config, store: storage.store, shared: storage.shared, relayPubkey: keys.relay.public_spki_pem, version: packageJson.version, runtime: "test", log: () => {} });
     const body = JSON.stringify({ payload: intercom(), target_pubkey: keys.bob.public_spki_pem });
     const deposit = async () => (await app(new Request("http://relay.test/deposit", { method: "POST", body }), () => "127.0.0.1")).status;
     expect(await deposit()).toBe(200);

@@ -55,6 +55,10 @@ for (const runtime of RUNTIMES) {
       expect(health).toMatchObject({ status: "ok", stored_messages: 0 });
       const metrics = await (await fetch(`${relay.url}/metrics`)).text();
       expect(metrics).toContain('rendezvous_requests_total{endpoint="/deposit",status="413",reason="payload_too_large"} 2');
+      expect(metrics).toMatch(new RegExp(`\nrendezvous_build_info\\{version="${packageJson.version}",runtime="${runtime} \\d+\\.\\d+\\.\\d+"\\} 1\n`));
+      const resident = Number(/\nprocess_resident_memory_bytes (\d+)\n/.exec(metrics)?.[1]);
+      expect(resident).toBeGreaterThan(10 * 2 ** 20);
+      expect(resident).toBeLessThan(2 ** 30);
       relay.child.kill("SIGTERM");
       expect(await relay.child.exited).toBe(0);
     }, 60_000);

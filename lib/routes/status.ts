@@ -1,4 +1,5 @@
 /** The relay's public facts: its key, its health, its metrics. */
+import process from "node:process";
 import type { RequestContext } from "../context.ts";
 import { jsonResponse } from "../errors.ts";
 
@@ -25,7 +26,9 @@ export function healthz({ relay }: RequestContext): Response {
 /** GET /metrics: Prometheus text format. */
 export function metrics({ relay }: RequestContext): Response {
   const caps = { maxMessages: relay.config.maxMessages, maxStoreBytes: relay.config.maxStoreBytes };
-  return new Response(relay.metrics.render(relay.store.stats(), caps, relay.uptimeSeconds()), {
+  const { version, runtime } = relay;
+  const processFacts = { version, runtime, uptimeSeconds: relay.uptimeSeconds(), residentBytes: process.memoryUsage.rss() };
+  return new Response(relay.metrics.render(relay.store.stats(), caps, processFacts), {
     headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
   });
 }
