@@ -2,10 +2,11 @@
  * `hivemind-rendezvous copy FROM TO`: every live message, with its id and expiry, from one store to
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { claimDataDir, holdDataDir } from "./data-dir-lock.ts";
+import { claimDataDir, holdDataDir, UNFINISHED_COPY_FILE } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
+import { replaceFileAtomically, syncDirectory } from "./fsync.ts";
 import type { Logger } from "./log.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, oneLine, redactUrl } from "./storage.ts";
 import { checkpointPath } from "./store/checkpoint.ts";
@@ -27,46 +28,84 @@ async function openPostgres(url: string, log: Logger) {
 
 /**
  * A database to copy into: refused once a relay has started on it (recorded its key). A copy run again
- * there skips the messages it holds, but brings back every message relays have delivered since.
+ * there skips the messages it holds, but brings back every message relays have delivered since. Marked
+ * as holding an unfinished copy (which relays refuse to start on) until every message is in.
  */
-async function openPostgresTarget(url: string, log: Logger) {
-  const store = await openPostgres(url, log);
+async function postgresTarget(from: string, to: string, log: Logger): Promise<CopyTarget> {
+  const store = await openPostgres(to, log);
   try {
     const { servedByRelays } = await import("./postgres/relay-key.ts");
     if (await servedByRelays(store.engine)) {
       throw new CopyError(
-        `a relay has started on ${redactUrl(url)} (its key is recorded there): a copy into it would bring back the messages relays delivered from it; ` +
+        `a relay has started on ${redactUrl(to)} (its key is recorded there): a copy into it would bring back the messages relays delivered from it; ` +
           "copy into a database no relay has run on (one that none has delivered from can be dropped and created again)",
       );
     }
-    return store;
+    const { markCopyFinished, markCopyStarted, unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
+    let partial = await unfinishedCopyFrom(store.engine) !== null;
+    await markCopyStarted(store.engine, redactUrl(from));
+    return {
+      restore: (mailbox, messages) => (partial = true, store.restore(mailbox, messages)),
+      finish: async () => (await markCopyFinished(store.engine), await store.close()),
+      async abandon() {
+        if (!partial) await markCopyFinished(store.engine).catch(() => (partial = true));
+        await store.close();
+        return partial;
+      },
+    };
   } catch (error) {
     await store.close();
     throw error;
   }
 }
 
-/** Every live message of `from`, a mailbox at a time; `onDamage` hears of the damaged lines of a data dir's log. */
-async function* messagesOf(from: string, log: Logger, onDamage: (offsets: number[]) => void): AsyncGenerator<{ mailbox: string; messages: StoredMessage[] }> {
-  if (!isPostgresUrl(from)) return yield* liveMessagesOf(from, clock(), onDamage);
-  const store = await openPostgres(from, log);
-  try {
-    for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
-  } finally {
-    await store.close();
-  }
-}
-
-/** Where copies go: adds messages with their ids, resolving with how many were added. */
-interface CopyTarget {
-  restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
-  /** For a data dir: whether some records were written to it (a copy that stops part-way leaves them there). */
-  holdsRecords?(): boolean;
+/** Where copies come from: every live message, a mailbox at a time. */
+interface CopySource {
+  mailboxes: AsyncIterable<{ mailbox: string; messages: StoredMessage[] }>;
   close(): Promise<void>;
 }
 
-async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
-  if (isPostgresUrl(to)) return await openPostgresTarget(to, log);
+/**
+ * Opens `from` before anything is created at TO: a data dir is held and its log checked whole, a database
+ * connected to. `onDamage` hears of the damaged lines of a data dir's log.
+ */
+async function openSource(from: string, tryLockFile: TryLockFile, log: Logger, onDamage: (offsets: number[]) => void): Promise<CopySource> {
+  if (!isPostgresUrl(from)) {
+    const lock = await holdDataDir(from, tryLockFile);
+    await checkMessageLog(from).catch((error) => {
+      lock.release();
+      throw error;
+    });
+    return { mailboxes: liveMessagesOf(from, clock(), onDamage), close: async () => lock.release() };
+  }
+  const store = await openPostgres(from, log);
+  async function* mailboxes() {
+    for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
+  }
+  return { mailboxes: mailboxes(), close: () => store.close() };
+}
+
+/** Where copies go. */
+interface CopyTarget {
+  /** Adds messages with their ids, resolving with how many were added. */
+  restore(mailbox: string, messages: StoredMessage[]): Promise<number>;
+  /** Every message is in: closes the target, marked as holding a whole copy. */
+  finish(): Promise<void>;
+  /** The copy stopped: closes the target, resolving with whether it keeps part of the copy (marked as unfinished). */
+  abandon(): Promise<boolean>;
+}
+
+/**
+ * A data dir to copy into: one that holds no messages, or part of a copy that did not finish (dropped:
+ * this copy starts over). Marked as holding an unfinished copy (see UNFINISHED_COPY_FILE) from before
+ * its first record is written until its last is on disk.
+ */
+async function dataDirTarget(from: string, to: string, log: Logger): Promise<CopyTarget> {
+  const marker = join(to, UNFINISHED_COPY_FILE);
+  const logPath = join(to, LOG_FILE);
+  if (await stat(marker).then(() => true, () => false)) {
+    for (const path of [logPath, checkpointPath(logPath)]) await rm(path, { force: true });
+  }
   const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
   // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
   const held = store.stats().messages;
@@ -74,14 +113,21 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
     await store.close();
     throw new CopyError(`${to} already holds ${held} messages: copy into an empty data dir`);
   }
+  await replaceFileAtomically(marker, [new TextEncoder().encode(`${redactUrl(from)}\n`)]);
+  const unmark = async () => (await rm(marker), await syncDirectory(to));
   return {
     async restore(mailbox, messages) {
       // Deposits issued together share the log's group commits, and are appended in the order issued.
       await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
       return messages.length;
     },
-    holdsRecords: () => store.stats().logBytes > 0,
-    close: () => store.close(),
+    finish: async () => (await store.close(), await unmark()),
+    async abandon() {
+      const written = store.stats().logBytes > 0;
+      await store.close().catch(() => {});
+      if (!written) await unmark();
+      return written;
+    },
   };
 }
 
@@ -91,37 +137,30 @@ async function targetOf(to: string, log: Logger): Promise<CopyTarget> {
  * it meanwhile (its log would overwrite the copied records, or change under the reading).
  */
 async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, log: Logger = () => {}): Promise<{ messages: number; added: number; mailboxes: number; damaged: number[] }> {
-  const locks: FileLock[] = [];
+  const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
+  const source = await openSource(from, tryLockFile, log, (offsets) => (counts.damaged = offsets));
+  let lock: FileLock | undefined;
   try {
-    // FROM is checked whole before anything is created at TO.
-    if (!isPostgresUrl(from)) {
-      locks.push(await holdDataDir(from, tryLockFile));
-      await checkMessageLog(from);
-    }
     if (!isPostgresUrl(to)) {
       if (!isPostgresUrl(from) && await sameDirectory(from, to)) throw new CopyError(`${from} and ${to} are the same data dir`);
-      locks.push(await claimDataDir(to, tryLockFile));
+      lock = await claimDataDir(to, tryLockFile, true);
     }
-    const target = await targetOf(to, log);
-    const counts = { messages: 0, added: 0, mailboxes: 0, damaged: [] as number[] };
+    const target = isPostgresUrl(to) ? await postgresTarget(from, to, log) : await dataDirTarget(from, to, log);
     try {
-      for await (const { mailbox, messages } of messagesOf(from, log, (offsets) => (counts.damaged = offsets))) {
+      for await (const { mailbox, messages } of source.mailboxes) {
         counts.mailboxes++;
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
       }
     } catch (error) {
-      // A data dir holding part of the copy would be refused by the next copy, and served as it is by a relay.
-      const written = target.holdsRecords?.() ?? false;
-      await target.close().catch(() => {});
-      if (!written) throw error;
-      const logPath = join(to, LOG_FILE);
-      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: remove ${logPath} and ${checkpointPath(logPath)} before running it again`, { cause: error });
+      if (!(await target.abandon().catch(() => true))) throw error;
+      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: run it again (no relay starts on ${redactUrl(to)} until a copy into it finishes)`, { cause: error });
     }
-    await target.close();
+    await target.finish();
     return counts;
   } finally {
-    for (const lock of locks) lock.release();
+    lock?.release();
+    await source.close();
   }
 }
 
@@ -141,8 +180,9 @@ const COPY_HELP = [
   "Copies every live message, with its id and expiry, from FROM to TO; each is a data dir or a",
   "postgres:// URL. No relay may run on a data dir meanwhile. A data dir TO must hold no messages;",
   "into PostgreSQL, messages already there are skipped, so a copy can be run again until a relay",
-  "starts on the database (then it is refused: it would bring back what the relays delivered). Run it",
-  "as the user the relay runs as, so that the relay can open the files it writes.",
+  "starts on the database (then it is refused: it would bring back what the relays delivered). Until a",
+  "copy finishes, no relay starts on TO: a copy that stopped part-way is run again (into a data dir, it",
+  "starts over). Run it as the user the relay runs as, so that the relay can open the files it writes.",
 ].join("\n");
 
 /** The subcommand: prints one line (or, for --help, its usage), returns the exit code. */

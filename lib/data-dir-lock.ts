@@ -1,6 +1,7 @@
 /**
  * The data dir, used by one process at a time: claimed by a relay (created if need be, checked to be a
- * writable directory, locked for the relay's life), or held by `copy` while it reads one.
+ * writable directory, locked for the relay's life) or by `copy` writing into it, or held by `copy` while
+ * it reads one.
  */
 import { chown, mkdir, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,6 +13,12 @@ export const LOCK_FILE = "relay.lock";
 /** Created and removed at start, under the lock, to find out whether files can be created in the data dir. */
 const WRITE_PROBE_FILE = "relay.lock.probe";
 
+/**
+ * In a data dir while `copy` writes into it, naming what it copies from: a relay refuses a data dir that
+ * holds part of a copy (served, it would lose the rest), and the next copy into it starts over.
+ */
+export const UNFINISHED_COPY_FILE = "copy.unfinished";
+
 /** Why the data dir cannot be used; the message is one line for the operator. */
 export class DataDirError extends Error {
   override name = "DataDirError";
@@ -21,9 +28,10 @@ export class DataDirError extends Error {
  * Creates `directory` (mode 0700) if need be, checks that it is a directory this process may write,
  * and locks it: a second relay on the same directory gets a DataDirError naming the pid of the first.
  * The lock is the kernel's, so it dies with the process, even on SIGKILL or a power cut; the lock
- * file itself is never removed (removing it would let two relays lock two different files).
+ * file itself is never removed (removing it would let two relays lock two different files). A relay
+ * (not `copy`, `forCopy`) gets a DataDirError for a data dir holding a copy that did not finish.
  */
-export async function claimDataDir(directory: string, tryLockFile: TryLockFile): Promise<FileLock> {
+export async function claimDataDir(directory: string, tryLockFile: TryLockFile, forCopy = false): Promise<FileLock> {
   await mkdir(directory, { recursive: true, mode: 0o700 }).catch((error) => {
     if (error.code !== "EEXIST") throw new DataDirError(`cannot create the data dir: ${error.message}`);
   });
@@ -32,6 +40,16 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile):
   const probe = join(directory, WRITE_PROBE_FILE);
   await writable(directory, async () => await (await open(path, "a", 0o600)).close());
   const lock = await lockOrRefuse(directory, tryLockFile);
+  const marker = join(directory, UNFINISHED_COPY_FILE);
+  // A marker this process may not read (a copy run as root) still marks the copy unfinished.
+  const copiedFrom = forCopy ? null : await readFile(marker, "utf8").then((text) => text.trim(), (error) => error.code === "ENOENT" ? null : `where ${marker} says (${error.code})`);
+  if (copiedFrom !== null) {
+    lock.release();
+    throw new DataDirError(
+      `data dir ${directory} holds part of a copy from ${copiedFrom} that did not finish: run the copy again (it starts over), ` +
+        `or remove ${marker} to serve only what it holds`,
+    );
+  }
   await writable(directory, async () => {
     await writeFile(path, `${process.pid}\n`);
     await (await open(probe, "w", 0o600)).close(); // the log, its compaction and the key are files created here

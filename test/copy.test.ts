@@ -3,10 +3,12 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import postgres from "postgres";
+import { UNFINISHED_COPY_FILE } from "../lib/data-dir-lock.ts";
 import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
 import { tempDataDir, testStore } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
-import { RELAY_COMMANDS, runProcess, startRelayProcess } from "./processes.ts";
+import { RELAY_COMMANDS, ROOT, runProcess, startRelayProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
 const cluster = clusterForThisFile();
@@ -15,10 +17,10 @@ const copy = (from: string, to: string) => runProcess([...RELAY_COMMANDS.bun, "c
 
 const MAILBOXES = Array.from({ length: 7 }, (_, i) => `mailbox-${i}`);
 
-/** Every mailbox's messages (id, payload, expiry), oldest first. */
-async function everything(store: MessageStore): Promise<Record<string, unknown[]>> {
+/** The messages (id, payload, expiry) of each mailbox `names` names, oldest first. */
+async function messagesIn(store: MessageStore, names: string[]): Promise<Record<string, unknown[]>> {
   const state: Record<string, unknown[]> = {};
-  for (const mailbox of MAILBOXES) state[mailbox] = (await store.peek(mailbox)).messages;
+  for (const mailbox of names) state[mailbox] = (await store.peek(mailbox)).messages;
   return state;
 }
 
@@ -29,7 +31,7 @@ describe.skipIf(!installed)("copy between stores", () => {
     const store = await testStore(origin, { clock: () => now });
     for (let i = 0; i < 300; i++) await store.deposit(MAILBOXES[i % 7], `message ${i} ✉️\n"quoted"`, now + 600 + i);
     await store.deposit("mailbox-0", "expired", now - 1);
-    const expected = await everything(store);
+    const expected = await messagesIn(store, MAILBOXES);
     await store.close();
     expect(Object.values(expected).flat().length).toBe(300);
 
@@ -49,7 +51,84 @@ describe.skipIf(!installed)("copy between stores", () => {
 
     const back = await tempDataDir();
     expect(await copy(url, back)).toMatchObject({ code: 0, stdout: `copied 300 messages in 7 mailboxes from ${url} to ${back}\n` });
-    expect(await everything(await testStore(back, { clock: () => now }))).toEqual(expected);
+    expect(await messagesIn(await testStore(back, { clock: () => now }), MAILBOXES)).toEqual(expected);
+  }, 60_000);
+
+  test("killed part-way (kill -9) into PostgreSQL → a relay refuses to start on the database, naming FROM (exit 2); run again, the copy adds the rest, then relays start", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { dataDir: from, names, messages } = await largeDataDir(now);
+    const url = await cluster().database();
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await killCopyPartWay(from, url, async () => (await sql`SELECT count(*)::int AS n FROM rendezvous_messages`.catch(() => [{ n: 0 }]))[0].n > 0);
+      const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--keyless", "--store", url];
+      expect(await runProcess(serve)).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `hivemind-rendezvous: cannot open the store at ${url}: the database holds part of a copy from ${from} that did not finish: ` +
+          "run the copy again (it skips what is there), or DELETE FROM rendezvous_facts WHERE name = 'copy_unfinished' to serve only what it holds\n",
+      });
+      const again = await copy(from, url);
+      expect(again).toMatchObject({ code: 0, stderr: "" });
+      expect(again.stdout).toMatch(new RegExp(`^copied \\d+ messages in 300 mailboxes from ${from} to ${url} \\(\\d+ were there already\\)\n$`));
+      const back = await tempDataDir();
+      expect(await copy(url, back)).toMatchObject({ code: 0, stdout: `copied 3000 messages in 300 mailboxes from ${url} to ${back}\n` });
+      expect(await messagesIn(await testStore(back, { clock: () => now }), names)).toEqual(messages);
+      const relay = await startRelayProcess(serve);
+      relay.child.kill("SIGTERM");
+      expect(await relay.child.exited).toBe(0);
+    } finally {
+      await sql.end();
+    }
+  }, 60_000);
+});
+
+/** A data dir holding 3,000 messages of 4 KiB in 300 mailboxes (a copy of it takes a while); resolves with it, the names and its messages. */
+async function largeDataDir(now: number) {
+  const dataDir = await tempDataDir();
+  const names = Array.from({ length: 300 }, (_, i) => `box-${i}`);
+  const store = await testStore(dataDir, { clock: () => now });
+  await Promise.all(Array.from({ length: 3000 }, (_, i) => store.deposit(names[i % 300], `${i} ${"x".repeat(4096)}`, now + 600)));
+  const messages = await messagesIn(store, names);
+  await store.close();
+  return { dataDir, names, messages };
+}
+
+/** Starts `copy FROM TO` and kills it (SIGKILL) once it has written to `written`, a file that grows as it copies. */
+async function killCopyPartWay(from: string, to: string, written: () => Promise<boolean>): Promise<void> {
+  const child = Bun.spawn([...RELAY_COMMANDS.bun, "copy", from, to], { cwd: ROOT, stdout: "ignore", stderr: "ignore" });
+  while (!(await written())) {
+    if (child.exitCode !== null) throw new Error(`the copy ended (exit ${child.exitCode}) before it could be killed part-way`);
+    await Bun.sleep(1);
+  }
+  child.kill("SIGKILL");
+  await child.exited;
+}
+
+describe("a copy killed part-way (kill -9)", () => {
+  test("into a data dir → a relay refuses to start on it, naming FROM (exit 2); the copy run again starts over, then the relay serves every message", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { dataDir: from, names, messages } = await largeDataDir(now);
+    const to = join(await tempDataDir(), "copy");
+    // Records written (the log starts with zeros written ahead of them).
+    await killCopyPartWay(from, to, async () => ((await Bun.file(join(to, LOG_FILE)).slice(0, 1).bytes().catch(() => null))?.[0] ?? 0) !== 0);
+    expect(existsSync(join(to, UNFINISHED_COPY_FILE))).toBe(true);
+
+    const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", to, "--keyless"];
+    expect(await runProcess(serve)).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `hivemind-rendezvous: data dir ${to} holds part of a copy from ${from} that did not finish: run the copy again (it starts over), ` +
+        `or remove ${to}/${UNFINISHED_COPY_FILE} to serve only what it holds\n`,
+    });
+    expect(await copy(from, to)).toEqual({ code: 0, stdout: `copied 3000 messages in 300 mailboxes from ${from} to ${to}\n`, stderr: "" });
+    expect(existsSync(join(to, UNFINISHED_COPY_FILE))).toBe(false);
+    const copied = await testStore(to, { clock: () => now });
+    expect(await messagesIn(copied, names)).toEqual(messages);
+    await copied.close();
+    const relay = await startRelayProcess(serve);
+    relay.child.kill("SIGTERM");
+    expect(await relay.child.exited).toBe(0);
   }, 60_000);
 });
 

@@ -8,6 +8,8 @@ import { connect, createServer, type Socket } from "node:net";
 /** A running proxy. */
 interface Proxy {
   port: number;
+  /** Connections accepted so far (each a login to the engine). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -22,7 +24,9 @@ async function startProxy<State extends object>(port: number, state: State, pipe
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
   };
+  const counted = Object.assign(state, { connections: 0 });
   const server = createServer((client) => {
+    counted.connections++;
     const engine = connect(port, "127.0.0.1");
     track(client);
     track(engine);
@@ -30,7 +34,7 @@ async function startProxy<State extends object>(port: number, state: State, pipe
     pipe(client, engine);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return Object.assign(state, {
+  return Object.assign(counted, {
     port: (server.address() as { port: number }).port,
     async close() {
       sockets.forEach((socket) => socket.destroy());

@@ -13,7 +13,7 @@ import { freePort, startReplicatedPair } from "../scripts/postgres-cluster.ts";
 import { compiledBinary } from "./compiled-binary.ts";
 import { intercom, keys, proofBody, tempDataDir } from "./helpers.ts";
 import { clusterForThisFile, postgresInstalled } from "./postgres-cluster.ts";
-import { roleHidingProxy } from "./postgres-proxy.ts";
+import { roleHidingProxy, slowingProxy } from "./postgres-proxy.ts";
 import { BARE_ENV, RELAY_COMMANDS, type RelayProcess, runProcess, type RuntimeName, RUNTIMES, startRelayProcess } from "./processes.ts";
 
 const installed = postgresInstalled();
@@ -87,7 +87,7 @@ function depositLoad(relays: () => RelayProcess[], clients: number) {
 }
 
 describe("the database password in a --store URL", () => {
-  test("is never printed, however the URL is spelt: a password with / or @ not percent-encoded, a mistyped scheme, a copy's URL", async () => {
+  test("is never printed, however the URL is spelt: a password with / or @ not percent-encoded, a mistyped scheme, a copy's URL (which creates nothing at TO)", async () => {
     const port = await freePort();
     const cases = [
       { url: `postgres://relay:ab/cd@127.0.0.1:${port}/rendezvous`, shown: `postgres://relay:***@127.0.0.1:${port}/rendezvous` },
@@ -101,8 +101,10 @@ describe("the database password in a --store URL", () => {
       expect(result.stderr).toContain(shown);
       expect(result.stderr).not.toMatch(/ab\/cd|p@ss|secret/);
     }
-    const copy = await runProcess([...RELAY_COMMANDS.bun, "copy", `postgres://relay:se#cret@127.0.0.1:${port}/x`, await tempDataDir()]);
+    const to = join(await tempDataDir(), "new");
+    const copy = await runProcess([...RELAY_COMMANDS.bun, "copy", `postgres://relay:se#cret@127.0.0.1:${port}/x`, to]);
     expect(copy).toEqual({ code: 1, stdout: "", stderr: `hivemind-rendezvous copy: cannot open postgres://relay:***@127.0.0.1:${port}/x: Invalid URL\n` });
+    expect(existsSync(to)).toBe(false);
   }, 30_000);
 });
 
@@ -182,13 +184,14 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
     expect(wrong).toMatchObject({ code: 2, stderr: 'hivemind-rendezvous: --store: expected postgres://… (or nothing, for the embedded log), got "mysql://db/x"\n' });
   }, 60_000);
 
-  test("the relay's login refused (its role set NOLOGIN, its connections ended): 503 store_unavailable and /healthz down, then up again once it may log in; refused at start → one line, exit code 2", async () => {
+  test("the relay's login refused (its role set NOLOGIN, its connections ended): 503 store_unavailable and /healthz down, requests trying no login meanwhile and the relay ever less often; up again once it may log in; refused at start → one line, exit code 2", async () => {
     const url = await cluster().database();
     const admin = postgres(url, { max: 1, onnotice: () => {} });
+    const proxy = await slowingProxy(Number(new URL(url).port));
     try {
       await admin.unsafe(`CREATE ROLE relay_login LOGIN; ALTER DATABASE ${new URL(url).pathname.slice(1)} OWNER TO relay_login`);
       const asRelay = url.replace("postgres@", "relay_login@");
-      const relay = await startInstance(asRelay);
+      const relay = await startInstance(asRelay.replace(`:${new URL(url).port}/`, `:${proxy.port}/`));
       expect((await post(relay, "/deposit", depositFor("bob", "before"))).status).toBe(200);
       const health = async () => {
         const response = await fetch(`${relay.url}/healthz`);
@@ -200,6 +203,13 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
       while ((await post(relay, "/deposit", depositFor("bob", "while refused"))).status !== 503) expect(Date.now() - refusedAt).toBeLessThan(10_000);
       expect(await post(relay, "/deposit", depositFor("bob", "while refused"))).toMatchObject({ status: 503, body: { status: "error", reason: "store_unavailable" } });
       expect(await health()).toEqual([503, "down"]);
+      // A failed login is a line in the server's log, and may count towards locking the role out or banning the host.
+      const loginsBefore = proxy.connections;
+      for (let i = 0; i < 20; i++) expect((await post(relay, "/deposit", depositFor("bob", "while refused"))).status).toBe(503);
+      await Bun.sleep(4500);
+      // Requests try none (before, each of the 20 tried one); the probes, 1 and 2 s apart, two or three.
+      expect(proxy.connections - loginsBefore).toBeGreaterThanOrEqual(2);
+      expect(proxy.connections - loginsBefore).toBeLessThanOrEqual(3);
       const atStart = await runProcess([...RELAY_COMMANDS.bun, ...await relayArgs(asRelay)]);
       expect(atStart.code).toBe(2);
       expect(atStart.stderr).toMatch(/^hivemind-rendezvous: cannot open the store at .*: role "relay_login" is not permitted to log in\n$/);
@@ -210,6 +220,7 @@ describe.skipIf(!installed)("several relays on one PostgreSQL database", () => {
       relay.stop();
     } finally {
       await admin.end({ timeout: 0 });
+      await proxy.close();
     }
   }, 60_000);
 

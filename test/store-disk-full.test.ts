@@ -206,7 +206,7 @@ describe("a real full disk (1 MiB tmpfs)", () => {
     }
   }, 30_000);
 
-  test.skipIf(noTmpfs)("copy into a data dir on it → exit 1 with the cause, and which files to remove before running it again", async () => {
+  test.skipIf(noTmpfs)("copy into a data dir on it → exit 1 with the cause; no relay starts on the part copied until a copy finishes", async () => {
     const dir = (await smallTmpfs())!;
     const from = await tempDataDir();
     const source = await testStore(from);
@@ -219,8 +219,10 @@ describe("a real full disk (1 MiB tmpfs)", () => {
       expect(result).toEqual({
         code: 1,
         stdout: "",
-        stderr: `hivemind-rendezvous copy: store: store_full: no space left for the log; the copy stopped part-way: remove ${to}/${LOG_FILE} and ${to}/${LOG_FILE}.checkpoint before running it again\n`,
+        stderr: `hivemind-rendezvous copy: store: store_full: no space left for the log; the copy stopped part-way: run it again (no relay starts on ${to} until a copy into it finishes)\n`,
       });
+      const serve = await runProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", to, "--keyless"]);
+      expect(serve).toMatchObject({ code: 2, stderr: expect.stringContaining(`data dir ${to} holds part of a copy from ${from} that did not finish`) });
     } finally {
       execFileSync("umount", [dir]);
     }

@@ -72,6 +72,13 @@ function hostCount(url: string): number {
 
 /** Pause between retries of an idempotent operation while the engine is unreachable. */
 const RETRY_PAUSE_MS = 100;
+/**
+ * While the engine is down it is asked every second whether it answers again. While it refuses the login,
+ * 1, 2, 4, … seconds apart, up to this; at once when the refusal took it down (a probe may find a
+ * connection still logged in, and end the refusal).
+ */
+const PROBE_MS = 1000;
+const REFUSED_PROBE_MAX_MS = 32_000;
 
 /** The request being served: when its time on the engine runs out (set by its first operation). */
 const currentRequest = new AsyncLocalStorage<{ deadline?: number }>();
@@ -85,7 +92,15 @@ export class Engine {
   readonly #latencyCounts = LATENCY_BOUNDS.map(() => 0);
   #latencySeconds = 0;
   #latencyCount = 0;
-  #probing: ReturnType<typeof setInterval> | undefined;
+  #probing: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * The engine's refusal of this relay's login, until an operation succeeds again: meanwhile operations
+   * fail at once, without a login attempt, and only the probes try one. Each failed login is a line in the
+   * server's log, and may count towards locking the role out (LDAP) or banning this host (fail2ban).
+   */
+  #loginRefusal: unknown;
+  /** Probes refused in a row. */
+  #refusedProbes = 0;
 
   constructor(readonly options: EngineOptions) {
     this.sql = postgres(options.url, {
@@ -116,6 +131,11 @@ export class Engine {
    * it fails with StoreError "unavailable". Any other database error is StoreError "io".
    */
   async run<T>(name: string, operation: (sql: Sql) => Promise<T>, idempotent = false): Promise<T> {
+    if (this.#loginRefusal !== undefined) throw this.#failed(new NotSentError(this.#loginRefusal), true);
+    return await this.#run(name, operation, idempotent);
+  }
+
+  async #run<T>(name: string, operation: (sql: Sql) => Promise<T>, idempotent: boolean): Promise<T> {
     const started = performance.now();
     const deadline = this.#deadline();
     this.#inFlight++;
@@ -130,6 +150,7 @@ export class Engine {
           return result;
         } catch (error) {
           const refused = isLoginRefused(error);
+          if (refused) this.#loginRefusal = error;
           const unavailable = refused || error === TIMED_OUT || isUnavailable(error);
           if (unavailable && !refused && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
             this.#setState("down", error);
@@ -183,9 +204,9 @@ export class Engine {
     return (item) => this.#withinRequest(batcher.submit(item), () => batcher.withdraw(item));
   }
 
-  /** Asks the engine whether it answers (within a deadline of its own); updates the state. */
+  /** Asks the engine whether it answers (within a deadline of its own), logging in if need be; updates the state. */
   async probe(): Promise<boolean> {
-    return await this.#apart(() => this.run("probe", (sql) => sql`SELECT 1`)).then(() => true, () => false);
+    return await this.#apart(() => this.#run("probe", (sql) => sql`SELECT 1`, false)).then(() => true, () => false);
   }
 
   stats(): EngineStats {
@@ -204,7 +225,8 @@ export class Engine {
 
   /** Closes the pool, letting running queries finish for up to `timeoutSeconds`. */
   async close(timeoutSeconds = 5): Promise<void> {
-    clearInterval(this.#probing);
+    clearTimeout(this.#probing);
+    this.#probing = undefined;
     await this.sql.end({ timeout: timeoutSeconds });
   }
 
@@ -227,23 +249,32 @@ export class Engine {
     LATENCY_BOUNDS.forEach((bound, i) => seconds <= bound && this.#latencyCounts[i]++);
     this.#latencySeconds += seconds;
     this.#latencyCount++;
+    this.#loginRefusal = undefined;
+    this.#refusedProbes = 0;
     this.#setState("up");
   }
 
-  /** Logs each change; while down, probes every second so the state turns up again without traffic. */
+  /** Logs each change; while down, probes (see PROBE_MS) so that the state turns up again without traffic. */
   #setState(state: "up" | "down", error?: unknown): void {
     if (state === this.#state) return;
     this.#state = state;
     this.options.log(state === "up" ? "engine_up" : "engine_down", state === "down" ? { error: String(error) } : {});
-    clearInterval(this.#probing);
+    clearTimeout(this.#probing);
     this.#probing = undefined;
-    if (state === "down") {
-      let probe: Promise<boolean> | null = null;
-      this.#probing = setInterval(() => {
-        probe ??= this.probe().finally(() => (probe = null));
-      }, 1000);
-      (this.#probing as { unref?(): void }).unref?.();
-    }
+    if (state === "down") this.#probeLater(true);
+  }
+
+  /** The next probe, one after another while the engine is down (see PROBE_MS); `first` since it went down. */
+  #probeLater(first: boolean): void {
+    const refused = this.#loginRefusal !== undefined;
+    const delay = !refused ? PROBE_MS : first ? 0 : Math.min(PROBE_MS * 2 ** this.#refusedProbes++, REFUSED_PROBE_MAX_MS);
+    const timer = setTimeout(async () => {
+      await this.probe();
+      // Not when the state has changed meanwhile (its change started probes anew, or stopped them) or the pool is closed.
+      if (this.#probing === timer) this.#probeLater(false);
+    }, delay);
+    (timer as { unref?(): void }).unref?.();
+    this.#probing = timer;
   }
 }
 
