@@ -3,8 +3,8 @@
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
 import { rm, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { claimDataDir, holdDataDir, UNFINISHED_COPY_FILE } from "./data-dir-lock.ts";
+import { join, resolve } from "node:path";
+import { claimDataDir, holdDataDir, UNFINISHED_COPY_FILE, unfinishedCopyIn } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 import { replaceFileAtomically, syncDirectory } from "./fsync.ts";
 import type { Logger } from "./log.ts";
@@ -31,7 +31,7 @@ async function openPostgres(url: string, log: Logger) {
  * there skips the messages it holds, but brings back every message relays have delivered since. Marked
  * as holding an unfinished copy (which relays refuse to start on) until every message is in.
  */
-async function postgresTarget(from: string, to: string, log: Logger): Promise<CopyTarget> {
+async function postgresTarget(copiedFrom: string, to: string, log: Logger): Promise<CopyTarget> {
   const store = await openPostgres(to, log);
   try {
     const { servedByRelays } = await import("./postgres/relay-key.ts");
@@ -43,10 +43,19 @@ async function postgresTarget(from: string, to: string, log: Logger): Promise<Co
     }
     const { markCopyFinished, markCopyStarted, unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
     let partial = await unfinishedCopyFrom(store.engine) !== null;
-    await markCopyStarted(store.engine, redactUrl(from));
+    await markCopyStarted(store.engine, copiedFrom);
     return {
-      restore: (mailbox, messages) => (partial = true, store.restore(mailbox, messages)),
-      finish: async () => (await markCopyFinished(store.engine), await store.close()),
+      restore(mailbox, messages) {
+        partial = true;
+        return store.restore(mailbox, messages);
+      },
+      async finish() {
+        try {
+          await markCopyFinished(store.engine);
+        } finally {
+          await store.close();
+        }
+      },
       async abandon() {
         if (!partial) await markCopyFinished(store.engine).catch(() => (partial = true));
         await store.close();
@@ -67,18 +76,33 @@ interface CopySource {
 
 /**
  * Opens `from` before anything is created at TO: a data dir is held and its log checked whole, a database
- * connected to. `onDamage` hears of the damaged lines of a data dir's log.
+ * connected to; either refused while it holds part of a copy that did not finish. `onDamage` hears of
+ * the damaged lines of a data dir's log.
  */
 async function openSource(from: string, tryLockFile: TryLockFile, log: Logger, onDamage: (offsets: number[]) => void): Promise<CopySource> {
+  const refuseUnfinished = (copy: string | null) => {
+    if (copy !== null) throw new CopyError(`${redactUrl(from)} holds part of a copy ${copy} that did not finish: run that copy again first`);
+  };
   if (!isPostgresUrl(from)) {
     const lock = await holdDataDir(from, tryLockFile);
-    await checkMessageLog(from).catch((error) => {
+    try {
+      await checkMessageLog(from);
+      refuseUnfinished(await unfinishedCopyIn(from));
+    } catch (error) {
       lock.release();
       throw error;
-    });
+    }
     return { mailboxes: liveMessagesOf(from, clock(), onDamage), close: async () => lock.release() };
   }
   const store = await openPostgres(from, log);
+  try {
+    const { unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
+    const copiedFrom = await unfinishedCopyFrom(store.engine);
+    refuseUnfinished(copiedFrom === null ? null : `from ${copiedFrom}`);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   async function* mailboxes() {
     for (const mailbox of await store.mailboxes()) yield { mailbox, messages: (await store.peek(mailbox)).messages };
   }
@@ -97,34 +121,51 @@ interface CopyTarget {
 
 /**
  * A data dir to copy into: one that holds no messages, or part of a copy that did not finish (dropped:
- * this copy starts over). Marked as holding an unfinished copy (see UNFINISHED_COPY_FILE) from before
- * its first record is written until its last is on disk.
+ * this copy starts over). Marked as holding an unfinished copy (see UNFINISHED_COPY_FILE) before its
+ * first record is written, until every record is on disk.
  */
-async function dataDirTarget(from: string, to: string, log: Logger): Promise<CopyTarget> {
-  const marker = join(to, UNFINISHED_COPY_FILE);
+async function dataDirTarget(copiedFrom: string, to: string, log: Logger): Promise<CopyTarget> {
   const logPath = join(to, LOG_FILE);
-  if (await stat(marker).then(() => true, () => false)) {
+  const marker = join(to, UNFINISHED_COPY_FILE);
+  const mark = () => replaceFileAtomically(marker, [new TextEncoder().encode(`${copiedFrom}\n`)]);
+  const unmark = async () => {
+    await rm(marker, { force: true });
+    await syncDirectory(to);
+  };
+  if (await unfinishedCopyIn(to) !== null) {
     for (const path of [logPath, checkpointPath(logPath)]) await rm(path, { force: true });
   }
-  const store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
-  // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
-  const held = store.stats().messages;
-  if (held > 0) {
-    await store.close();
-    throw new CopyError(`${to} already holds ${held} messages: copy into an empty data dir`);
+  // An empty log is marked before the store opens it (its zeros written ahead could take the room for the
+  // marker on a small disk); another only once it is known to hold no messages: a marker must never stand
+  // on a relay's messages, which the copy run again would drop.
+  const empty = ((await stat(logPath).catch(() => null))?.size ?? 0) === 0;
+  if (empty) await mark();
+  let store;
+  try {
+    store = await openMessageStore(to, { ...UNCAPPED, durable: true, clock, log });
+    // An embedded log has no way to tell a copied message from a new one: copy into an empty one only.
+    const held = store.stats().messages;
+    if (held > 0) throw new CopyError(`${to} already holds ${held} messages: copy into an empty data dir`);
+    if (!empty) await mark();
+  } catch (error) {
+    await store?.close();
+    if (empty) await unmark();
+    throw error;
   }
-  await replaceFileAtomically(marker, [new TextEncoder().encode(`${redactUrl(from)}\n`)]);
-  const unmark = async () => (await rm(marker), await syncDirectory(to));
+  const opened = store;
   return {
     async restore(mailbox, messages) {
       // Deposits issued together share the log's group commits, and are appended in the order issued.
-      await Promise.all(messages.map((message) => store.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
+      await Promise.all(messages.map((message) => opened.deposit(mailbox, message.payload, message.expiresAt, message.depositId)));
       return messages.length;
     },
-    finish: async () => (await store.close(), await unmark()),
+    async finish() {
+      await opened.close();
+      await unmark();
+    },
     async abandon() {
-      const written = store.stats().logBytes > 0;
-      await store.close().catch(() => {});
+      const written = opened.stats().logBytes > 0;
+      await opened.close().catch(() => {});
       if (!written) await unmark();
       return written;
     },
@@ -145,18 +186,23 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
       if (!isPostgresUrl(from) && await sameDirectory(from, to)) throw new CopyError(`${from} and ${to} are the same data dir`);
       lock = await claimDataDir(to, tryLockFile, true);
     }
-    const target = isPostgresUrl(to) ? await postgresTarget(from, to, log) : await dataDirTarget(from, to, log);
+    // What the marker names, from anywhere: a data dir by its absolute path.
+    const copiedFrom = isPostgresUrl(from) ? redactUrl(from) : resolve(from);
+    const target = isPostgresUrl(to) ? await postgresTarget(copiedFrom, to, log) : await dataDirTarget(copiedFrom, to, log);
+    let finishing = false;
     try {
       for await (const { mailbox, messages } of source.mailboxes) {
         counts.mailboxes++;
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
       }
+      finishing = true;
+      await target.finish();
     } catch (error) {
-      if (!(await target.abandon().catch(() => true))) throw error;
+      // A target that failed to finish may still be marked: it is not closed again, and counts as holding part of the copy.
+      if (!finishing && !(await target.abandon().catch(() => true))) throw error;
       throw new CopyError(`${oneLine(error)}; the copy stopped part-way: run it again (no relay starts on ${redactUrl(to)} until a copy into it finishes)`, { cause: error });
     }
-    await target.finish();
     return counts;
   } finally {
     lock?.release();

@@ -19,6 +19,18 @@ const WRITE_PROBE_FILE = "relay.lock.probe";
  */
 export const UNFINISHED_COPY_FILE = "copy.unfinished";
 
+/**
+ * Whether `directory` holds part of a copy that did not finish: null when not, else where the copy came
+ * from, as "from FROM". A marker this process may not read (a copy run as root) still marks one.
+ */
+export async function unfinishedCopyIn(directory: string): Promise<string | null> {
+  const marker = join(directory, UNFINISHED_COPY_FILE);
+  return await readFile(marker, "utf8").then(
+    (from) => `from ${from.trim()}`,
+    (error) => error.code === "ENOENT" ? null : `(${marker} cannot be read: ${error.code})`,
+  );
+}
+
 /** Why the data dir cannot be used; the message is one line for the operator. */
 export class DataDirError extends Error {
   override name = "DataDirError";
@@ -40,14 +52,12 @@ export async function claimDataDir(directory: string, tryLockFile: TryLockFile, 
   const probe = join(directory, WRITE_PROBE_FILE);
   await writable(directory, async () => await (await open(path, "a", 0o600)).close());
   const lock = await lockOrRefuse(directory, tryLockFile);
-  const marker = join(directory, UNFINISHED_COPY_FILE);
-  // A marker this process may not read (a copy run as root) still marks the copy unfinished.
-  const copiedFrom = forCopy ? null : await readFile(marker, "utf8").then((text) => text.trim(), (error) => error.code === "ENOENT" ? null : `where ${marker} says (${error.code})`);
-  if (copiedFrom !== null) {
+  const unfinished = forCopy ? null : await unfinishedCopyIn(directory);
+  if (unfinished !== null) {
     lock.release();
     throw new DataDirError(
-      `data dir ${directory} holds part of a copy from ${copiedFrom} that did not finish: run the copy again (it starts over), ` +
-        `or remove ${marker} to serve only what it holds`,
+      `data dir ${directory} holds part of a copy ${unfinished} that did not finish: run the copy again (it starts over), ` +
+        `or remove ${join(directory, UNFINISHED_COPY_FILE)} to serve only what it holds`,
     );
   }
   await writable(directory, async () => {

@@ -85,7 +85,7 @@ export class Metrics {
   render(
     store: StoreStats | PostgresStoreStats,
     caps: { maxMessages: number; maxStoreBytes: number },
-    process: { version: string; runtime: string; uptimeSeconds: number; residentBytes: number },
+    facts: { version: string; runtime: string; uptimeSeconds: number; residentBytes: number },
   ): string {
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
@@ -134,9 +134,9 @@ export class Metrics {
       ]);
       metric("rendezvous_last_compaction_seconds", "gauge", "Duration of the last compaction.", [["", (store.lastCompaction?.milliseconds ?? 0) / 1000]]);
     }
-    metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", process.uptimeSeconds]]);
-    metric("rendezvous_build_info", "gauge", "Always 1; the relay's version and the runtime serving it as labels.", [[`version="${process.version}",runtime="${process.runtime}"`, 1]]);
-    metric("process_resident_memory_bytes", "gauge", "Resident memory of the relay's process.", [["", process.residentBytes]]);
+    metric("rendezvous_uptime_seconds", "gauge", "Seconds since the relay started.", [["", facts.uptimeSeconds]]);
+    metric("rendezvous_build_info", "gauge", "Always 1; the relay's version and the runtime serving it as labels.", [[`version="${facts.version}",runtime="${facts.runtime}"`, 1]]);
+    metric("process_resident_memory_bytes", "gauge", "Resident memory of the relay's process.", [["", facts.residentBytes]]);
     return lines.join("\n") + "\n";
   }
 }

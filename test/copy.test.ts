@@ -54,13 +54,20 @@ describe.skipIf(!installed)("copy between stores", () => {
     expect(await messagesIn(await testStore(back, { clock: () => now }), MAILBOXES)).toEqual(expected);
   }, 60_000);
 
-  test("killed part-way (kill -9) into PostgreSQL → a relay refuses to start on the database, naming FROM (exit 2); run again, the copy adds the rest, then relays start", async () => {
+  test("killed part-way (kill -9) into PostgreSQL → a relay refuses to start on the database, naming FROM (exit 2), and so does a copy from it; run again, the copy adds the rest, then relays start", async () => {
     const now = Math.floor(Date.now() / 1000);
     const { dataDir: from, names, messages } = await largeDataDir(now);
     const url = await cluster().database();
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
       await killCopyPartWay(from, url, async () => (await sql`SELECT count(*)::int AS n FROM rendezvous_messages`.catch(() => [{ n: 0 }]))[0].n > 0);
+      const onwards = join(await tempDataDir(), "onwards");
+      expect(await copy(url, onwards)).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `hivemind-rendezvous copy: ${url} holds part of a copy from ${from} that did not finish: run that copy again first\n`,
+      });
+      expect(existsSync(onwards)).toBe(false);
       const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--keyless", "--store", url];
       expect(await runProcess(serve)).toEqual({
         code: 2,
@@ -103,16 +110,24 @@ async function killCopyPartWay(from: string, to: string, written: () => Promise<
   }
   child.kill("SIGKILL");
   await child.exited;
+  expect(child.signalCode).toBe("SIGKILL"); // killed, not finished meanwhile
 }
 
 describe("a copy killed part-way (kill -9)", () => {
-  test("into a data dir → a relay refuses to start on it, naming FROM (exit 2); the copy run again starts over, then the relay serves every message", async () => {
+  test("into a data dir → a relay refuses to start on it, naming FROM (exit 2), and so does a copy from it; the copy run again starts over, then the relay serves every message", async () => {
     const now = Math.floor(Date.now() / 1000);
     const { dataDir: from, names, messages } = await largeDataDir(now);
     const to = join(await tempDataDir(), "copy");
     // Records written (the log starts with zeros written ahead of them).
     await killCopyPartWay(from, to, async () => ((await Bun.file(join(to, LOG_FILE)).slice(0, 1).bytes().catch(() => null))?.[0] ?? 0) !== 0);
     expect(existsSync(join(to, UNFINISHED_COPY_FILE))).toBe(true);
+    const onwards = join(await tempDataDir(), "onwards");
+    expect(await copy(to, onwards)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `hivemind-rendezvous copy: ${to} holds part of a copy from ${from} that did not finish: run that copy again first\n`,
+    });
+    expect(existsSync(onwards)).toBe(false);
 
     const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", to, "--keyless"];
     expect(await runProcess(serve)).toEqual({

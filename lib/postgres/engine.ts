@@ -150,8 +150,10 @@ export class Engine {
           return result;
         } catch (error) {
           const refused = isLoginRefused(error);
-          if (refused) this.#loginRefusal = error;
           const unavailable = refused || error === TIMED_OUT || isUnavailable(error);
+          // A refusal lasts until an operation succeeds or the engine goes away (then it is back within a second of answering).
+          if (refused) this.#loginRefusal = error;
+          else if (unavailable) this.#loginRefusal = undefined;
           if (unavailable && !refused && idempotent && performance.now() + RETRY_PAUSE_MS < deadline) {
             this.#setState("down", error);
             await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));

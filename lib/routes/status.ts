@@ -27,8 +27,8 @@ export function healthz({ relay }: RequestContext): Response {
 export function metrics({ relay }: RequestContext): Response {
   const caps = { maxMessages: relay.config.maxMessages, maxStoreBytes: relay.config.maxStoreBytes };
   const { version, runtime } = relay;
-  const processFacts = { version, runtime, uptimeSeconds: relay.uptimeSeconds(), residentBytes: process.memoryUsage.rss() };
-  return new Response(relay.metrics.render(relay.store.stats(), caps, processFacts), {
+  const facts = { version, runtime, uptimeSeconds: relay.uptimeSeconds(), residentBytes: process.memoryUsage.rss() };
+  return new Response(relay.metrics.render(relay.store.stats(), caps, facts), {
     headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
   });
 }
