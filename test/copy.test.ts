@@ -61,13 +61,7 @@ describe.skipIf(!installed)("copy between stores", () => {
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
       await killCopyPartWay(from, url, async () => (await sql`SELECT count(*)::int AS n FROM rendezvous_messages`.catch(() => [{ n: 0 }]))[0].n > 0);
-      const onwards = join(await tempDataDir(), "onwards");
-      expect(await copy(url, onwards)).toEqual({
-        code: 1,
-        stdout: "",
-        stderr: `hivemind-rendezvous copy: ${url} holds part of a copy from ${from} that did not finish: run that copy again first\n`,
-      });
-      expect(existsSync(onwards)).toBe(false);
+      await expectCopyFromRefused(url, from);
       const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--keyless", "--store", url];
       expect(await runProcess(serve)).toEqual({
         code: 2,
@@ -101,6 +95,17 @@ async function largeDataDir(now: number) {
   return { dataDir, names, messages };
 }
 
+/** A copy from `partial`, which holds part of a copy from `from` → exit 1 naming both, and nothing made at its TO. */
+async function expectCopyFromRefused(partial: string, from: string): Promise<void> {
+  const onwards = join(await tempDataDir(), "onwards");
+  expect(await copy(partial, onwards)).toEqual({
+    code: 1,
+    stdout: "",
+    stderr: `hivemind-rendezvous copy: ${partial} holds part of a copy from ${from} that did not finish: run that copy again first\n`,
+  });
+  expect(existsSync(onwards)).toBe(false);
+}
+
 /** Starts `copy FROM TO` and kills it (SIGKILL) once it has written to `written`, a file that grows as it copies. */
 async function killCopyPartWay(from: string, to: string, written: () => Promise<boolean>): Promise<void> {
   const child = Bun.spawn([...RELAY_COMMANDS.bun, "copy", from, to], { cwd: ROOT, stdout: "ignore", stderr: "ignore" });
@@ -121,13 +126,7 @@ describe("a copy killed part-way (kill -9)", () => {
     // Records written (the log starts with zeros written ahead of them).
     await killCopyPartWay(from, to, async () => ((await Bun.file(join(to, LOG_FILE)).slice(0, 1).bytes().catch(() => null))?.[0] ?? 0) !== 0);
     expect(existsSync(join(to, UNFINISHED_COPY_FILE))).toBe(true);
-    const onwards = join(await tempDataDir(), "onwards");
-    expect(await copy(to, onwards)).toEqual({
-      code: 1,
-      stdout: "",
-      stderr: `hivemind-rendezvous copy: ${to} holds part of a copy from ${from} that did not finish: run that copy again first\n`,
-    });
-    expect(existsSync(onwards)).toBe(false);
+    await expectCopyFromRefused(to, from);
 
     const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", to, "--keyless"];
     expect(await runProcess(serve)).toEqual({
