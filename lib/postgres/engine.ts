@@ -94,9 +94,10 @@ export class Engine {
   #latencyCount = 0;
   #probing: ReturnType<typeof setTimeout> | undefined;
   /**
-   * The engine's refusal of this relay's login, until an operation succeeds again: meanwhile operations
-   * fail at once, without a login attempt, and only the probes try one. Each failed login is a line in the
-   * server's log, and may count towards locking the role out (LDAP) or banning this host (fail2ban).
+   * The engine's refusal of this relay's login, until an operation succeeds or finds the engine gone:
+   * meanwhile operations fail at once, without a login attempt, and only the probes try one. Each failed
+   * login is a line in the server's log, and may count towards locking the role out (LDAP) or banning
+   * this host (fail2ban).
    */
   #loginRefusal: unknown;
   /** Probes refused in a row. */
