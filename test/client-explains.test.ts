@@ -160,16 +160,14 @@ describe("retrieve reports on stderr", () => {
     });
   });
 
-  test("retrieve of a message it cannot open → exit 1, the '! … could not be opened' line on stderr, stdout empty", async () => {
-    const response = await relay.request("/deposit", {
-      payload: intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" }),
-      target_pubkey: keys.bob.public_spki_pem,
-    });
+  test("retrieve of a message it cannot open → exit 1, the '! … could not be opened' line and the message as the relay gave it on stderr (it is acknowledged), stdout empty", async () => {
+    const payload = intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" });
+    const response = await relay.request("/deposit", { payload, target_pubkey: keys.bob.public_spki_pem });
     const { deposit_id: id } = await json(response);
     expect(await cli("retrieve", url, "--key", files.bobPrivate)).toEqual({
       code: 1,
       stdout: "",
-      stderr: `! message ${id} could not be opened: not encrypted for this key\n`,
+      stderr: `! message ${id} could not be opened: not encrypted for this key; as the relay gave it:\n${payload}\n`,
     });
   });
 });

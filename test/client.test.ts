@@ -195,7 +195,7 @@ describe("retrieve", () => {
     const first = await run(false);
     expect(first.failures).toBe(1);
     expect(first.lines).toEqual([]);
-    expect(first.notes).toEqual([expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: not encrypted for this key$/)]);
+    expect(first.notes).toEqual([expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: not encrypted for this key; as the relay gave it:$/), expect.stringContaining('"ciphertext"')]);
     expect(await run(false)).toEqual({ failures: 0, lines: [], notes: [nothingWaiting] });
   });
 
@@ -205,7 +205,8 @@ describe("retrieve", () => {
     const result = await run(false);
     expect(result.failures).toBe(1);
     expect(result.notes).toEqual([
-      expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message$/),
+      expect.stringMatching(/^! message [0-9a-f-]{36} could not be opened: encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message; as the relay gave it:$/),
+      expect.stringContaining(recipient_fingerprint),
     ]);
   });
 

@@ -15,8 +15,8 @@ export interface RetrieveOutput {
 
 /**
  * Prints each message's inner plaintext, noting before it who signed it (or why it cannot be
- * opened), and resolves with how many could not be opened. Unless `keep`, collected messages are acknowledged, unopenable ones too:
- * a message this key cannot open now it never will.
+ * opened), and resolves with how many could not be opened. Unless `keep`, collected messages are acknowledged, unopenable ones too
+ * (a message this key cannot open now it never will), once the notes have given them as the relay did: sealed, for another tool.
  */
 export async function retrieve(
   options: { url: string; privatePem: string; keep: boolean },
@@ -34,7 +34,8 @@ export async function retrieve(
       opened = await open(envelopeOf(payload), { privatePem: options.privatePem });
     } catch (error) {
       failures++;
-      return output.note(`! ${label} could not be opened: ${(error as Error).message}`);
+      output.note(`! ${label} could not be opened: ${(error as Error).message}; as the relay gave it:`);
+      return output.note(payload);
     }
     output.note(`${label}: ${signatureNote(opened)}`);
     output.message(opened.plaintext);
