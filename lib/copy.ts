@@ -34,16 +34,15 @@ async function openPostgres(url: string, log: Logger) {
 async function postgresTarget(copiedFrom: string, to: string, log: Logger): Promise<CopyTarget> {
   const store = await openPostgres(to, log);
   try {
-    const { servedByRelays } = await import("./postgres/relay-key.ts");
-    if (await servedByRelays(store.engine)) {
+    const { markCopyFinished, startCopy } = await import("./postgres/copy-marker.ts");
+    const started = await startCopy(store.engine, copiedFrom);
+    if (started === "served") {
       throw new CopyError(
         `a relay has started on ${redactUrl(to)} (its key is recorded there): a copy into it would bring back the messages relays delivered from it; ` +
           "copy into a database no relay has run on (one that none has delivered from can be dropped and created again)",
       );
     }
-    const { markCopyFinished, markCopyStarted, unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
-    let partial = await unfinishedCopyFrom(store.engine) !== null;
-    await markCopyStarted(store.engine, copiedFrom);
+    let partial = started.earlier;
     return {
       restore(mailbox, messages) {
         partial = true;
@@ -97,7 +96,7 @@ async function openSource(from: string, tryLockFile: TryLockFile, log: Logger, o
   const store = await openPostgres(from, log);
   try {
     const { unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
-    const copiedFrom = await unfinishedCopyFrom(store.engine);
+    const copiedFrom = await store.engine.run("copy_marker", unfinishedCopyFrom, true);
     refuseUnfinished(copiedFrom === null ? null : `from ${copiedFrom}`);
   } catch (error) {
     await store.close();

@@ -67,14 +67,14 @@ export async function openStorage(config: Config, relayPubkey: string, log: Logg
   if (!isPostgresUrl(config.store)) throw new StorageError(`--store: expected postgres://… (or nothing, for the embedded log), got ${JSON.stringify(redactUrl(config.store))}`);
   const location = redactUrl(config.store);
   // Loaded only now: a relay on the embedded log (and `deno task start`, which has no node_modules) never needs the client.
-  const { openPostgres, RelayKeyMismatch } = await import("./postgres/open.ts").catch((error) => {
+  const { openPostgres, ServingRefused } = await import("./postgres/open.ts").catch((error) => {
     throw new StorageError(`the PostgreSQL client (npm package postgres) cannot be loaded here (\`deno task start\` runs without node_modules): use the binary, Bun (\`npm start\`), or \`deno run -A main.ts\` where \`npm ci\` ran: ${oneLine(error)}`, false, { cause: error });
   });
   try {
     const opened = await openPostgres({ ...common, url: config.store, poolSize: config.storePoolSize, operationTimeoutMs: ENGINE_TIMEOUT_MS }, relayPubkey);
     return { ...opened, location };
   } catch (error) {
-    if (error instanceof RelayKeyMismatch) throw new StorageError(error.message, false, { cause: error });
+    if (error instanceof ServingRefused) throw new StorageError(error.message, false, { cause: error });
     const unreachable = error instanceof StoreError && error.kind === "unavailable";
     throw new StorageError(`cannot open the store at ${location}: ${oneLine(error)}`, unreachable, { cause: error });
   }

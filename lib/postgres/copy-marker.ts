@@ -1,21 +1,36 @@
 /**
  * A copy into the database that has not finished: `copy` records what it copies from as it starts and
  * removes the record once every message is in, and a relay refuses to start while it is there (served
- * part-way, the relays would record their key and the copy could not be run again).
+ * part-way, the relays would record their key and the copy could not be run again). A copy's start and
+ * a relay's (see relay-key.ts) each check and record under one lock, so that neither slips past the other.
  */
-import type { Engine } from "./engine.ts";
+import type postgres from "postgres";
+import type { Engine, Sql } from "./engine.ts";
 
-/** What `copy` copies from (no password), or null when no copy into this database is unfinished. */
-export async function unfinishedCopyFrom(engine: Engine): Promise<string | null> {
-  const [row] = await engine.run("copy_marker", (sql) => sql`SELECT value FROM rendezvous_facts WHERE name = 'copy_unfinished'`, true);
+/** Takes the lock under which `copy` and relays check and record who uses the database, until `tx` ends. */
+export async function lockUsers(tx: postgres.TransactionSql): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(5, 0)`;
+}
+
+/** What an unfinished copy into this database copies from (no password), or null when there is none. */
+export async function unfinishedCopyFrom(sql: Sql | postgres.TransactionSql): Promise<string | null> {
+  const [row] = await sql`SELECT value FROM rendezvous_facts WHERE name = 'copy_unfinished'`;
   return row?.value ?? null;
 }
 
-/** Records a copy from `from` (no password) as started. */
-export async function markCopyStarted(engine: Engine, from: string): Promise<void> {
-  await engine.run("copy_marker", (sql) => sql`
-    INSERT INTO rendezvous_facts (name, value) VALUES ('copy_unfinished', ${from})
-    ON CONFLICT (name) DO UPDATE SET value = excluded.value`, true);
+/**
+ * Records a copy from `from` (no password) as started, unless a relay has started on the database (it
+ * records its key there): "served" then. `earlier`: an unfinished copy was recorded already.
+ */
+export async function startCopy(engine: Engine, from: string): Promise<"served" | { earlier: boolean }> {
+  return await engine.run("copy_marker", (sql) => sql.begin(async (tx) => {
+    await lockUsers(tx);
+    const [served] = await tx`SELECT 1 FROM rendezvous_facts WHERE name = 'relay_pubkey'`;
+    if (served) return "served" as const;
+    const earlier = await unfinishedCopyFrom(tx) !== null;
+    await tx`INSERT INTO rendezvous_facts (name, value) VALUES ('copy_unfinished', ${from}) ON CONFLICT (name) DO UPDATE SET value = excluded.value`;
+    return { earlier };
+  }));
 }
 
 /** Records the copy as finished. */
