@@ -1,6 +1,6 @@
 /** The store through its public API: saved → reopened / compacted → state, recovery from torn and damaged logs. */
 import { describe, expect, test } from "bun:test";
-import { appendFile, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, link, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { checkpointPath } from "../lib/store/checkpoint.ts";
 import { LOG_FILE, type MessageStore } from "../lib/store/message-store.ts";
@@ -107,6 +107,25 @@ describe("compaction", () => {
     expect(heldAtCheckpoint).toBe(1);
     expect(await deletedLogsHeld(dir)).toBe(0);
     expect((await store.peek("a")).messages.map((message) => message.payload)).toEqual([`0${big}`]);
+  });
+
+  test("a hard link to the log (a backup being taken from it) keeps the log as it was through a compaction: the replaced file is not cut down", async () => {
+    const dir = await tempDataDir();
+    const store = await testStore(dir, { clock });
+    const big = "x".repeat(200_000);
+    const ids = [];
+    for (let i = 0; i < 30; i++) ids.push(await store.deposit("a", `${i}${big}`, NOW + 600));
+    const backupLink = join(dir, "backup-link.jsonl");
+    await link(join(dir, LOG_FILE), backupLink);
+    const before = await logRecords(backupLink);
+    await store.remove("a", ids.slice(1));
+    await store.compact();
+    expect(await deletedLogsHeld(dir)).toBe(0);
+    // As the log was when it was replaced: the 30 deposits, then the removals.
+    const after = await logRecords(backupLink);
+    expect(after.subarray(0, before.length).equals(before)).toBe(true);
+    expect(after.toString().split("\n").filter((line) => line.includes(big)).length).toBe(30);
+    await store.close();
   });
 
   test("a record changed on disk where the index points: the compaction keeps the log as it was aside, then compacts without that record", async () => {

@@ -15,11 +15,15 @@ const PAUSE_MS = 2;
 
 /**
  * Closes `file` (already unlinked or renamed over), first freeing its blocks a slice at a time from
- * its end, with a pause between slices unless `hurry` says otherwise (a relay shutting down).
+ * its end, with a pause between slices unless `hurry` says otherwise (a relay shutting down). A file
+ * that still has a name (a hard link an operator made to take a backup, see docs/deploy.md) is only
+ * closed: its blocks are the link's, and cutting it would cut the backup being read from it.
  */
 export async function releaseFile(file: FileHandle, hurry: () => boolean = () => false): Promise<void> {
   try {
-    for (let size = (await file.stat()).size; size > 0;) {
+    const { size: whole, nlink } = await file.stat();
+    if (nlink > 0) return;
+    for (let size = whole; size > 0;) {
       size = Math.max(0, size - SLICE_BYTES);
       await file.truncate(size);
       if (!hurry()) await pause(PAUSE_MS);
