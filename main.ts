@@ -17,7 +17,7 @@ async function main(): Promise<number> {
   if (runtime.unsupported) return console.error(`hivemind-rendezvous: ${runtime.unsupported}`), 2;
   const argv = runtime.args();
   // A command other than serve makes this program a client (loaded only then), which answers unknown ones too.
-  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1), runtime.tryLockFile);
+  if (argv[0] === "copy") return await (await import("./lib/copy.ts")).runCopy(argv.slice(1), runtime);
   if (argv.length && !argv[0].startsWith("-") && argv[0] !== "serve") return await (await import("./lib/client/cli.ts")).runClient(argv);
   let invocation;
   try {

@@ -8,6 +8,7 @@ import { claimDataDir, holdDataDir, UNFINISHED_COPY_FILE, unfinishedCopyIn } fro
 import type { FileLock, TryLockFile } from "./file-lock.ts";
 import { replaceFileAtomically, syncDirectory } from "./fsync.ts";
 import type { Logger } from "./log.ts";
+import { GENERATED_KEY_FILE } from "./identity.ts";
 import { ENGINE_TIMEOUT_MS, isPostgresUrl, oneLine, redactUrl } from "./storage.ts";
 import { checkpointPath } from "./store/checkpoint.ts";
 import { checkMessageLog, liveMessagesOf } from "./store/log-export.ts";
@@ -230,20 +231,45 @@ const COPY_HELP = [
   "starts over). Run it as the user the relay runs as, so that the relay can open the files it writes.",
 ].join("\n");
 
+/** What `copy` needs of the runtime. */
+export interface CopyRuntime {
+  tryLockFile: TryLockFile;
+  onShutdownSignal(listener: () => void): void;
+  exit(code: number): never;
+}
+
+/**
+ * A data dir's relay key, where a copy into another data dir leaves it behind: the note that says so
+ * (a relay there would make a new key, and nodes that cached the old one get 401 until they fetch it).
+ */
+async function keyLeftBehind(from: string, to: string): Promise<string | undefined> {
+  if (isPostgresUrl(from) || isPostgresUrl(to)) return undefined; // scale-out.md takes the key along by hand
+  const [there, missing] = await Promise.all([stat(join(from, GENERATED_KEY_FILE)).then(() => true, () => false), stat(join(to, GENERATED_KEY_FILE)).then(() => false, () => true)]);
+  if (!(there && missing)) return undefined;
+  return `the relay key was not copied: to keep the relay's identity, copy ${join(from, GENERATED_KEY_FILE)} into ${to} (mode 0600, the relay's user) before a relay starts there`;
+}
+
 /** The subcommand: prints one line (or, for --help, its usage), returns the exit code. */
-export async function runCopy(args: string[], tryLockFile: TryLockFile): Promise<number> {
+export async function runCopy(args: string[], runtime: CopyRuntime): Promise<number> {
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) return console.log(COPY_HELP), 0;
   if (args.length !== 2 || args.some((arg) => arg.startsWith("-"))) {
     console.error("hivemind-rendezvous copy: usage: copy FROM TO (each a data dir or postgres://user@host/db)");
     return 2;
   }
   const [from, to] = args;
+  // Interrupted, a copy leaves TO marked as holding part of a copy: said, with the way out.
+  runtime.onShutdownSignal(() => {
+    console.error("hivemind-rendezvous copy: interrupted before it finished: run it again");
+    runtime.exit(1);
+  });
   try {
-    const { messages, added, mailboxes, damaged } = await copyMessages(from, to, tryLockFile);
+    const { messages, added, mailboxes, damaged } = await copyMessages(from, to, runtime.tryLockFile);
     const skipped = messages - added;
     console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
     // What a relay on FROM would have kept aside and logged (store_damaged_records): said, not left behind unseen.
     if (damaged.length) console.error(`hivemind-rendezvous copy: skipped ${damaged.length} damaged lines of ${redactUrl(from)}'s log, at offsets ${damaged.slice(0, 10).join(", ")}${damaged.length > 10 ? ", …" : ""}`);
+    const keyNote = await keyLeftBehind(from, to);
+    if (keyNote) console.error(`hivemind-rendezvous copy: ${keyNote}`);
     return 0;
   } catch (error) {
     console.error(`hivemind-rendezvous copy: ${error instanceof CopyError ? (error as Error).message.replace(/\s+/g, " ") : oneLine(error)}`);

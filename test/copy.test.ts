@@ -54,13 +54,14 @@ describe.skipIf(!installed)("copy between stores", () => {
     expect(await messagesIn(await testStore(back, { clock: () => now }), MAILBOXES)).toEqual(expected);
   }, 60_000);
 
-  test("killed part-way (kill -9) into PostgreSQL → a relay refuses to start on the database, naming FROM (exit 2), and so does a copy from it; run again, the copy adds the rest, then relays start", async () => {
+  test("interrupted part-way (Ctrl-C) into PostgreSQL → exit 1 saying so; a relay refuses to start on the database, naming FROM (exit 2), and so does a copy from it; run again, the copy adds the rest, then relays start", async () => {
     const now = Math.floor(Date.now() / 1000);
     const { dataDir: from, names, messages } = await largeDataDir(now);
     const url = await cluster().database();
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      await killCopyPartWay(from, url, async () => (await sql`SELECT count(*)::int AS n FROM rendezvous_messages`.catch(() => [{ n: 0 }]))[0].n > 0);
+      const someCopied = async () => (await sql`SELECT count(*)::int AS n FROM rendezvous_messages`.catch(() => [{ n: 0 }]))[0].n > 0;
+      expect(await stopCopyPartWay(from, url, someCopied, "SIGINT")).toEqual({ code: 1, signal: null, stderr: "hivemind-rendezvous copy: interrupted before it finished: run it again\n" });
       await expectCopyFromRefused(url, from);
       const serve = [...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--keyless", "--store", url];
       expect(await runProcess(serve)).toEqual({
@@ -106,16 +107,16 @@ async function expectCopyFromRefused(partial: string, from: string): Promise<voi
   expect(existsSync(onwards)).toBe(false);
 }
 
-/** Starts `copy FROM TO` and kills it (SIGKILL) once it has written to `written`, a file that grows as it copies. */
-async function killCopyPartWay(from: string, to: string, written: () => Promise<boolean>): Promise<void> {
-  const child = Bun.spawn([...RELAY_COMMANDS.bun, "copy", from, to], { cwd: ROOT, stdout: "ignore", stderr: "ignore" });
+/** Starts `copy FROM TO` and sends it `signal` once `written` says it has copied some; resolves with its exit code and stderr. */
+async function stopCopyPartWay(from: string, to: string, written: () => Promise<boolean>, signal: "SIGKILL" | "SIGINT") {
+  const child = Bun.spawn([...RELAY_COMMANDS.bun, "copy", from, to], { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
   while (!(await written())) {
-    if (child.exitCode !== null) throw new Error(`the copy ended (exit ${child.exitCode}) before it could be killed part-way`);
+    if (child.exitCode !== null) throw new Error(`the copy ended (exit ${child.exitCode}) before it could be stopped part-way`);
     await Bun.sleep(1);
   }
-  child.kill("SIGKILL");
-  await child.exited;
-  expect(child.signalCode).toBe("SIGKILL"); // killed, not finished meanwhile
+  child.kill(signal);
+  const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+  return { code, signal: child.signalCode, stderr };
 }
 
 describe("a copy killed part-way (kill -9)", () => {
@@ -124,7 +125,8 @@ describe("a copy killed part-way (kill -9)", () => {
     const { dataDir: from, names, messages } = await largeDataDir(now);
     const to = join(await tempDataDir(), "copy");
     // Records written (the log starts with zeros written ahead of them).
-    await killCopyPartWay(from, to, async () => ((await Bun.file(join(to, LOG_FILE)).slice(0, 1).bytes().catch(() => null))?.[0] ?? 0) !== 0);
+    const someCopied = async () => ((await Bun.file(join(to, LOG_FILE)).slice(0, 1).bytes().catch(() => null))?.[0] ?? 0) !== 0;
+    expect(await stopCopyPartWay(from, to, someCopied, "SIGKILL")).toMatchObject({ signal: "SIGKILL" }); // killed, not finished meanwhile
     expect(existsSync(join(to, UNFINISHED_COPY_FILE))).toBe(true);
     await expectCopyFromRefused(to, from);
 
@@ -247,6 +249,19 @@ describe("copy from a data dir whose log has a damaged line", () => {
 });
 
 describe("copy into a data dir", () => {
+  test("from a relay's data dir → exit 0, and a note that its relay key stays behind (nodes would get 401 from a new one)", async () => {
+    const from = await tempDataDir();
+    const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", from]);
+    relay.child.kill("SIGTERM");
+    await relay.child.exited;
+    const to = join(await tempDataDir(), "new");
+    expect(await copy(from, to)).toEqual({
+      code: 0,
+      stdout: `copied 0 messages in 0 mailboxes from ${from} to ${to}\n`,
+      stderr: `hivemind-rendezvous copy: the relay key was not copied: to keep the relay's identity, copy ${from}/relay_key.pem into ${to} (mode 0600, the relay's user) before a relay starts there\n`,
+    });
+  }, 30_000);
+
   test("into an embedded data dir that holds messages → exit 1, in one line", async () => {
     const now = Math.floor(Date.now() / 1000);
     const [from, to] = [await dataDirWithOneMessage(), await tempDataDir()];
