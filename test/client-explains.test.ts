@@ -122,6 +122,12 @@ describe("clock skew", () => {
     expect(refusalHints(new RelayRefusal(401, "replay_detected", -218_454_531), url)).toEqual([hint("218454531 s (2528 days)", "ahead of")]);
   });
 
+  test("refusalHints → which keys a relay takes, for invalid_target_pubkey (an 8192-bit key on a relay under Deno)", () => {
+    expect(refusalHints(new RelayRefusal(400, "invalid_target_pubkey", 0), url)).toEqual([
+      "the relay takes RSA public keys of 1024 to 8192 bits as PEM (SPKI or PKCS#1), and of at most 4096 bits when it runs under Deno",
+    ]);
+  });
+
   test("refusalHints → how long to wait when the relay says (Retry-After), and why for a rate limit", () => {
     expect(refusalHints(new RelayRefusal(429, "rate_limit_exceeded", 0, 42), url)).toEqual(["the relay asks to wait 42 s before trying again (it limits requests per address)"]);
     expect(refusalHints(new RelayRefusal(503, "store_unavailable", 0, 2), url)).toEqual(["the relay asks to wait 2 s before trying again"]);

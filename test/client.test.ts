@@ -210,6 +210,14 @@ describe("retrieve", () => {
     ]);
   });
 
+  test("retrieve of an RSA-only envelope naming this key as its recipient that it cannot open (docs/api.md's placeholder) → 'a damaged message'", async () => {
+    const { recipient_fingerprint } = (await loadVector("keys.json")).keys.bob;
+    await deposit(intercom({ ciphertext: "aGVsbG8=", recipient_fingerprint }));
+    const result = await run(false);
+    expect(result.failures).toBe(1);
+    expect(result.notes[0]).toMatch(/^! message [0-9a-f-]{36} could not be opened: the ciphertext does not open with this key, though the envelope names it as the recipient: a damaged message; as the relay gave it:$/);
+  });
+
   test("retrieve whose output fails at the second message → rejects, says so, acknowledges nothing: the next retrieve has both", async () => {
     await deposit(await sealedFor("first"));
     await deposit(await sealedFor("second"));
@@ -223,7 +231,7 @@ describe("retrieve", () => {
     await deposit(await sealedFor("shown twice"));
     failAcks = true;
     const failed = await run(false);
-    expect(failed).toMatchObject({ error: "the relay refused: no_reason_given (HTTP 502)", lines: [speakMessage("shown twice")] });
+    expect(failed).toMatchObject({ error: "HTTP 502 with no reason: a proxy's error, or not a rendezvous relay", lines: [speakMessage("shown twice")] });
     expect(failed.notes.at(-1)).toBe("the acknowledgement failed: unless it reached the relay, it gives this message again next time");
     failAcks = false;
     const again = await run(false);

@@ -68,9 +68,12 @@ export async function open(
   options: { privatePem: string; senderPem?: string },
 ): Promise<Opened> {
   const ciphertext = field(envelope, "ciphertext");
-  const plaintext = "encrypted_key" in envelope
-    ? await openHybrid(envelope, ciphertext, options.privatePem)
-    : await rsaDecrypt(options.privatePem, ciphertext);
+  const hybrid = "encrypted_key" in envelope;
+  const opening = hybrid ? openHybrid(envelope, ciphertext, options.privatePem) : rsaDecrypt(options.privatePem, ciphertext);
+  const plaintext = await opening.catch((error) => {
+    if (!(error instanceof NotForThisKey && namesAsRecipient(envelope, options.privatePem))) throw error;
+    throw new Error(`${hybrid ? "encrypted_key" : "the ciphertext"} does not open with this key, though the envelope names it as the recipient: a damaged message`);
+  });
   const text = decodeUtf8(plaintext);
   if (!("signature" in envelope)) return { plaintext: text, signature: "unsigned", senderPem: null };
   const senderPem = options.senderPem ?? (typeof envelope.sender_pubkey === "string" ? envelope.sender_pubkey : null);
@@ -87,18 +90,14 @@ export async function open(
 async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Array<ArrayBuffer>, privatePem: string) {
   const nonce = field(envelope, "nonce");
   const sealed = concatBytes([ciphertext, field(envelope, "tag")]);
-  const fingerprint = typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
-  const ownDigest = () => sha256(publicPemOf(privatePem)); // SHA-256 of our own SPKI PEM
-  const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key")).catch((error) => {
-    const namesThisKey = fingerprint !== null && sameBytes(fingerprint, ownDigest());
-    throw namesThisKey ? new Error("encrypted_key does not open with this key, though the envelope names it as the recipient: a damaged message") : error;
-  });
+  const fingerprint = recipientFingerprint(envelope);
+  const aesKey = await rsaDecrypt(privatePem, field(envelope, "encrypted_key"));
   const gcmKey = await crypto.subtle.importKey("raw", aesKey, "AES-GCM", false, ["decrypt"]).catch(() => {
     throw new Error("encrypted_key does not hold an AES key");
   });
   // Plain GCM first; then the short-lived variant that bound SHA-256(recipient PEM) as additional data:
-  // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM.
-  for (const additionalData of [undefined, fingerprint ?? ownDigest()]) {
+  // the digest the sender named as recipient_fingerprint, else that of our own SPKI PEM (SHA-256).
+  for (const additionalData of [undefined, fingerprint ?? sha256(publicPemOf(privatePem))]) {
     const params = { name: "AES-GCM", iv: nonce, ...(additionalData ? { additionalData } : {}) };
     const plaintext = await crypto.subtle.decrypt(params, gcmKey, sealed).catch(() => null);
     if (plaintext) return plaintext;
@@ -106,11 +105,29 @@ async function openHybrid(envelope: Record<string, unknown>, ciphertext: Uint8Ar
   throw new Error("the ciphertext fails authentication");
 }
 
+/** RSA-OAEP decryption with this key failed: the data was encrypted for another. */
+class NotForThisKey extends Error {
+  constructor() {
+    super("not encrypted for this key");
+  }
+}
+
 async function rsaDecrypt(privatePem: string, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer> {
   const key = await importPrivateKey(privatePem, OAEP);
   return await crypto.subtle.decrypt(OAEP, key, data).catch(() => {
-    throw new Error("not encrypted for this key");
+    throw new NotForThisKey();
   });
+}
+
+/** The envelope's `recipient_fingerprint` as bytes, if it has one. */
+function recipientFingerprint(envelope: Record<string, unknown>): Uint8Array | null {
+  return typeof envelope.recipient_fingerprint === "string" ? decodeBase64(envelope.recipient_fingerprint) : null;
+}
+
+/** True when the envelope names the key of `privatePem` as its recipient (SHA-256 of its SPKI PEM). */
+function namesAsRecipient(envelope: Record<string, unknown>, privatePem: string): boolean {
+  const fingerprint = recipientFingerprint(envelope);
+  return fingerprint !== null && sameBytes(fingerprint, sha256(publicPemOf(privatePem)));
 }
 
 function field(envelope: Record<string, unknown>, name: string): Uint8Array<ArrayBuffer> {

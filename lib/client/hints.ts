@@ -3,7 +3,7 @@ import { TOLERANCE_SECONDS } from "../protocol-limits.ts";
 import type { RelayRefusal } from "./http.ts";
 
 /** Reasons the relay gives for a proof whose timestamp is too far from its clock (among other causes). */
-const PROOF_REFUSALS = new Set(["replay_detected", "invalid_depositor_signature"]);
+const PROOF_REFUSALS = new Set<string | null>(["replay_detected", "invalid_depositor_signature"]);
 const ENDPOINT_SUFFIX = /\/(?:pubkey|deposit|retrieve|collect|ack|healthz|metrics)\/*$/;
 
 /** Hint lines for `refusal` of a request to the relay at `url`; none when nothing explains it. */
@@ -25,6 +25,9 @@ export function refusalHints(refusal: RelayRefusal, url: string): string[] {
   }
   if (refusal.retryAfterSeconds !== null) {
     hints.push(`the relay asks to wait ${refusal.retryAfterSeconds} s before trying again${refusal.reason === "rate_limit_exceeded" ? " (it limits requests per address)" : ""}`);
+  }
+  if (refusal.reason === "invalid_target_pubkey") {
+    hints.push("the relay takes RSA public keys of 1024 to 8192 bits as PEM (SPKI or PKCS#1), and of at most 4096 bits when it runs under Deno");
   }
   if (refusal.status === 404 && ENDPOINT_SUFFIX.test(url)) {
     hints.push(`${url} ends in an endpoint path; pass the relay's base URL instead: ${url.replace(ENDPOINT_SUFFIX, "")}`);

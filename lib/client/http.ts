@@ -7,7 +7,8 @@ export class RelayRefusal extends Error {
   override name = "RelayRefusal";
   constructor(
     readonly status: number,
-    readonly reason: string,
+    /** The relay's `reason`; null when the answer has none (a proxy's error page, or not a relay at all). */
+    readonly reason: string | null,
     /** The relay's clock minus ours in seconds, from its `Date` header; null without one. */
     readonly clockSkewSeconds: number | null,
     /** Seconds the relay asks us to wait before trying again, from its `Retry-After` header; null without one. */
@@ -15,7 +16,7 @@ export class RelayRefusal extends Error {
     /** The size of the request's body in bytes; null without one. */
     readonly sentBytes: number | null = null,
   ) {
-    super(`the relay refused: ${reason} (HTTP ${status})`);
+    super(reason === null ? `HTTP ${status} with no reason: a proxy's error, or not a rendezvous relay` : `the relay refused: ${reason} (HTTP ${status})`);
   }
 }
 
@@ -96,7 +97,7 @@ export class RelayClient {
     }
     const json = (typeof parsed === "object" && parsed !== null ? parsed : {}) as Record<string, unknown>;
     if (!response.ok) {
-      const reason = typeof json.reason === "string" ? json.reason : "no_reason_given";
+      const reason = typeof json.reason === "string" ? json.reason : null;
       const retryAfter = response.headers.get("retry-after");
       const retryAfterSeconds = retryAfter && /^\d{1,9}$/.test(retryAfter) ? Number(retryAfter) : null;
       throw new RelayRefusal(response.status, reason, clockSkew(response.headers.get("date")), retryAfterSeconds, sent?.length ?? null);
