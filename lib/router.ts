@@ -25,15 +25,17 @@ export function lacksHost(url: URL): boolean {
 
 /**
  * The path `request` targets, or 400 bad_request when it has none: a URL that does not parse
- * (a malformed `Host`), or CONNECT, whose target is a host and port (the relay is no proxy).
+ * (a malformed `Host`), CONNECT, whose target is a host and port (the relay is no proxy), or `*`
+ * (`OPTIONS *`): a target neither a path nor an absolute URL.
  */
 export function requestPath(request: HttpRequest): string | RelayError {
   const path = request.method === "CONNECT" ? null : pathOf(request.url);
   return path ?? errors.badRequest();
 }
 
-/** A URL's path, or null when it does not parse; clients send the same few URLs over and over. */
-const pathOf = memoize((url) => (URL.canParse(url, BASE_URL) ? new URL(url, BASE_URL).pathname : null));
+/** A URL's path, or null when it is no path or absolute URL, or does not parse; clients send the same few URLs over and over. */
+const pathOf = memoize((url) => ((url.startsWith("/") || ABSOLUTE_URL.test(url)) && URL.canParse(url, BASE_URL) ? new URL(url, BASE_URL).pathname : null));
+const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:/i;
 
 /** The route for `method path`, HEAD taking a GET route; or the error to answer: 404 not_found, 405 with `Allow`. */
 export function findRoute<Context>(

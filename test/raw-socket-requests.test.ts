@@ -114,6 +114,11 @@ for (const runtime of RUNTIMES) {
       expect(answer!.body).toContain("<pre>http://&lt;relay-address&gt;:&lt;port&gt;</pre>");
     });
 
+    test("OPTIONS * → 400: bad_request under Deno; Bun answers it itself, with no body (docs/protocol.md Part E)", async () => {
+      const answer = await rawRequest(relay.port, "OPTIONS * HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n");
+      expect([answer?.status, runtime === "deno" ? reasonOf(answer) : answer?.body]).toEqual([400, runtime === "deno" ? "bad_request" : ""]);
+    });
+
     test("CONNECT host:443 → 400 bad_request", async () => {
       const answer = await rawRequest(relay.port, "CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\n");
       expect([answer?.status, reasonOf(answer)]).toEqual([400, "bad_request"]);
