@@ -18,8 +18,9 @@ const NOW = 1_767_225_600;
 const installed = postgresInstalled();
 const opened: PostgresMessageStore[] = [];
 
-// Registered before the cluster's own hooks, so the stores close while the cluster still runs.
-afterAll(async () => await Promise.all(opened.map((store) => store.close().catch(() => {}))));
+// Registered before the cluster's own hooks, so the stores close while the cluster still runs. Each close
+// may wait up to 5 s for a statement in flight (Engine.close), longer than a hook's default time.
+afterAll(async () => await Promise.all(opened.map((store) => store.close().catch(() => {}))), 30_000);
 const cluster = clusterForThisFile();
 
 /** A relay instance's store on `url`. */
