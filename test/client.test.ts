@@ -326,6 +326,17 @@ describe("CLI against a relay process", () => {
     expect(await cli("retrieve", url, "--key", key)).toMatchObject({ code: 0, stdout: speak("kept") });
   });
 
+  test("retrieve 2> /dev/full of a message it cannot open → exit 1, nothing acknowledged: the next retrieve gives it, sealed, on stderr", async () => {
+    const key = join(keyDir, "private_key.pem");
+    const payload = intercom({ encrypted_key: "AAAA", ciphertext: "AAAA", tag: "AAAA", nonce: "AAAA" });
+    const targetPubkey = await readFile(join(keyDir, "public_key.pem"), "utf8");
+    expect((await fetch(`${url}/deposit`, { method: "POST", body: JSON.stringify({ payload, target_pubkey: targetPubkey }) })).status).toBe(200);
+    const full = await runProcess(["sh", "-c", '"$@" 2> /dev/full', "sh", ...RELAY_COMMANDS.bun, "retrieve", url, "--key", key]);
+    expect([full.code, full.stdout]).toEqual([1, ""]);
+    const again = await cli("retrieve", url, "--key", key);
+    expect([again.code, again.stderr.split("\n")[1]]).toEqual([1, payload]);
+  });
+
   test("deposit refused by the relay → exit 1 with the reason", async () => {
     const result = await cli("deposit", `${url}/nowhere`, "--to", join(keyDir, "public_key.pem"), "--text", "x");
     expect(result.code).toBe(1);

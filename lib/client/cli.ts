@@ -50,7 +50,8 @@ const runners: Record<CommandName, Runner> = {
   async retrieve(url, values) {
     if (!values.key) throw new UsageError("--key is required");
     const privatePem = await readKey(values.key as string, "private");
-    const output = { message: writeLine, note: (line: string) => console.error(line) };
+    // Notes too are written checked: one may carry a message that could not be opened, which is then acknowledged.
+    const output = { message: writeLine, note: writeNote };
     const failures = await retrieve({ url, privatePem, keep: values.keep === true }, output);
     return failures ? 1 : 0;
   },
@@ -111,13 +112,22 @@ function checkNoTilde(path: string): void {
  * and a deposit's id is not lost unsaid. (Bun's console.log drops write errors, such as a full disk's.)
  */
 function writeLine(line: string): void {
+  writeWhole(1, "standard output", line);
+}
+
+/** {@link writeLine} for standard error. */
+function writeNote(line: string): void {
+  writeWhole(2, "standard error", line);
+}
+
+function writeWhole(fd: number, name: string, line: string): void {
   const bytes = new TextEncoder().encode(`${line}\n`);
   for (let written = 0; written < bytes.length;) {
     try {
-      written += writeSync(1, bytes, written);
+      written += writeSync(fd, bytes, written);
     } catch (error) {
       // A non-blocking output (set so by another process sharing it) whose reader lags: try again shortly.
-      if ((error as { code?: string }).code !== "EAGAIN") throw new Error(`cannot write to standard output: ${(error as Error).message}`);
+      if ((error as { code?: string }).code !== "EAGAIN") throw new Error(`cannot write to ${name}: ${(error as Error).message}`);
       Atomics.wait(PAUSE, 0, 0, 10);
     }
   }
