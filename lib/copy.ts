@@ -2,7 +2,7 @@
  * `hivemind-rendezvous copy FROM TO`: every live message, with its id and expiry, from one store to
  * another (a data dir or postgres://…), so an operator can move from a Pi to a cluster and back.
  */
-import { rm, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { claimDataDir, holdDataDir, UNFINISHED_COPY_FILE, unfinishedCopyIn } from "./data-dir-lock.ts";
 import type { FileLock, TryLockFile } from "./file-lock.ts";
@@ -239,14 +239,15 @@ export interface CopyRuntime {
 }
 
 /**
- * A data dir's relay key, where a copy into another data dir leaves it behind: the note that says so
- * (a relay there would make a new key, and nodes that cached the old one get 401 until they fetch it).
+ * A data dir's relay key, where a copy into another data dir leaves it behind (TO has none, or another):
+ * the note that says so. A relay there would serve another key, and nodes that cached this one get 401
+ * until they fetch it again.
  */
 async function keyLeftBehind(from: string, to: string): Promise<string | undefined> {
   if (isPostgresUrl(from) || isPostgresUrl(to)) return undefined; // scale-out.md takes the key along by hand
-  const [there, missing] = await Promise.all([stat(join(from, GENERATED_KEY_FILE)).then(() => true, () => false), stat(join(to, GENERATED_KEY_FILE)).then(() => false, () => true)]);
-  if (!(there && missing)) return undefined;
-  return `the relay key was not copied: to keep the relay's identity, copy ${join(from, GENERATED_KEY_FILE)} into ${to} (mode 0600, the relay's user) before a relay starts there`;
+  const [ours, theirs] = await Promise.all([from, to].map((dir) => readFile(join(dir, GENERATED_KEY_FILE), "utf8").catch(() => null)));
+  if (ours === null || ours === theirs) return undefined;
+  return `the relay key was not copied: to keep the relay's identity, copy ${join(from, GENERATED_KEY_FILE)} into ${to} (mode 0600, the relay's user) before a relay serves it`;
 }
 
 /** The subcommand: prints one line (or, for --help, its usage), returns the exit code. */
@@ -257,13 +258,15 @@ export async function runCopy(args: string[], runtime: CopyRuntime): Promise<num
     return 2;
   }
   const [from, to] = args;
-  // Interrupted, a copy leaves TO marked as holding part of a copy: said, with the way out.
+  // Interrupted, a copy leaves TO marked as holding part of a copy: said, with the way out (not once it has finished).
+  let finished = false;
   runtime.onShutdownSignal(() => {
-    console.error("hivemind-rendezvous copy: interrupted before it finished: run it again");
+    if (!finished) console.error("hivemind-rendezvous copy: interrupted before it finished: run it again");
     runtime.exit(1);
   });
   try {
     const { messages, added, mailboxes, damaged } = await copyMessages(from, to, runtime.tryLockFile);
+    finished = true;
     const skipped = messages - added;
     console.log(`copied ${added} messages in ${mailboxes} mailboxes from ${redactUrl(from)} to ${redactUrl(to)}${skipped ? ` (${skipped} were there already)` : ""}`);
     // What a relay on FROM would have kept aside and logged (store_damaged_records): said, not left behind unseen.

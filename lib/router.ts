@@ -33,9 +33,11 @@ export function requestPath(request: HttpRequest): string | RelayError {
   return path ?? errors.badRequest();
 }
 
+/** A target's start when it is an absolute URL (a scheme). */
+const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:/i;
+
 /** A URL's path, or null when it is no path or absolute URL, or does not parse; clients send the same few URLs over and over. */
 const pathOf = memoize((url) => ((url.startsWith("/") || ABSOLUTE_URL.test(url)) && URL.canParse(url, BASE_URL) ? new URL(url, BASE_URL).pathname : null));
-const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:/i;
 
 /** The route for `method path`, HEAD taking a GET route; or the error to answer: 404 not_found, 405 with `Allow`. */
 export function findRoute<Context>(

@@ -122,6 +122,12 @@ describe("clock skew", () => {
     expect(refusalHints(new RelayRefusal(401, "replay_detected", -218_454_531), url)).toEqual([hint("218454531 s (2528 days)", "ahead of")]);
   });
 
+  test("refusalHints → a proxy's 413 (no reason of the relay's): the proxy's own size limit", () => {
+    expect(refusalHints(new RelayRefusal(413, null, 0), url)).toEqual([
+      "a proxy in front of the relay refused the request's size (nginx: client_max_body_size): it must take what the relay takes (--max-payload-bytes)",
+    ]);
+  });
+
   test("refusalHints → which keys a relay takes, for invalid_target_pubkey (an 8192-bit key on a relay under Deno)", () => {
     expect(refusalHints(new RelayRefusal(400, "invalid_target_pubkey", 0), url)).toEqual([
       "the relay takes RSA public keys of 1024 to 8192 bits as PEM (SPKI or PKCS#1), and of at most 4096 bits when it runs under Deno",

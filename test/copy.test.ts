@@ -249,17 +249,21 @@ describe("copy from a data dir whose log has a damaged line", () => {
 });
 
 describe("copy into a data dir", () => {
-  test("from a relay's data dir → exit 0, and a note that its relay key stays behind (nodes would get 401 from a new one)", async () => {
-    const from = await tempDataDir();
-    const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", from]);
-    relay.child.kill("SIGTERM");
-    await relay.child.exited;
-    const to = join(await tempDataDir(), "new");
-    expect(await copy(from, to)).toEqual({
-      code: 0,
-      stdout: `copied 0 messages in 0 mailboxes from ${from} to ${to}\n`,
-      stderr: `hivemind-rendezvous copy: the relay key was not copied: to keep the relay's identity, copy ${from}/relay_key.pem into ${to} (mode 0600, the relay's user) before a relay starts there\n`,
-    });
+  test("from a relay's data dir into one with no relay key, or another (a new relay's) → exit 0, and a note that the key stays behind (nodes would get 401 from another)", async () => {
+    const relayOn = async (dir: string) => {
+      const relay = await startRelayProcess([...RELAY_COMMANDS.bun, "--host", "127.0.0.1", "--port", "0", "--data-dir", dir]);
+      relay.child.kill("SIGTERM");
+      await relay.child.exited;
+      return dir;
+    };
+    const from = await relayOn(await tempDataDir());
+    for (const to of [join(await tempDataDir(), "new"), await relayOn(await tempDataDir())]) {
+      expect(await copy(from, to)).toEqual({
+        code: 0,
+        stdout: `copied 0 messages in 0 mailboxes from ${from} to ${to}\n`,
+        stderr: `hivemind-rendezvous copy: the relay key was not copied: to keep the relay's identity, copy ${from}/relay_key.pem into ${to} (mode 0600, the relay's user) before a relay serves it\n`,
+      });
+    }
   }, 30_000);
 
   test("into an embedded data dir that holds messages → exit 1, in one line", async () => {

@@ -26,6 +26,9 @@ export function refusalHints(refusal: RelayRefusal, url: string): string[] {
   if (refusal.retryAfterSeconds !== null) {
     hints.push(`the relay asks to wait ${refusal.retryAfterSeconds} s before trying again${refusal.reason === "rate_limit_exceeded" ? " (it limits requests per address)" : ""}`);
   }
+  if (refusal.status === 413 && refusal.reason === null) {
+    hints.push("a proxy in front of the relay refused the request's size (nginx: client_max_body_size): it must take what the relay takes (--max-payload-bytes)");
+  }
   if (refusal.reason === "invalid_target_pubkey") {
     hints.push("the relay takes RSA public keys of 1024 to 8192 bits as PEM (SPKI or PKCS#1), and of at most 4096 bits when it runs under Deno");
   }

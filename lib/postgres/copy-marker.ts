@@ -7,9 +7,12 @@
 import type postgres from "postgres";
 import type { Engine, Sql } from "./engine.ts";
 
-/** Takes the lock under which `copy` and relays check and record who uses the database, until `tx` ends. */
-export async function lockUsers(tx: postgres.TransactionSql): Promise<void> {
-  await tx`SELECT pg_advisory_xact_lock(5, 0)`;
+/**
+ * Takes the lock under which `copy` and relays check and record their use of the database, until `tx`
+ * ends (advisory lock class 5: see schema.ts for the others).
+ */
+export async function lockDatabaseUse(tx: postgres.TransactionSql): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(5, hashtext(current_schema()))`;
 }
 
 /** What an unfinished copy into this database copies from (no password), or null when there is none. */
@@ -23,14 +26,15 @@ export async function unfinishedCopyFrom(sql: Sql | postgres.TransactionSql): Pr
  * records its key there): "served" then. `earlier`: an unfinished copy was recorded already.
  */
 export async function startCopy(engine: Engine, from: string): Promise<"served" | { earlier: boolean }> {
+  // Tried again while the engine cannot be reached: a commit whose answer was lost only makes `earlier` true.
   return await engine.run("copy_marker", (sql) => sql.begin(async (tx) => {
-    await lockUsers(tx);
+    await lockDatabaseUse(tx);
     const [served] = await tx`SELECT 1 FROM rendezvous_facts WHERE name = 'relay_pubkey'`;
     if (served) return "served" as const;
     const earlier = await unfinishedCopyFrom(tx) !== null;
     await tx`INSERT INTO rendezvous_facts (name, value) VALUES ('copy_unfinished', ${from}) ON CONFLICT (name) DO UPDATE SET value = excluded.value`;
     return { earlier };
-  }));
+  }), true);
 }
 
 /** Records the copy as finished. */

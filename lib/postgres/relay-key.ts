@@ -1,6 +1,6 @@
 /** One relay key for every instance on a database: the first instance records its public key, the others must match it. */
 import { publicKeyFingerprint } from "../crypto/fingerprint.ts";
-import { lockUsers, unfinishedCopyFrom } from "./copy-marker.ts";
+import { lockDatabaseUse, unfinishedCopyFrom } from "./copy-marker.ts";
 import type { Engine } from "./engine.ts";
 
 /** An instance that may not serve this database: its key differs from the one the others serve, or a copy into it has not finished. */
@@ -18,13 +18,17 @@ const fingerprint = (pem: string) => pem === "" ? "keyless" : `sha256 ${publicKe
  */
 export async function agreeOnRelayKey(engine: Engine, pubkey: string): Promise<void> {
   const found = await engine.run("relay_key", (sql) => sql.begin(async (tx) => {
-    await lockUsers(tx);
+    await lockDatabaseUse(tx);
     const copiedFrom = await unfinishedCopyFrom(tx);
     if (copiedFrom !== null) return { copiedFrom };
-    const [row] = await tx`
-      WITH mine AS (INSERT INTO rendezvous_facts (name, value) VALUES ('relay_pubkey', ${pubkey}) ON CONFLICT DO NOTHING RETURNING value)
-      SELECT value FROM mine UNION ALL SELECT value FROM rendezvous_facts WHERE name = 'relay_pubkey'`;
-    return { recorded: row.value as string };
+    // A relay of an earlier release records its key without the lock: a statement that lost the race to it
+    // cannot see its row yet; the next one can.
+    for (;;) {
+      const [row] = await tx`
+        WITH mine AS (INSERT INTO rendezvous_facts (name, value) VALUES ('relay_pubkey', ${pubkey}) ON CONFLICT DO NOTHING RETURNING value)
+        SELECT value FROM mine UNION ALL SELECT value FROM rendezvous_facts WHERE name = 'relay_pubkey'`;
+      if (row) return { recorded: row.value as string };
+    }
   }));
   if ("copiedFrom" in found) {
     throw new ServingRefused(
