@@ -6,7 +6,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { type PostgresMessageStore, openPostgresStore, type PostgresStoreOptions } from "../lib/postgres/message-store.ts";
 import { PostgresRateLimiter } from "../lib/postgres/rate-limiter.ts";
+import { agreeOnRelayKey, ServingRefused } from "../lib/postgres/relay-key.ts";
 import { PostgresReplayGuard } from "../lib/postgres/replay-guard.ts";
+import { startCopy } from "../lib/postgres/copy-marker.ts";
 import { openPostgres } from "../lib/postgres/open.ts";
 import { RELAY_SEQUENCES, RELAY_TABLES, SCHEMA_VERSION } from "../lib/postgres/schema.ts";
 import { RateLimiter } from "../lib/rate-limiter.ts";
@@ -52,6 +54,21 @@ describe.skipIf(!installed)("several relay instances on one PostgreSQL database"
     await sql.end();
     expect(await stores[5].deposit("a", "works", NOW + 60)).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  test("six relays and a copy starting at the same instant: either the copy is refused and every relay serves the one key, or the copy starts and every relay is refused", async () => {
+    const url = await cluster().database();
+    for (let round = 0; round < 5; round++) {
+      const [copying, ...relays] = await Promise.all(Array.from({ length: 7 }, () => instance(url)));
+      const [copy, ...served] = await Promise.all([
+        startCopy(copying.engine, "/var/lib/pi").then((started) => (started === "served" ? "refused" : "started")),
+        ...relays.map((relay) => agreeOnRelayKey(relay.engine, keys.relay.public_spki_pem).then(() => "served", (error) => (error instanceof ServingRefused ? "refused" : String(error)))),
+      ]);
+      expect(served).toEqual(Array(6).fill(copy === "started" ? "refused" : "served"));
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      await sql`DELETE FROM rendezvous_facts`; // the next round starts from an unused database
+      await sql.end();
+    }
+  }, 60_000);
 
   test("after the first start, a role with only the rights scale-out.md lists (no CREATE) opens the store, deposits and delivers", async () => {
     const ownerUrl = await cluster().database();
