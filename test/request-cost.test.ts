@@ -45,7 +45,7 @@ for (const runtime of RUNTIMES) {
     beforeAll(async () => {
       relay = await startRelay(runtime, await tempDataDir());
       await fetch(`${relay.url}/healthz`); // the first answer may pay for compilation
-    });
+    }, 30_000); // Deno starting cold can take longer than a hook's default 5 s
     afterAll(() => relay.stop());
 
     for (const [path, attack] of Object.entries(attacks)) {

@@ -37,7 +37,7 @@ for (const runtime of RUNTIMES) {
     let relay: RelayProcess;
     beforeAll(async () => {
       relay = await startRelay(runtime, await tempDataDir());
-    });
+    }, 30_000); // Deno starting cold can take longer than a hook's default 5 s
     afterAll(() => relay.stop());
 
     // The vectors' bob key is 2048 bits with a top byte of 0xb1: S + n takes 256 bytes when S < 2^2048 − n, else 257.

@@ -58,7 +58,7 @@ for (const runtime of RUNTIMES) {
     let relay: RelayProcess;
     beforeAll(async () => {
       relay = await startRelay(runtime, await tempDataDir());
-    });
+    }, 30_000); // Deno starting cold can take longer than a hook's default 5 s
     afterAll(() => relay.stop());
 
     for (const [name, pem] of Object.entries(refusedEverywhere)) {

@@ -29,7 +29,8 @@ export async function serve(app: Handler, options: ServeOptions): Promise<Runnin
       idleTimeout: options.idleTimeoutSeconds,
       async fetch(request, bunServer) {
         if (await closedBehindPipeline(request)) return NOT_SENT;
-        return handler(request, () => bunServer.requestIP(request)?.address ?? "");
+        const answer = handler(request, () => bunServer.requestIP(request)?.address ?? "");
+        return request.method === "HEAD" ? withDate(answer) : answer;
       },
       error: internalErrorResponse,
     }));
@@ -54,6 +55,13 @@ let turnEnd: Promise<void> | null = null;
 /** Resolves on the event loop's next turn: the requests that arrive in one turn all wait for the same one. */
 function nextTurn(): Promise<void> {
   return turnEnd ??= new Promise((resolve) => setImmediate(() => (turnEnd = null, resolve())));
+}
+
+/** Bun adds a Date to every answer but one without a body (HEAD's), which must carry GET's headers. */
+async function withDate(answer: Promise<Response>): Promise<Response> {
+  const response = await answer;
+  if (!response.headers.has("date")) response.headers.set("Date", new Date().toUTCString());
+  return response;
 }
 
 /** The answer to a request whose connection is closed: never sent. */
