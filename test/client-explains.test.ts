@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { refusalHints } from "../lib/client/hints.ts";
-import { RelayRefusal } from "../lib/client/http.ts";
+import { RelayClient, RelayRefusal } from "../lib/client/http.ts";
 import { CLIENT_COMMANDS } from "../lib/client/usage.ts";
 import { intercom, json, keys, proofBody, tempDataDir, type TestRelay, testRelay } from "./helpers.ts";
 import { RELAY_COMMANDS, ROOT, runProcess } from "./processes.ts";
@@ -182,6 +182,16 @@ describe("retrieve reports on stderr", () => {
       stderr: `! message ${id} could not be opened: not encrypted for this key; as the relay gave it:\n${payload}\n`,
     });
   });
+});
+
+test("a server that takes the connection and never answers → 'no answer from URL within N s', not 'cannot reach'", async () => {
+  const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const base = `http://127.0.0.1:${silent.port}`;
+    await expect(new RelayClient(base, 300).pubkey()).rejects.toThrow(`no answer from ${base} within 0.3 s`);
+  } finally {
+    silent.stop(true);
+  }
 });
 
 describe("usage", () => {

@@ -34,11 +34,11 @@ export interface CollectedMessage {
   expires_at: number;
 }
 
-/** A relay at `baseUrl` (e.g. "http://host:6789", optionally with a path prefix). */
+/** A relay at `baseUrl` (e.g. "http://host:6789", optionally with a path prefix); each request waits `timeoutMs` at most. */
 export class RelayClient {
   readonly #base: string;
 
-  constructor(baseUrl: string) {
+  constructor(baseUrl: string, readonly timeoutMs = TIMEOUT_MS) {
     this.#base = baseUrl.replace(/\/+$/, "");
   }
 
@@ -83,9 +83,11 @@ export class RelayClient {
         method,
         headers: sent ? { "Content-Type": "application/json" } : {},
         body: sent,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
+      // Reached, but silent (a relay stuck, or something else listening): not "cannot reach".
+      if ((error as Error).name === "TimeoutError") throw new Error(`no answer from ${this.#base} within ${this.timeoutMs / 1000} s`);
       throw new Error(`cannot reach ${this.#base}: ${(error as Error).message}`);
     }
     const text = await response.text();
