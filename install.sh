@@ -101,8 +101,13 @@ require_systemd() {
     || die "--service needs systemd, and it is not running here (systemctl cannot reach it): nothing was installed"
 }
 
+# Whether the installed unit starts the binary at $1 (not one under another prefix).
+service_runs() {
+  unit=${HIVEMIND_RENDEZVOUS_UNIT_DIR:-/etc/systemd/system}/$NAME.service
+  [ -f "$unit" ] && [ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit" | sed -n '$p')" = "$1" ]
+}
+
 install_service() {
-  unit_dir=${HIVEMIND_RENDEZVOUS_UNIT_DIR:-/etc/systemd/system}
   if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
     useradd --system --user-group --no-create-home --home-dir "$STATE_DIR" --shell /usr/sbin/nologin "$SERVICE_USER" \
       || die "could not create the user $SERVICE_USER"
@@ -142,6 +147,11 @@ main() {
     shift
   done
   base_url=${base_url%/}
+  # A relative prefix is taken from here: the messages, and a unit's ExecStart=, need the whole path.
+  case "$prefix" in
+    /*) ;;
+    *) prefix=$PWD/$prefix ;;
+  esac
   # SHA256SUMS comes by the same way as the binary: over plain http, both could be replaced on the way.
   case "$base_url" in
     https://*) ;;
@@ -160,6 +170,9 @@ main() {
       /home/* | /root/* | /run/user/*) die "--service cannot run a binary under $prefix (the unit hides /home, /root and /run/user): use the default prefix" ;;
     esac
     require_systemd
+    unit_dir=${HIVEMIND_RENDEZVOUS_UNIT_DIR:-/etc/systemd/system}
+    { mkdir -p "$unit_dir" && [ -w "$unit_dir" ]; } 2>/dev/null \
+      || die "--service writes $unit_dir/$NAME.service and creates a user: run it as root (… | sudo sh): nothing was installed"
   fi
   mkdir -p "$bin_dir" 2>/dev/null && [ -w "$bin_dir" ] \
     || die "cannot write to $bin_dir: run it as root (… | sudo sh) or choose --prefix"
@@ -188,15 +201,19 @@ main() {
   cp "$tmp/$binary" "$bin_dir/.$NAME.new"
   chmod 0755 "$bin_dir/.$NAME.new"
   mv -f "$bin_dir/.$NAME.new" "$target"
-  if [ -n "$old_version" ]; then
-    say "upgraded $target from $old_version to $new_version"
-  else
+  if [ -z "$old_version" ]; then
     say "installed $target $new_version"
+  elif [ "$old_version" = "$new_version" ]; then
+    say "reinstalled $target $new_version"
+  elif older "$new_version" "$old_version"; then
+    say "downgraded $target from $old_version to $new_version"
+  else
+    say "upgraded $target from $old_version to $new_version"
   fi
 
   if [ "$service" = yes ]; then
     install_service
-  elif [ -n "$old_version" ] && [ -f "${HIVEMIND_RENDEZVOUS_UNIT_DIR:-/etc/systemd/system}/$NAME.service" ]; then
+  elif [ -n "$old_version" ] && [ "$old_version" != "$new_version" ] && service_runs "$target"; then
     say "the service still runs $old_version until: sudo systemctl restart $NAME"
   fi
 }

@@ -28,9 +28,13 @@ export function serveRelease(directory: string): ReleaseServer {
 /** install.sh must run under dash (Debian's /bin/sh), found on the test's own PATH. */
 const DASH = Bun.which("dash") ?? "dash is not installed";
 
-/** Runs install.sh (the repository's, unless `script` names another copy) under dash with `args` and extra environment (PATH and HOME are kept). */
-export function runInstaller(args: string[], env: Record<string, string> = {}, script = join(ROOT, "install.sh")) {
+/**
+ * Runs install.sh (the repository's, unless `script` names another copy) under dash with `args` and extra
+ * environment (PATH and HOME are kept), in the repository's directory unless `cwd` names another.
+ */
+export function runInstaller(args: string[], env: Record<string, string> = {}, script = join(ROOT, "install.sh"), cwd = ROOT) {
   return runProcess([DASH, script, ...args], {
+    cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     timeoutMs: 60_000,
   });

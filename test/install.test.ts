@@ -99,21 +99,35 @@ describe("install.sh", () => {
     });
   }
 
-  test("re-running with a newer release upgrades in place and says from which version; a service is told to restart", async () => {
+  test("re-running with a newer release upgrades in place and says from which version; a service running that binary is told to restart, one running another is not", async () => {
     const prefix = await tempDataDir();
+    const target = join(prefix, "bin", "hivemind-rendezvous");
     const unitDir = await tempDataDir();
-    await writeFile(join(unitDir, "hivemind-rendezvous.service"), UNIT);
+    const unit = UNIT.replace(/^ExecStart=.*$/m, `ExecStart=${target}`);
+    await writeFile(join(unitDir, "hivemind-rendezvous.service"), unit);
     const env = { HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_PREFIX: prefix, HIVEMIND_RENDEZVOUS_UNIT_DIR: unitDir };
     expect((await runInstaller([], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url })).code).toBe(0);
     const v4 = await serve("0.4.0");
     const result = await runInstaller([], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v4.url });
-    const target = join(prefix, "bin", "hivemind-rendezvous");
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`install.sh: upgraded ${target} from 0.3.0 to 0.4.0\n`);
     expect(lastLine(result.stderr)).toBe("install.sh: the service still runs 0.3.0 until: sudo systemctl restart hivemind-rendezvous");
     expect(await readFile(target, "utf8")).toBe(fakeBinary("x64", "0.4.0"));
     expect(await readdir(join(prefix, "bin"))).toEqual(["hivemind-rendezvous"]);
-    expect(await readFile(join(unitDir, "hivemind-rendezvous.service"), "utf8")).toBe(UNIT);
+    expect(await readFile(join(unitDir, "hivemind-rendezvous.service"), "utf8")).toBe(unit);
+    // The same release again: nothing to restart for.
+    expect(lastLine((await runInstaller([], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v4.url })).stderr)).toBe(`install.sh: reinstalled ${target} 0.4.0`);
+    // A copy under another prefix (a user's ~/.local): the service runs the other one.
+    const other = await tempDataDir();
+    const mine = { ...env, HIVEMIND_RENDEZVOUS_PREFIX: other };
+    expect((await runInstaller([], { ...mine, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url })).code).toBe(0);
+    expect(lastLine((await runInstaller([], { ...mine, HIVEMIND_RENDEZVOUS_BASE_URL: v4.url })).stderr)).toBe(`install.sh: upgraded ${join(other, "bin", "hivemind-rendezvous")} from 0.3.0 to 0.4.0`);
+  });
+
+  test("a relative --prefix is taken from the current directory", async () => {
+    const cwd = await tempDataDir();
+    const result = await runInstaller(["--prefix", "opt"], { HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_BASE_URL: v3.url }, undefined, cwd);
+    expect(lastLine(result.stderr)).toBe(`install.sh: installed ${join(cwd, "opt", "bin", "hivemind-rendezvous")} 0.3.0`);
   });
 
   test("an older release than the one installed → refused, the binary left as it was; --allow-downgrade installs it", async () => {
@@ -130,7 +144,7 @@ describe("install.sh", () => {
     expect(await readFile(target, "utf8")).toBe(fakeBinary("x64", "0.10.0"));
     expect(await readdir(join(prefix, "bin"))).toEqual(["hivemind-rendezvous"]);
     const allowed = await runInstaller(["--allow-downgrade"], { ...env, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url });
-    expect(allowed.stderr).toContain(`install.sh: upgraded ${target} from 0.10.0 to 0.3.0\n`);
+    expect(allowed.stderr).toContain(`install.sh: downgraded ${target} from 0.10.0 to 0.3.0\n`);
     expect(await readFile(target, "utf8")).toBe(fakeBinary("x64", "0.3.0"));
   });
 
@@ -239,6 +253,18 @@ describe("install.sh --service", () => {
       expect(await Bun.file(unitDir).exists()).toBe(false);
     });
   }
+
+  test("a unit directory it cannot write (not root) → refused with one line before anything is installed", async () => {
+    const prefix = await tempDataDir();
+    const blocked = join(await tempDataDir(), "a-file");
+    await writeFile(blocked, "");
+    const result = await runInstaller(["--service", "--prefix", prefix], env(join(blocked, "system"), await toolPath({ systemctl: "exit 0" })));
+    expect([result.code, lastLine(result.stderr)]).toEqual([
+      1,
+      `install.sh: --service writes ${join(blocked, "system")}/hivemind-rendezvous.service and creates a user: run it as root (… | sudo sh): nothing was installed`,
+    ]);
+    expect(await Bun.file(join(prefix, "bin", "hivemind-rendezvous")).exists()).toBe(false);
+  });
 
   test("with systemd → user created, unit written with ExecStart in PREFIX, daemon-reload, enable, restart", async () => {
     const prefix = await tempDataDir();

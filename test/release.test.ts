@@ -140,7 +140,7 @@ describe(`release.ts --tag v${VERSION} (one full build)`, () => {
     before.child.kill("SIGTERM");
     expect(await before.child.exited).toBe(0);
 
-    expect(await runInstaller([], env)).toMatchObject({ code: 0, stderr: expect.stringContaining(`upgraded ${target} from ${VERSION} to ${VERSION}\n`) });
+    expect(await runInstaller([], env)).toMatchObject({ code: 0, stderr: expect.stringContaining(`reinstalled ${target} ${VERSION}\n`) });
     const after = await startRelay();
     try {
       expect(await (await fetch(`${after.url}/pubkey`)).json()).toEqual({ pubkey });
