@@ -189,17 +189,17 @@ main() {
     download "$base_url/$NAME.service" "$tmp/$NAME.service"
     verify "$tmp" "$NAME.service"
   fi
-  chmod 0755 "$tmp/$binary"
-  new_version=$("$tmp/$binary" --version) || die "the downloaded $binary does not run on this machine: nothing was installed"
+  # Copied beside the target (later renamed over it: a running relay keeps its old file until restarted),
+  # and run from there: the temp dir may be on a noexec mount (a hardened /tmp), the target's may not.
+  cp "$tmp/$binary" "$bin_dir/.$NAME.new" || die "cannot write to $bin_dir: nothing was installed"
+  chmod 0755 "$bin_dir/.$NAME.new"
+  new_version=$("$bin_dir/.$NAME.new" --version) || die "the downloaded $binary does not run on this machine: nothing was installed"
 
   old_version=
   [ -x "$target" ] && old_version=$("$target" --version 2>/dev/null || echo unknown)
   if [ "$allow_downgrade" = no ] && [ -n "$old_version" ] && older "$new_version" "$old_version"; then
     die "$new_version is older than the installed $old_version, which may have written a data dir $new_version cannot read: nothing was installed (--allow-downgrade to install it anyway)"
   fi
-  # Copy beside the target, then rename over it: a running relay keeps its old file until restarted.
-  cp "$tmp/$binary" "$bin_dir/.$NAME.new"
-  chmod 0755 "$bin_dir/.$NAME.new"
   mv -f "$bin_dir/.$NAME.new" "$target"
   if [ -z "$old_version" ]; then
     say "installed $target $new_version"

@@ -4,6 +4,7 @@
  * shell scripts printing a version; the real binary is installed once in release.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -122,6 +123,23 @@ describe("install.sh", () => {
     const mine = { ...env, HIVEMIND_RENDEZVOUS_PREFIX: other };
     expect((await runInstaller([], { ...mine, HIVEMIND_RENDEZVOUS_BASE_URL: v3.url })).code).toBe(0);
     expect(lastLine((await runInstaller([], { ...mine, HIVEMIND_RENDEZVOUS_BASE_URL: v4.url })).stderr)).toBe(`install.sh: upgraded ${join(other, "bin", "hivemind-rendezvous")} from 0.3.0 to 0.4.0`);
+  });
+
+  test("a temp dir on a noexec mount (a hardened /tmp) → installed all the same: the download is run from beside the target", async () => {
+    const noexec = join(await tempDataDir(), "noexec");
+    await mkdir(noexec);
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m,noexec", "tmpfs", noexec], { stdio: "ignore" });
+    } catch {
+      return console.log("cannot mount a tmpfs here (not root): the noexec case is not tried");
+    }
+    try {
+      const prefix = await tempDataDir();
+      const result = await runInstaller(["--prefix", prefix], { HIVEMIND_RENDEZVOUS_ARCH: "x86_64", HIVEMIND_RENDEZVOUS_BASE_URL: v3.url, TMPDIR: noexec });
+      expect([result.code, lastLine(result.stderr)]).toEqual([0, `install.sh: installed ${join(prefix, "bin", "hivemind-rendezvous")} 0.3.0`]);
+    } finally {
+      execFileSync("umount", [noexec]);
+    }
   });
 
   test("a relative --prefix is taken from the current directory", async () => {
