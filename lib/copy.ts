@@ -35,7 +35,7 @@ async function openPostgres(url: string, log: Logger) {
 async function postgresTarget(copiedFrom: string, to: string, log: Logger): Promise<CopyTarget> {
   const store = await openPostgres(to, log);
   try {
-    const { markCopyFinished, startCopy } = await import("./postgres/copy-marker.ts");
+    const { markCopyFinished, startCopy } = await import("./postgres/database-users.ts");
     const started = await startCopy(store.engine, copiedFrom);
     if (started === "served") {
       throw new CopyError(
@@ -96,7 +96,7 @@ async function openSource(from: string, tryLockFile: TryLockFile, log: Logger, o
   }
   const store = await openPostgres(from, log);
   try {
-    const { unfinishedCopyFrom } = await import("./postgres/copy-marker.ts");
+    const { unfinishedCopyFrom } = await import("./postgres/database-users.ts");
     const copiedFrom = await store.engine.run("copy_marker", unfinishedCopyFrom, true);
     refuseUnfinished(copiedFrom === null ? null : `from ${copiedFrom}`);
   } catch (error) {
@@ -189,20 +189,22 @@ async function copyMessages(from: string, to: string, tryLockFile: TryLockFile, 
     // What the marker names, from anywhere: a data dir by its absolute path.
     const copiedFrom = isPostgresUrl(from) ? redactUrl(from) : resolve(from);
     const target = isPostgresUrl(to) ? await postgresTarget(copiedFrom, to, log) : await dataDirTarget(copiedFrom, to, log);
-    let finishing = false;
+    const stoppedPartWay = (error: unknown) =>
+      new CopyError(`${oneLine(error)}; the copy stopped part-way: run it again (no relay starts on ${redactUrl(to)} until a copy into it finishes)`, { cause: error });
     try {
       for await (const { mailbox, messages } of source.mailboxes) {
         counts.mailboxes++;
         counts.messages += messages.length;
         counts.added += await target.restore(mailbox, messages);
       }
-      finishing = true;
-      await target.finish();
     } catch (error) {
-      // A target that failed to finish may still be marked: it is not closed again, and counts as holding part of the copy.
-      if (!finishing && !(await target.abandon().catch(() => true))) throw error;
-      throw new CopyError(`${oneLine(error)}; the copy stopped part-way: run it again (no relay starts on ${redactUrl(to)} until a copy into it finishes)`, { cause: error });
+      if (!(await target.abandon().catch(() => true))) throw error;
+      throw stoppedPartWay(error);
     }
+    // A target that fails to finish may still be marked: it counts as holding part of the copy.
+    await target.finish().catch((error) => {
+      throw stoppedPartWay(error);
+    });
     return counts;
   } finally {
     lock?.release();

@@ -2,10 +2,10 @@
 import type { Logger } from "../log.ts";
 import type { SharedState } from "../shared-state.ts";
 import { openPostgresStore, type PostgresMessageStore, type PostgresStoreOptions } from "./message-store.ts";
-import { agreeOnRelayKey } from "./relay-key.ts";
+import { agreeOnRelayKey } from "./database-users.ts";
 import { missingRights } from "./role-rights.ts";
 
-export { ServingRefused } from "./relay-key.ts";
+export { ServingRefused } from "./database-users.ts";
 import { postgresState } from "./shared-state.ts";
 
 /**

@@ -7,7 +7,7 @@ import type { Sql } from "./engine.ts";
 /**
  * Advisory locks (two-int form), per database: (1, hash of mailbox) serialises a mailbox's deposits,
  * (2, 1) the migrations, (3, hash of the schema name) the sweep, (4, hash of a batch id) a deposit
- * batch and its retry, (5, hash of the schema name) a copy's start and a relay's (copy-marker.ts).
+ * batch and its retry, (5, hash of the schema name) a copy's start and a relay's (database-users.ts).
  */
 const SCHEMA_LOCK = [2, 1] as const;
 

@@ -78,12 +78,12 @@ const LISTEN_PROBLEMS: Record<string, string> = {
   EACCES: "permission denied",
 };
 
-/** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
 /** `host:port` as an operator writes it, an IPv6 address in brackets. */
 export function hostAndPort({ host, port }: { host: string; port: number }): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Serves with `listen`, turning the runtime's failure to listen into a ListenError naming host:port and the problem. */
 export async function listenOrThrow<T>(options: ServeOptions, listen: () => T | Promise<T>): Promise<T> {
   const address = hostAndPort(options);
   // A name is resolved first: Bun reports one that does not resolve by whatever errno its thread last left
